@@ -1,0 +1,3 @@
+from rrdd.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,215 @@
+"""Xymon's channel framing: bytes from xymond_channel -> `Message` and `Control` items.
+
+Every message is ``@@<marker>[:<md5>]#<seq>/<key>|<field>|...\\n<body>\\n@@\\n``. The
+header fields of the two message kinds rrdd writes from::
+
+    @@status#SEQ/HOST|TS.USEC|SENDER|ORIGIN|HOST|TEST|VALIDUNTIL|COLOR|FLAGS|OLDCOLOR|
+        LASTCHANGE|ACKTIME|ACKMSG|DISABLETIME|DISMSG|CLIENTTS|CLASS|PAGEPATH|FLAPPING|MODIFIERS
+    @@data#SEQ/HOST|TS.USEC|SENDER|ORIGIN|HOST|TEST|CLASS|PAGEPATH
+
+and the control messages, which have no body::
+
+    @@drophost#SEQ/*|TS|SENDER|HOST          @@droptest#SEQ/*|TS|SENDER|HOST|TEST
+    @@renamehost#SEQ/*|TS|SENDER|OLD|NEW     @@renametest#SEQ/*|TS|SENDER|HOST|OLD|NEW
+    @@shutdown  @@logrotate  @@reload  @@idle
+
+`ChannelParser` is fed raw bytes in any chunking and yields what they hold. It never
+raises: junk is logged, counted in `stats` and skipped up to the next message, and the
+good message after the junk is kept (xymond_rrd loses it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from rrdd.cnum import atoi, strtoll
+
+log = logging.getLogger("rrdd.channel")
+
+TERMINATOR = b"\n@@\n"
+COLORS = ("green", "yellow", "red", "blue", "clear")  # the colours xymond_rrd writes from
+CONTROLS = ("drophost", "droptest", "renamehost", "renametest", "shutdown", "logrotate", "reload")
+CONTROL_ARGS = {"drophost": 1, "droptest": 2, "renamehost": 2, "renametest": 3}
+DEFAULT_MAX_MESSAGE = 512 * 1024 + 4095  # xymond_rrd: largest channel buffer plus slack
+
+_HEADER = re.compile(rb"@@([A-Za-z]*)(?::([0-9a-fA-F]*))?(?:#([0-9]*))?")
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A status or data message, the input of the parsers."""
+
+    kind: str  # "status" or "data"
+    seq: int | None
+    timestamp: int  # xymond's post time, whole seconds: the RRD update time
+    sender: str
+    hostname: str
+    testname: str
+    color: str  # "" for data messages
+    flags: str  # status test flags; "R" marks a reverse test
+    classname: str
+    pagepaths: str
+    body: str  # the original message, its "status ..." / "data ..." line included
+
+    @property
+    def lines(self) -> list[str]:
+        return self.body.split("\n")
+
+
+@dataclass(frozen=True, slots=True)
+class Control:
+    """A control message: drophost, renamehost, droptest, renametest, shutdown, ..."""
+
+    kind: str
+    args: tuple[str, ...] = ()
+    seq: int | None = None
+
+
+Item = Message | Control
+
+
+class ChannelParser:
+    """Splits a byte stream at ``\\n@@\\n`` and turns each block into an `Item`."""
+
+    def __init__(self, max_message: int = DEFAULT_MAX_MESSAGE, stats: Counter[str] | None = None):
+        self.max_message = max_message
+        self.stats: Counter[str] = stats if stats is not None else Counter()
+        self._buf = bytearray()
+        self._skipping = False  # inside an oversize message, waiting for its end
+        self._last_seq: int | None = None
+
+    def feed(self, data: bytes) -> Iterator[Item]:
+        """Yield every complete item in the stream so far."""
+        buf = self._buf
+        scan_from = max(0, len(buf) - len(TERMINATOR) + 1)
+        buf += data
+        start = 0
+        while True:
+            end = buf.find(TERMINATOR, max(start, scan_from))
+            if end < 0:
+                break
+            block = bytes(buf[start:end])
+            start = end + len(TERMINATOR)
+            if self._skipping:
+                self._skipping = False
+                continue
+            if len(block) > self.max_message:
+                self._oversize(block)
+                continue
+            item = self._block(block)
+            if item is not None:
+                yield item
+        del buf[:start]
+        if len(buf) > self.max_message and not self._skipping:
+            self._oversize(buf)
+            self._skipping = True
+        if self._skipping:
+            del buf[: max(0, len(buf) - len(TERMINATOR) + 1)]
+
+    def _oversize(self, data: bytes | bytearray) -> None:
+        head = bytes(data[:200]).split(b"\n", 1)[0]
+        log.warning("Oversize message (over %d bytes) dropped: %r", self.max_message, head)
+        self.stats["oversize"] += 1
+
+    def close(self) -> None:
+        """End of input: a message without its terminator is lost, as in xymond_rrd."""
+        if self._buf.strip() and not self._skipping:
+            head = bytes(self._buf[:200]).split(b"\n", 1)[0]
+            log.warning("Unterminated message at end of input dropped: %r", head)
+            self.stats["unterminated"] += 1
+        self._buf.clear()
+
+    def _block(self, block: bytes) -> Item | None:
+        if not block.startswith(b"@@"):
+            # Junk before a message: skip to the next "\n@@" and keep what follows.
+            pos = block.find(b"\n@@")
+            log.warning(
+                "Bad data in channel, skipping %d bytes", len(block) if pos < 0 else pos + 1
+            )
+            self.stats["garbage"] += 1
+            if pos < 0:
+                return None
+            block = block[pos + 1 :]
+        m = _HEADER.match(block)
+        assert m is not None  # the block starts with "@@"
+        marker = m.group(1).decode("ascii")
+        if m.group(2) is not None and not self._checksum_ok(block, m):
+            return None
+        seq = atoi(m.group(3).decode()) if m.group(3) is not None else None
+        if seq is not None:
+            if seq == self._last_seq:
+                log.debug("Duplicate message %d dropped", seq)
+                self.stats["duplicate"] += 1
+                return None
+            self._last_seq = seq
+        header, _, body = block.partition(b"\n")
+        fields = header.decode("utf-8", "surrogateescape").split("|")
+        text = body.decode("utf-8", "surrogateescape").replace("\r\n", "\n").removesuffix("\r")
+        if marker.startswith("status"):
+            return self._status(seq, fields, text)
+        if marker.startswith("data"):
+            return self._data(seq, fields, text)
+        if marker.startswith("idle"):
+            return Control("idle", (), seq)
+        for kind in CONTROLS:
+            if marker.startswith(kind):
+                nargs = CONTROL_ARGS.get(kind, 0)
+                if len(fields) < 3 + nargs:
+                    self._ignored("short", fields)
+                    return None
+                return Control(kind, tuple(fields[3 : 3 + nargs]), seq)
+        self._ignored("unknown", fields)
+        return None
+
+    def _checksum_ok(self, block: bytes, m: re.Match[bytes]) -> bool:
+        digest = m.group(2).lower()
+        plain = block[: m.start(2) - 1] + block[m.end(2) :] + TERMINATOR
+        if hashlib.md5(plain).hexdigest().encode() == digest:
+            return True
+        head = block.split(b"\n", 1)[0][:200]
+        log.warning("Invalid checksum, skipping message %r", head)
+        self.stats["bad_checksum"] += 1
+        return False
+
+    def _status(self, seq: int | None, f: list[str], body: str) -> Message | None:
+        if len(f) < 14 or not body:
+            self._ignored("short", f)
+            return None
+        color = f[7]
+        if not color.startswith(COLORS):
+            self.stats["ignored_color"] += 1  # purple and unknown colours carry no fresh data
+            return None
+        return Message(
+            "status",
+            seq,
+            strtoll(f[1]),
+            f[2],
+            f[4],
+            f[5],
+            color,
+            f[8],
+            _get(f, 16),
+            _get(f, 17),
+            body,
+        )
+
+    def _data(self, seq: int | None, f: list[str], body: str) -> Message | None:
+        if len(f) < 6 or not body:
+            self._ignored("short", f)
+            return None
+        return Message(
+            "data", seq, strtoll(f[1]), f[2], f[4], f[5], "", "", _get(f, 6), _get(f, 7), body
+        )
+
+    def _ignored(self, why: str, fields: list[str]) -> None:
+        log.debug("Ignoring %s message: %.200s", why, "|".join(fields))
+        self.stats[f"ignored_{why}"] += 1
+
+
+def _get(fields: list[str], i: int) -> str:
+    return fields[i] if i < len(fields) else ""

@@ -1,0 +1,99 @@
+"""The rrdd command: xymond_rrd's options with Xymon's spellings, then the main loop.
+
+    xymond_channel --channel=status rrdd --rrddir=/var/lib/xymon/rrd
+
+Exit codes: 0 after a clean shutdown, 1 when something rrdd was told to use is missing
+or unusable (the RRD directory), 2 for a bad option or setting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections import Counter
+from collections.abc import Sequence
+
+from rrdd import __version__
+from rrdd.daemon import Daemon, load_rras
+from rrdd.errors import ConfigError
+from rrdd.settings import Settings, load_settings
+from rrdd.writer.direct import DirectWriter
+
+log = logging.getLogger("rrdd")
+
+LATER = "(accepted for compatibility; not implemented yet)"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="rrdd",
+        description="Write Xymon status and data messages from stdin into RRD files "
+        "(a drop-in replacement for xymond_rrd).",
+        epilog="Environment: XYMONRRDS (BBRRDS), XYMONTMP (BBTMP), XYMONHOME, TEST2RRD, "
+        "PINGCOLUMN, NCV_<test>, SPLITNCV_<test>, TRACKMAX, RRDDISKS, NORRDDISKS, "
+        "XYMONNETSVCS, XYMONCHANNEL_LOGFILENAME, MAXMSG_<channel>. See rrdd(8).",
+        allow_abbrev=False,
+    )
+    p.add_argument("--rrddir", metavar="DIR", help="RRD directory (default: $XYMONRRDS)")
+    p.add_argument(
+        "--rrddefinitions",
+        metavar="FILE",
+        help="RRA definitions (default: $XYMONHOME/etc/rrddefinitions.cfg, "
+        "else Xymon's built-in four AVERAGE RRAs)",
+    )
+    p.add_argument("--no-cache", action="store_true", help="write every update at once")
+    p.add_argument("--no-rrd", action="store_true", help="create RRD files but write no values")
+    p.add_argument("--debug", action="store_true", help="log debugging detail")
+    p.add_argument("--extra-script", metavar="FILE", help=f"script for custom tests {LATER}")
+    p.add_argument(
+        "--extra-tests", metavar="TEST[,TEST]", help=f"tests handled by --extra-script {LATER}"
+    )
+    p.add_argument("--processor", metavar="CMD", help=f"copy every update to CMD's stdin {LATER}")
+    p.add_argument("--version", action="version", version=f"rrdd {__version__}")
+    return p
+
+
+def setup_logging(debug: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s rrdd[%(process)d] %(levelname)s %(message)s")
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if debug else logging.INFO)
+
+
+def check_rrddir(settings: Settings) -> str | None:
+    path = settings.rrddir
+    if not path.is_dir():
+        return f"RRD directory {path} does not exist"
+    if not os.access(path, os.W_OK | os.X_OK):
+        return f"RRD directory {path} is not writable"
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings(vars(args), os.environ)
+        rras = load_rras(settings)
+    except ConfigError as e:
+        print(f"rrdd: {e}", file=sys.stderr)
+        return 2
+    setup_logging(settings.debug)
+    problem = check_rrddir(settings)
+    if problem:
+        log.error("%s", problem)
+        return 1
+    for option, value in (
+        ("--extra-script", settings.extra_script),
+        ("--processor", settings.processor),
+    ):
+        if value:
+            log.warning("%s is not implemented yet; ignored", option)
+    stats: Counter[str] = Counter()
+    writer = DirectWriter(settings.rrddir, rras, stats, cache=settings.cache, update=settings.rrd)
+    Daemon(settings, writer, stats).run(sys.stdin.fileno())
+    return 0

@@ -1,0 +1,35 @@
+"""Numbers read the way Xymon's C code reads them (atoi, strtoll), so values stay identical."""
+
+from __future__ import annotations
+
+import re
+
+_INT = re.compile(r"[ \t\n\v\f\r]*([+-]?[0-9]+)")
+INT32 = 2**31
+INT64 = 2**63
+
+
+def atoi(text: str) -> int:
+    """C's atoi(): blanks, an optional sign, digits; 0 when there are none.
+
+    Results wrap to a C int as glibc's atoi does (it is strtol cast to int).
+    """
+    m = _INT.match(text)
+    if not m:
+        return 0
+    value = max(-INT64, min(INT64 - 1, int(m.group(1))))
+    return (value + INT32) % (2 * INT32) - INT32
+
+
+def strtoll(text: str) -> int:
+    """C's strtoll(text, NULL, 10): like atoi but 64-bit, saturating on overflow."""
+    m = _INT.match(text)
+    if not m:
+        return 0
+    return max(-INT64, min(INT64 - 1, int(m.group(1))))
+
+
+def leading_int(text: str) -> str | None:
+    """The digits (with an optional sign) an sscanf("%d") would read, or None."""
+    m = _INT.match(text)
+    return m.group(1) if m else None

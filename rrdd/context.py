@@ -1,0 +1,27 @@
+"""What a parser may know besides its message: settings it needs and state across messages.
+
+Parsers are pure functions of (message, context). Anything that must outlive one
+message (which hosts send a memory report, when a handler first ran) lives here, and
+the clock is injectable so tests can move time.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Context:
+    clock: Callable[[], float] = time.time
+    rrddisks: re.Pattern[str] | None = None  # RRDDISKS: only these mount points (caseless)
+    norrddisks: re.Pattern[str] | None = None  # NORRDDISKS: never these mount points
+    memhosts: set[str] = field(default_factory=set)  # hosts that send a "memory" status
+    first_seen: dict[str, float] = field(default_factory=dict)  # handler id -> first run time
+
+    def uptime(self, handler: str) -> float:
+        """Seconds since `handler` first ran in this process (0 on its first run)."""
+        now = self.clock()
+        return now - self.first_seen.setdefault(handler, now)

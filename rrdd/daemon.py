@@ -1,0 +1,206 @@
+"""The main loop: read the channel on stdin, dispatch messages, carry out control messages.
+
+It ends at end of input, on @@shutdown, SIGTERM or SIGINT, and then writes every cached
+value before returning. Control messages run synchronously and in stream order, so a
+drophost or renamehost sees exactly the data that came before it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import selectors
+import signal
+from collections import Counter
+from types import FrameType
+
+from rrdd.channel import ChannelParser, Control, Item, Message
+from rrdd.context import Context
+from rrdd.dispatch import Dispatcher, Routes
+from rrdd.errors import ConfigError
+from rrdd.parsers import Handler, load_builtins, matching_files
+from rrdd.schema import unsafe_name
+from rrdd.settings import Settings
+from rrdd.writer import Writer
+from rrdd.xymoncfg import RraDefinitions, tcp_services
+
+log = logging.getLogger("rrdd")
+
+
+def make_routes(settings: Settings) -> Routes:
+    services = tcp_services(settings.protocols, settings.netsvcs, str(settings.xymonhome or ""))
+    return Routes(settings.test2rrd, services)
+
+
+def make_context(settings: Settings) -> Context:
+    def caseless(pattern: str | None) -> re.Pattern[str] | None:
+        return re.compile(pattern, re.IGNORECASE) if pattern else None
+
+    return Context(rrddisks=caseless(settings.rrddisks), norrddisks=caseless(settings.norrddisks))
+
+
+def load_rras(settings: Settings) -> RraDefinitions:
+    return RraDefinitions.load(settings.rrddefinitions, str(settings.xymonhome or ""))
+
+
+class Daemon:
+    def __init__(self, settings: Settings, writer: Writer, stats: Counter[str]):
+        self.settings = settings
+        self.writer = writer
+        self.stats = stats
+        self.handlers: dict[str, Handler] = load_builtins()
+        self.dispatcher = Dispatcher(
+            make_routes(settings), self.handlers, make_context(settings), writer, stats
+        )
+        self.channel = ChannelParser(settings.max_message, stats)
+        self.running = True
+        self._signalled: list[int] = []
+
+    # --- the loop --------------------------------------------------------------------
+
+    def run(self, fd: int) -> None:
+        """Read channel messages from `fd` until the end; flush everything."""
+        wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_w, False)
+        old_wakeup = signal.set_wakeup_fd(wake_w)
+        handlers = {s: signal.signal(s, self._on_signal) for s in _SIGNALS}
+        sel = selectors.PollSelector()  # epoll refuses regular files; poll takes them
+        sel.register(fd, selectors.EVENT_READ)
+        sel.register(wake_r, selectors.EVENT_READ)
+        try:
+            while self.running:
+                for key, _ in sel.select():
+                    if key.fd == wake_r:
+                        os.read(wake_r, 512)
+                    else:
+                        self._read(fd)
+                self._take_signals()
+        finally:
+            sel.close()
+            for s, h in handlers.items():
+                signal.signal(s, h)
+            signal.set_wakeup_fd(old_wakeup)
+            os.close(wake_r)
+            os.close(wake_w)
+            self.shutdown()
+
+    def _read(self, fd: int) -> None:
+        data = os.read(fd, 1 << 16)
+        if not data:
+            self.channel.close()
+            self.running = False
+            return
+        for item in self.channel.feed(data):
+            self.handle(item)
+            if not self.running:
+                break
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self._signalled.append(signum)
+
+    def _take_signals(self) -> None:
+        while self._signalled:
+            signum = self._signalled.pop(0)
+            if signum == signal.SIGHUP:
+                self.reload()
+            else:
+                log.info("Got signal %s, stopping", signal.Signals(signum).name)
+                self.running = False
+
+    def shutdown(self) -> None:
+        log.info("Shutting down, flushing cached updates to disk")
+        self.writer.close()
+        log.info("Cache flush completed")
+        summary = ", ".join(f"{k} {v}" for k, v in sorted(self.stats.items()) if v)
+        log.info("Totals: %s", summary or "nothing received")
+
+    # --- one item --------------------------------------------------------------------
+
+    def handle(self, item: Item) -> None:
+        if isinstance(item, Message):
+            self.dispatcher.handle(item)
+        else:
+            self.stats[f"controls_{item.kind}"] += 1
+            getattr(self, f"_do_{item.kind}")(item)
+
+    def _do_idle(self, c: Control) -> None:
+        pass
+
+    def _do_shutdown(self, c: Control) -> None:
+        self.running = False
+
+    def _do_reload(self, c: Control) -> None:
+        self.reload()
+
+    def _do_logrotate(self, c: Control) -> None:
+        path = self.settings.logfile
+        if path is None:
+            return
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as e:
+            log.error("Cannot reopen log file %s: %s", path, e)
+            return
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.close(fd)
+
+    def _do_drophost(self, c: Control) -> None:
+        (host,) = c.args
+        if unsafe_name(host):
+            log.error("Unsafe hostname '%.200s' in a drophost message, ignoring it", host)
+            return
+        self.writer.drop_host(host)
+
+    def _do_renamehost(self, c: Control) -> None:
+        old, new = c.args
+        if unsafe_name(old) or unsafe_name(new):
+            log.error(
+                "Unsafe hostname in a renamehost message ('%.200s' -> '%.200s'), ignoring it",
+                old,
+                new,
+            )
+            return
+        self.writer.rename_host(old, new)
+
+    def _do_droptest(self, c: Control) -> None:
+        host, test = c.args
+        handler = self._test_handler("droptest", host, test)
+        if handler is None:
+            return
+        names = [old for old, _ in matching_files(handler, test, self.writer.host_files(host))]
+        log.info("droptest %s/%s: deleting %d files", host, test, len(names))
+        self.writer.drop_files(host, names)
+
+    def _do_renametest(self, c: Control) -> None:
+        host, old, new = c.args
+        handler = self._test_handler("renametest", host, old)
+        if handler is None or unsafe_name(new):
+            return
+        renames = matching_files(handler, old, self.writer.host_files(host), new)
+        renames = [(a, b) for a, b in renames if a != b and not unsafe_name(b)]
+        log.info("renametest %s: %s -> %s: renaming %d files", host, old, new, len(renames))
+        self.writer.rename_files(host, renames)
+
+    def _test_handler(self, what: str, host: str, test: str) -> Handler | None:
+        if unsafe_name(host):
+            log.error("Unsafe hostname '%.200s' in a %s message, ignoring it", host, what)
+            return None
+        hid = self.dispatcher.routes.handler_id(test)
+        handler = self.handlers.get(hid or "")
+        if handler is None:
+            log.warning("%s %s/%s: no handler writes files for this test", what, host, test)
+        return handler
+
+    def reload(self) -> None:
+        """Re-read protocols.cfg (the TEST2RRD services); a bad file keeps the old table."""
+        try:
+            self.dispatcher.routes = make_routes(self.settings)
+        except ConfigError as e:
+            log.error("Reload failed, keeping the old configuration: %s", e)
+            return
+        log.info("Configuration reloaded")
+
+
+_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)

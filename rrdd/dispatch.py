@@ -1,0 +1,99 @@
+"""Routing: test name -(TEST2RRD)-> handler id -> parser -> writer.
+
+This is the only place that catches parser exceptions: a message that a parser cannot
+read costs one log line (``host/test: reason``) and a counter, never the daemon.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable, Mapping
+
+from rrdd.channel import Message
+from rrdd.context import Context
+from rrdd.errors import ParseError
+from rrdd.parsers import Handler
+from rrdd.schema import Update
+from rrdd.writer import Writer
+
+log = logging.getLogger("rrdd.dispatch")
+
+# xymonserver.cfg's TEST2RRD, which every Xymon installation has in its environment.
+DEFAULT_TEST2RRD = (
+    "cpu=la,disk,inode,qtree,memory,$PINGCOLUMN=tcp,http=tcp,dns=tcp,dig=tcp,time=ntpstat,"
+    "ntp=tcp,vmstat,iostat,netstat,temperature,apache,bind,sendmail,mailq,nmailq=mailq,socks,"
+    "bea,iishealth,citrix,bbgen,bbtest,bbproxy,hobbitd,files,procs=processes,ports,clock,lines,"
+    "deltalines,ops,stats,cifs,JVM,JMS,HitCache,Session,JDBCConn,ExecQueue,JTA,TblSpace,"
+    "RollBack,MemReq,InvObj,snapmirr,snaplist,snapshot,if_load=devmon,temp=devmon,paging,mdc,"
+    "mdchitpct,cics,dsa,getvis,maxuser,nparts,xymongen,xymonnet,xymonproxy,xymond"
+)
+
+
+class Routes:
+    """The TEST2RRD table: caseless test name -> handler id; the first entry of a name wins."""
+
+    def __init__(self, test2rrd: str, services: Iterable[str] = ()):
+        self.table: dict[str, str] = {}
+        entries = [e.strip() for e in test2rrd.split(",")]
+        entries += [f"{svc}=tcp" for svc in services]
+        for entry in entries:
+            column, _, rrdname = entry.partition("=")
+            column = column.strip()
+            if column:
+                self.table.setdefault(column.lower(), rrdname.strip() or column)
+
+    def handler_id(self, test: str, flags: str = "") -> str | None:
+        """The handler id for a test; None for a reverse ("R" flag) test, which has no data.
+
+        A test missing from the table goes to the handler of its own name.
+        """
+        if "R" in flags:
+            return None
+        return self.table.get(test.lower(), test)
+
+
+class Dispatcher:
+    """Sends each message to its parser and the parser's updates to the writer."""
+
+    def __init__(
+        self,
+        routes: Routes,
+        handlers: Mapping[str, Handler],
+        ctx: Context,
+        writer: Writer,
+        stats: Counter[str],
+    ):
+        self.routes = routes
+        self.handlers = handlers
+        self.ctx = ctx
+        self.writer = writer
+        self.stats = stats
+
+    def handle(self, msg: Message) -> None:
+        self.stats[f"messages_{msg.kind}"] += 1
+        hid = self.routes.handler_id(msg.testname, msg.flags)
+        if hid is None:
+            self.stats["reverse_tests"] += 1
+            return
+        handler = self.handlers.get(hid)
+        if handler is None:
+            self.stats["unhandled_tests"] += 1
+            log.debug("%s/%s: no handler for %r, skipped", msg.hostname, msg.testname, hid)
+            return
+        updates: list[Update] = []
+        try:
+            for update in handler.parse(msg, self.ctx):
+                updates.append(update)
+        except ParseError as e:
+            self._parse_failed(msg, hid, str(e))
+        except Exception as e:  # a parser bug must not stop the daemon or lose other data
+            self._parse_failed(msg, hid, f"parser error {type(e).__name__}: {e}")
+            log.debug("parser traceback", exc_info=True)
+        self.stats[f"updates_{hid}"] += len(updates)
+        for update in updates:
+            self.writer.write(msg.hostname, msg.testname, msg.timestamp, update)
+
+    def _parse_failed(self, msg: Message, hid: str, reason: str) -> None:
+        self.stats[f"parse_errors_{hid}"] += 1
+        log.warning("%s/%s: %s; input: %.400r", msg.hostname, msg.testname, reason, msg.body)

@@ -1,0 +1,25 @@
+"""The exceptions rrdd raises on purpose.
+
+    RrddError
+     +-- ConfigError    bad option, environment value or configuration file; exit code 2
+     +-- ParseError     a parser cannot read a message; the dispatcher logs it and goes on
+     +-- WriteError     an RRD file cannot be created or updated; the writer logs it and goes on
+
+The channel reader raises nothing: garbage on stdin is logged, counted and skipped.
+"""
+
+
+class RrddError(Exception):
+    """Base class of every error rrdd raises on purpose."""
+
+
+class ConfigError(RrddError):
+    """A setting or configuration file is wrong; start-up stops with exit code 2."""
+
+
+class ParseError(RrddError):
+    """A message cannot be read by its parser."""
+
+
+class WriteError(RrddError):
+    """An RRD file could not be created or updated."""

@@ -1,0 +1,146 @@
+"""la: the cpu report -> load average, processes, users and clock offset.
+
+Handles: la (the ``cpu`` column through ``cpu=la``)
+
+Sample body (xymond_client, every Unix client)::
+
+    status web01.cpu green Tue Jan  7 10:00:01 CET 2025 up: 12 days, 3 users, 187 procs, load=0.52
+    &yellow System clock is 2 seconds off
+
+Also read: Windows ``load=12%`` (a percentage), bb-xsnmp ``CPU Usage=  9%``, mainframe
+``CPU Utilization  7%``, AS/400 ``108 users 45525 jobs(...), load=26%``, ciscocpu.pl
+``<br>CPU 5 min average: 7``. A Unix load ``x.yy`` is stored as x.yy times 100.
+
+A BBNT cpu report also carries ``Total Physical memory:``, ``Available Physical memory:``,
+``Total PageFile size:`` and ``Available PageFile size:`` (bytes); once the handler has run
+for 6 minutes they fill memory.real.rrd and memory.swap.rrd of hosts that never sent a
+memory status.
+
+Writes:
+    la.rrd      la (GAUGE): load x 100, or load percent
+    procs.rrd   la (GAUGE): processes
+    users.rrd   la (GAUGE): users logged in
+    clock.rrd   la (GAUGE): seconds the client clock is off
+    memory.real.rrd, memory.swap.rrd   realmempct (GAUGE): from a BBNT cpu report
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from rrdd.channel import Message
+from rrdd.cnum import atoi, leading_int, strtoll
+from rrdd.context import Context
+from rrdd.errors import ParseError
+from rrdd.parsers import register
+from rrdd.parsers.memory import SCHEMA as MEMORY_SCHEMA
+from rrdd.schema import Schema, Update
+
+# "la" is a misnomer for procs, users and clock, kept so existing RRD files stay valid.
+SCHEMA = Schema.of("DS:la:GAUGE:600:U:U")
+
+MAINFRAME = re.compile(r".* CPU Utilization *([0-9]+)%", re.IGNORECASE)
+AS400 = re.compile(r".* ([0-9]+) users ([0-9]+) jobs.* load=([0-9]+)%", re.IGNORECASE)
+FRACTION = re.compile(r"\d+")
+WINMEM = (
+    "Total Physical memory:",
+    "Available Physical memory:",
+    "Total PageFile size:",
+    "Available PageFile size:",
+)
+MEMORY_GRACE = 360  # seconds: let a separate memory report register its host first
+
+
+@register("la", files=("la.rrd", "procs.rrd", "users.rrd", "clock.rrd"))
+def parse(msg: Message, ctx: Context) -> Iterator[Update]:
+    body = msg.body
+    load = users = procs = None
+    if "bb-xsnmp" in body:
+        pos = body.find("CPU Usage=")
+        load = atoi(body[pos + 10 :]) if pos >= 0 else None
+    elif any(os in body for os in ("z/VM", "VSE/ESA", "z/VSE", "z/OS")):
+        m = MAINFRAME.search(body)
+        load = atoi(m.group(1)) if m else None
+    else:
+        load, users, procs = _first_line(body.split("\n", 1)[0])
+
+    pos = body.find("System clock is ")
+    clock = _int_or_none(body[pos + 16 :]) if pos >= 0 else None
+
+    if load is None and "<br>CPU 5 min average:" in body:
+        rest = body[body.find("<br>CPU 5 min average:") :]
+        load = atoi(rest[rest.find(":") + 1 :])
+
+    for name, value in (("la", load), ("procs", procs), ("users", users), ("clock", clock)):
+        if value is not None:
+            yield Update(f"{name}.rrd", SCHEMA, (str(value),))
+
+    if ctx.uptime("la") >= MEMORY_GRACE and msg.hostname not in ctx.memhosts:
+        yield from _windows_memory(body)
+
+
+def _first_line(line: str) -> tuple[int | None, int | None, int | None]:
+    """Load, users and procs from the first line of a cpu report."""
+    users = procs = load = None
+    pos = next((p for p in map(line.find, ("up: ", "Uptime:", "uptime:")) if p >= 0), -1)
+    if pos < 0:
+        m = AS400.match(line)
+        return (atoi(m.group(3)), atoi(m.group(1)), None) if m else (None, None, None)
+    # xymond reads these with sscanf(", %d users"): only the number has to be there.
+    comma = line.find(",", pos)
+    if comma >= 0:
+        users = _int_or_none(line[comma + 1 :])
+        comma = line.find(",", comma + 1)
+    if comma >= 0:
+        procs = _int_or_none(line[comma + 1 :])
+    pos = line.find("load=")
+    if pos >= 0:
+        load = _load(line[pos + 5 :])
+    return load, users, procs
+
+
+def _load(text: str) -> int:
+    """``12%`` -> 12; ``1.5`` -> 150 (L x 100 from two fraction digits); ``3`` -> 3.
+
+    xymond reads the fraction as an integer (``1.5`` -> 105) and cuts the message after
+    two fraction digits; rrdd pads the fraction and reads on.
+    """
+    if "%" in text:
+        return atoi(text)
+    dot = text.find(".")
+    if dot < 0:
+        return atoi(text)
+    m = FRACTION.match(text, dot + 1, dot + 3)
+    fraction = int(m.group().ljust(2, "0")) if m else 0
+    whole = atoi(text)
+    return whole * 100 - fraction if text.lstrip().startswith("-") else whole * 100 + fraction
+
+
+def _int_or_none(text: str) -> int | None:
+    """What sscanf's %d reads at the start of `text`, or None."""
+    digits = leading_int(text)
+    return atoi(digits) if digits is not None else None
+
+
+def _windows_memory(body: str) -> Iterator[Update]:
+    """memory.real/swap from the four BBNT memory lines (bytes), as xymond computes them."""
+    values = []
+    for marker in WINMEM:
+        pos = body.find(marker)
+        if pos < 0:
+            return
+        values.append(strtoll(body[pos + len(marker) :]))
+    phystotal, physavail, pagetotal, pageavail = values
+    if abs(phystotal) < 100 or abs(pagetotal) < 100:
+        raise ParseError("the cpu report lists no total physical or pagefile memory")
+    real = 100 - _cdiv(physavail, _cdiv(phystotal, 100))
+    swap = 100 - _cdiv(pageavail, _cdiv(pagetotal, 100))
+    yield Update("memory.real.rrd", MEMORY_SCHEMA, (str(real),))
+    yield Update("memory.swap.rrd", MEMORY_SCHEMA, (str(swap),))
+
+
+def _cdiv(a: int, b: int) -> int:
+    """C integer division: truncates toward zero."""
+    q = abs(a) // abs(b)
+    return q if (a < 0) == (b < 0) else -q

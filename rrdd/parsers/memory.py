@@ -1,0 +1,123 @@
+"""memory: memory and swap use in percent.
+
+Handles: memory
+
+Sample body (xymond_client, every Unix client and BBWin)::
+
+    status web01.memory green Tue Jan  7 10:00:01 CET 2025 - Memory OK
+       Memory                  Used       Total  Percentage
+    &green Real/Physical        5871M       7961M         73%
+    &green Actual/Virtual       2209M       7961M         27%
+    &green Swap/Page               0M       2047M          0%
+
+The percentage is the number before the first ``%`` on the line of the first
+``Physical`` (else ``Real``), ``Swap`` (else ``Page``) and ``Actual`` (else ``Virtual``).
+Also read: z/OS ``CSA``/``ECSA``/``SQA``/``ESQA`` utilisation, z/VSE VSIZE, bb-xsnmp.pl
+router memory (Processor, I/O, Fast) and NetWare cache buffers.
+
+Writes:
+    memory.real.rrd, memory.swap.rrd, memory.actual.rrd          realmempct (GAUGE)
+    memory.processor.rrd, memory.io.rrd, memory.fast.rrd        realmempct (GAUGE)
+    memory.CSA.rrd, memory.ECSA.rrd, memory.SQA.rrd, memory.ESQA.rrd, memory.vsize.rrd
+    memory.tcb.rrd, memory.dcb.rrd, memory.ltch.rrd              realmempct (GAUGE)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from rrdd.channel import Message
+from rrdd.cnum import atoi
+from rrdd.context import Context
+from rrdd.parsers import register
+from rrdd.schema import Schema, Update
+
+SCHEMA = Schema.of("DS:realmempct:GAUGE:600:0:U")
+
+ZOS_AREAS = ("CSA", "ECSA", "SQA", "ESQA")
+ZOS_UTIL = re.compile(r"\s*[+-]?\d+\s+[+-]?\d+\s+[+-]?\d+\s+([+-]?\d+)")
+VSIZE = re.compile(r"\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)")
+NETWARE = (
+    ("Total Cache Buffers", "tcb"),
+    ("Dirty Cache Buffers", "dcb"),
+    ("Long Term Cache Hit Percentage", "ltch"),
+)
+
+
+@register("memory", files=("memory.*.rrd",))
+def parse(msg: Message, ctx: Context) -> Iterator[Update]:
+    # A host with a memory report of its own never takes memory from its cpu report.
+    ctx.memhosts.add(msg.hostname)
+    body = msg.body
+    if "z/OS Memory Map" in body:
+        yield from _zos(body)
+    elif "z/VSE VSIZE Utilization" in body:
+        m = VSIZE.match(body, body.find("Utilization ") + 12)
+        yield _update("vsize", int(float(m.group(1))) if m else None)
+    elif "bb-xsnmp.pl" in body:
+        yield from _router(body)
+    elif "Total Cache Buffers" in body:
+        for marker, name in NETWARE:
+            pos = body.find(marker)
+            colon = body.find(":", pos) if pos >= 0 else -1
+            if colon >= 0:
+                yield _update(name, atoi(body[colon + 1 :]))
+    else:
+        phys = _line_at(body, "Physical", "Real")
+        if phys is None:
+            return
+        swap = _line_at(body, "Swap", "Page")
+        actual = _line_at(body, "Actual", "Virtual")
+        yield _update("real", _percent(phys))
+        # Without a swap line xymond writes -1, which the DS minimum 0 stores as unknown.
+        yield _update("swap", _percent(swap) if swap is not None else -1)
+        if actual is not None:
+            yield _update("actual", _percent(actual))
+
+
+def _update(name: str, value: int | None) -> Update:
+    return Update(f"memory.{name}.rrd", SCHEMA, ("U" if value is None else str(value),))
+
+
+def _line_at(body: str, marker: str, fallback: str) -> str | None:
+    """From the first `marker` (else `fallback`) to the end of its line."""
+    pos = body.find(marker)
+    if pos < 0:
+        pos = body.find(fallback)
+    if pos < 0:
+        return None
+    end = body.find("\n", pos)
+    return body[pos : end if end >= 0 else len(body)]
+
+
+def _percent(line: str) -> int:
+    """The digits and dots before the first '%', read as an integer (12.5% -> 12); else 0.
+
+    Like xymond's get_mem_percent(), the walk back never reaches the line's first character.
+    """
+    pos = line.find("%")
+    if pos < 0:
+        return 0
+    p = pos - 1
+    while p > 0 and line[p] in "0123456789.":
+        p -= 1
+    return atoi(line[p + 1 :])
+
+
+def _zos(body: str) -> Iterator[Update]:
+    for area in ZOS_AREAS:
+        pos = body.find(area + " ")
+        m = ZOS_UTIL.match(body, pos + len(area) + 1) if pos >= 0 else None
+        yield _update(area, atoi(m.group(1)) if m else None)
+
+
+def _router(body: str) -> Iterator[Update]:
+    """bb-xsnmp.pl (Cisco): written only when there is a Processor line; values 0..100."""
+    if "Processor" not in body:
+        return
+    for marker, name in (("Processor", "processor"), ("I/O", "io"), ("Fast", "fast")):
+        line = _line_at(body, marker, marker)
+        value = _percent(line) if line is not None else -1
+        if 0 <= value <= 100:
+            yield _update(name, value)

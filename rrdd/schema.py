@@ -1,0 +1,82 @@
+"""The contract between parsers and writers, and Xymon's RRD file naming.
+
+A parser returns `Update`s: which file (relative to the host's directory), its data
+sources as Xymon's exact ``DS:`` strings, and the values as the strings rrdtool will
+receive. The writer adds the host, the timestamp and the RRA definitions.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+STEP = 300  # Xymon's default RRD step, in seconds
+NAME_MAX = 255  # longest file name (one path component, in bytes) rrdd writes
+PATH_MAX = 4095  # longest full path rrdd writes, in bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Schema:
+    """The DS definitions of one kind of RRD file, e.g. ``DS:la:GAUGE:600:U:U``."""
+
+    defs: tuple[str, ...]
+    names: tuple[str, ...] = field(init=False)
+    template: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        names = tuple(d.split(":", 2)[1] if d.count(":") >= 2 else "" for d in self.defs)
+        object.__setattr__(self, "names", names)
+        object.__setattr__(self, "template", ":".join(names))
+
+    @classmethod
+    def of(cls, *defs: str) -> Schema:
+        return cls(tuple(defs))
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    """One value row for one RRD file, as a parser produced it."""
+
+    rrd: str  # file name inside <rrddir>/<host>/, e.g. "disk,root.rrd"
+    schema: Schema
+    values: tuple[str, ...]  # one string per DS; "U" for unknown
+    step: int = STEP
+
+    def row(self, timestamp: int) -> str:
+        """The update argument rrdtool receives: ``<ts>:<v1>:<v2>...``."""
+        return ":".join((str(timestamp), *self.values))
+
+
+def rrdname(name: str) -> str:
+    """Xymon's setupfn(): every space in a file name becomes an underscore."""
+    return name.replace(" ", "_")
+
+
+def commas(part: str) -> str:
+    """Xymon's setupfn2() second parameter: every slash becomes a comma."""
+    return part.replace("/", ",")
+
+
+def unsafe_name(name: str) -> str | None:
+    """Why `name` cannot be one path component below the RRD directory, or None if it can.
+
+    Host names and RRD file names come from the network; this is the one check that
+    keeps them inside rrddir.
+    """
+    if name in ("", ".", ".."):
+        return f"the name {name!r} is not allowed"
+    if "/" in name or "\0" in name:
+        return f"the name {name[:80]!r} contains '/' or NUL"
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:
+        return f"the name {name[:80]!r} is not valid UTF-8"
+    if size > NAME_MAX:
+        return f"the name is {size} bytes long (at most {NAME_MAX})"
+    return None
+
+
+def unsafe_path(path: str) -> str | None:
+    """Why a full path is too long for the file system, or None."""
+    size = len(os.fsencode(path))
+    return f"the path is {size} bytes long (at most {PATH_MAX})" if size > PATH_MAX else None

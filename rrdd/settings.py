@@ -1,0 +1,139 @@
+"""rrdd's settings: one frozen model, built once from the command line and the environment.
+
+The environment keeps Xymon's names, so rrdd runs unchanged from tasks.cfg with
+xymonserver.cfg as its ENVFILE: XYMONRRDS (BBRRDS), XYMONTMP (BBTMP), XYMONHOME,
+TEST2RRD, PINGCOLUMN, NCV_<test>, SPLITNCV_<test>, TRACKMAX, RRDDISKS, NORRDDISKS,
+XYMONNETSVCS, XYMONCHANNEL_LOGFILENAME and MAXMSG_<channel>. The command line wins over
+the environment.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from rrdd.channel import DEFAULT_MAX_MESSAGE
+from rrdd.dispatch import DEFAULT_TEST2RRD
+from rrdd.errors import ConfigError
+
+# xymond's channel buffer sizes in KB; the worker's input buffer fits the largest.
+MAXMSG_DEFAULTS = {
+    "STATUS": 256,
+    "DATA": 256,
+    "CLIENT": 512,
+    "NOTES": 256,
+    "ENADIS": 32,
+    "USER": 128,
+}
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rrddir: Path
+    debug: bool = False
+    cache: bool = True  # --no-cache turns the update cache off
+    rrd: bool = True  # --no-rrd: create files but write no values
+    extra_script: Path | None = None
+    extra_tests: tuple[str, ...] = ()
+    processor: str | None = None
+    rrddefinitions: Path | None = None  # None: Xymon's built-in RRAs
+    protocols: Path | None = None  # None: xymonnet's stock service list
+    netsvcs: str | None = None  # XYMONNETSVCS
+    xymonhome: Path | None = None
+    tmpdir: Path | None = None  # XYMONTMP
+    test2rrd: str = DEFAULT_TEST2RRD
+    ncv: dict[str, str] = {}
+    splitncv: dict[str, str] = {}
+    trackmax: tuple[str, ...] = ()
+    rrddisks: str | None = None
+    norrddisks: str | None = None
+    logfile: Path | None = None  # XYMONCHANNEL_LOGFILENAME, reopened on @@logrotate
+    max_message: int = DEFAULT_MAX_MESSAGE
+
+    @field_validator("rrddisks", "norrddisks")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        if value:
+            try:
+                re.compile(value)
+            except re.error as e:
+                raise ValueError(f"not a valid regular expression: {e}") from None
+        return value or None
+
+
+def load_settings(options: Mapping[str, Any], environ: Mapping[str, str]) -> Settings:
+    """Build the Settings from parsed command-line options and the environment.
+
+    `options` holds the command-line values (None when not given); raises ConfigError.
+    """
+    env = environ.get
+    rrddir = options.get("rrddir") or env("XYMONRRDS") or env("BBRRDS")
+    var = env("XYMONVAR") or env("BBVAR")
+    if not rrddir and var:
+        rrddir = str(Path(var) / "rrd")
+    if not rrddir:
+        raise ConfigError("no RRD directory: give --rrddir=DIR or set XYMONRRDS")
+    home_env = env("XYMONHOME")
+    home = Path(home_env) if home_env else None
+
+    rrddefs = options.get("rrddefinitions")
+    if rrddefs is None and home is not None and (home / "etc/rrddefinitions.cfg").is_file():
+        rrddefs = home / "etc/rrddefinitions.cfg"
+    protocols = None
+    if home is not None and (home / "etc/protocols.cfg").is_file():
+        protocols = home / "etc/protocols.cfg"
+
+    pingcolumn = env("PINGCOLUMN") or "conn"
+    test2rrd = env("TEST2RRD")
+    test2rrd = DEFAULT_TEST2RRD if test2rrd is None else test2rrd
+    # xymonlaunch expands $PINGCOLUMN before the worker sees TEST2RRD; do it when run by hand.
+    test2rrd = test2rrd.replace("${PINGCOLUMN}", pingcolumn).replace("$PINGCOLUMN", pingcolumn)
+
+    fields: dict[str, Any] = {
+        "rrddir": rrddir,
+        "debug": bool(options.get("debug")),
+        "cache": not options.get("no_cache"),
+        "rrd": not options.get("no_rrd"),
+        "extra_script": options.get("extra_script"),
+        "extra_tests": tuple(t for t in (options.get("extra_tests") or "").split(",") if t),
+        "processor": options.get("processor"),
+        "rrddefinitions": rrddefs,
+        "protocols": protocols,
+        "netsvcs": env("XYMONNETSVCS"),
+        "xymonhome": home,
+        "tmpdir": env("XYMONTMP") or env("BBTMP") or None,
+        "test2rrd": test2rrd,
+        "ncv": {k[4:]: v for k, v in environ.items() if k.startswith("NCV_") and k[4:]},
+        "splitncv": {k[9:]: v for k, v in environ.items() if k.startswith("SPLITNCV_") and k[9:]},
+        "trackmax": tuple(t for t in (env("TRACKMAX") or "").split(",") if t),
+        "rrddisks": env("RRDDISKS"),
+        "norrddisks": env("NORRDDISKS"),
+        "logfile": env("XYMONCHANNEL_LOGFILENAME") or None,
+        "max_message": _max_message(environ),
+    }
+    try:
+        return Settings(**fields)
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()
+        )
+        raise ConfigError(problems) from None
+
+
+def _max_message(environ: Mapping[str, str]) -> int:
+    """xymond_worker's input limit: the largest MAXMSG_<channel> (KB) plus 4095 bytes."""
+    sizes = []
+    for channel, default in MAXMSG_DEFAULTS.items():
+        try:
+            size = int(environ.get(f"MAXMSG_{channel}", default))
+        except ValueError:
+            raise ConfigError(f"MAXMSG_{channel}: not a number") from None
+        if size > 32768:  # given in bytes
+            size //= 1024
+        sizes.append(size if size >= 32 else default)
+    return 1024 * max(sizes) + 4095

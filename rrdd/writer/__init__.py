@@ -1,0 +1,37 @@
+"""Writers own all RRD I/O: creating files, caching values, flushing, and host renames.
+
+`DirectWriter` writes with librrd (the rrdtool binding); `MemoryWriter` records what it
+is given, for the golden tests. Nothing outside this package imports rrdtool.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from rrdd.schema import Update
+
+
+class Writer(Protocol):
+    def write(self, host: str, test: str, timestamp: int, update: Update) -> None:
+        """Accept one update; `test` (the column name) selects the RRA definitions."""
+
+    def flush(self, host: str | None = None) -> None:
+        """Write every pending value (of one host, or of all hosts) to disk now."""
+
+    def close(self) -> None:
+        """Flush everything and release resources; called once at shutdown."""
+
+    def drop_host(self, host: str) -> None:
+        """Forget the host's pending values and delete its directory."""
+
+    def rename_host(self, old: str, new: str) -> None:
+        """Flush, then move the host's files to its new name."""
+
+    def host_files(self, host: str) -> list[str]:
+        """The RRD file names in the host's directory."""
+
+    def drop_files(self, host: str, names: list[str]) -> None:
+        """Forget pending values of these files of a host and delete them."""
+
+    def rename_files(self, host: str, renames: list[tuple[str, str]]) -> None:
+        """Flush, then rename files of a host (old name, new name)."""
