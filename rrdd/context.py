@@ -13,9 +13,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
+def _no_files(host: str, rrd: str) -> tuple[str, ...] | None:
+    return None
+
+
 @dataclass
 class Context:
     clock: Callable[[], float] = time.time
+    # The DS names of an existing RRD file of a host, or None: for handlers that pick a
+    # legacy layout when an old file has one (sendmail, vmstat). The writer provides it.
+    existing_ds: Callable[[str, str], tuple[str, ...] | None] = _no_files
     rrddisks: re.Pattern[str] | None = None  # RRDDISKS: only these mount points (caseless)
     norrddisks: re.Pattern[str] | None = None  # NORRDDISKS: never these mount points
     memhosts: set[str] = field(default_factory=set)  # hosts that send a "memory" status

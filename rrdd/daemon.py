@@ -33,11 +33,15 @@ def make_routes(settings: Settings) -> Routes:
     return Routes(settings.test2rrd, services)
 
 
-def make_context(settings: Settings) -> Context:
+def make_context(settings: Settings, writer: Writer) -> Context:
     def caseless(pattern: str | None) -> re.Pattern[str] | None:
         return re.compile(pattern, re.IGNORECASE) if pattern else None
 
-    return Context(rrddisks=caseless(settings.rrddisks), norrddisks=caseless(settings.norrddisks))
+    return Context(
+        existing_ds=writer.existing_ds,
+        rrddisks=caseless(settings.rrddisks),
+        norrddisks=caseless(settings.norrddisks),
+    )
 
 
 def load_rras(settings: Settings) -> RraDefinitions:
@@ -51,7 +55,7 @@ class Daemon:
         self.stats = stats
         self.handlers: dict[str, Handler] = load_builtins()
         self.dispatcher = Dispatcher(
-            make_routes(settings), self.handlers, make_context(settings), writer, stats
+            make_routes(settings), self.handlers, make_context(settings, writer), writer, stats
         )
         self.channel = ChannelParser(settings.max_message, stats)
         self.running = True

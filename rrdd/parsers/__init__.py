@@ -1,14 +1,16 @@
 """The parser registry: handler ids (the right side of TEST2RRD) -> parse functions.
 
-A parser module registers itself with `@register("id", ..., files=(...))`; `BUILTINS`
-lists the modules, and `load_builtins()` imports them once. `files` names the RRD files
-the handler writes for a test, with ``{test}`` for the test name and ``*`` for any text;
-droptest and renametest use it.
+A parser module registers itself with `@register("id", ..., files=(...))`; every module
+of this package whose name does not start with "_" is a built-in, and `load_builtins()`
+imports them all (an import error stops start-up: built-ins are shipped and tested).
+`files` names the RRD files the handler writes for a test, with ``{test}`` for the test
+name and ``*`` for any text; droptest and renametest use it.
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -19,7 +21,7 @@ from rrdd.schema import Update, rrdname
 
 Parser = Callable[[Message, Context], Iterable[Update]]
 
-BUILTINS = ("la", "disk", "memory")
+BUILTINS = tuple(sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name[0] != "_"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,9 @@ class Writer(Protocol):
     def write(self, host: str, test: str, timestamp: int, update: Update) -> None:
         """Accept one update; `test` (the column name) selects the RRA definitions."""
 
+    def existing_ds(self, host: str, rrd: str) -> tuple[str, ...] | None:
+        """The DS names of a host's RRD file, or None when it does not exist."""
+
     def flush(self, host: str | None = None) -> None:
         """Write every pending value (of one host, or of all hosts) to disk now."""
 

@@ -40,9 +40,10 @@ class RrdFile:
 
     path: str
     test: str  # the column name: the RRA definitions' key
-    schema: Schema
+    schema: Schema  # of the latest update: its template names the DS the values go to
     step: int
-    last: int  # newest timestamp accepted for the file, written or pending
+    last: int = 0  # newest timestamp accepted for the file, written or pending
+    ds: tuple[str, ...] = ()  # the DS names the file has
     pending: list[str] = field(default_factory=list)
 
 
@@ -107,11 +108,11 @@ class DirectWriter:
         if reason:
             self._refuse(host, update.rrd, reason)
             return None
-        f = RrdFile(path, test, update.schema, update.step, 0)
+        f = RrdFile(path, test, update.schema, update.step)
         try:
             os.makedirs(hostdir, exist_ok=True)
             if os.path.exists(path):
-                f.last = rrdtool.last(path)
+                f.last, f.ds = _info(path)
             else:
                 f.last = self._create(f, timestamp)
         except (OSError, *RRD_ERRORS) as e:
@@ -128,7 +129,20 @@ class DirectWriter:
         step = [] if any(a.startswith(("-s", "--step")) for a in rras) else ["-s", str(f.step)]
         rrdtool.create(f.path, "-b", str(start), *step, *f.schema.defs, *rras)
         self.stats["rrd_creates"] += 1
+        f.ds = f.schema.names
         return start
+
+    def existing_ds(self, host: str, rrd: str) -> tuple[str, ...] | None:
+        """The DS names of a host's RRD file, or None when it does not exist (or is unsafe)."""
+        f = self.hosts.get(host, {}).get(rrd)
+        if f is not None:
+            return f.ds
+        if unsafe_name(host) or unsafe_name(rrd):
+            return None
+        try:
+            return _info(os.path.join(self.rrddir, host, rrd))[1]
+        except (OSError, *RRD_ERRORS):
+            return None
 
     def _write_pending(self, host: str, f: RrdFile) -> None:
         rows, f.pending = f.pending, []
@@ -274,6 +288,13 @@ class DirectWriter:
         dropped = sum(len(f.pending) for f in files.values())
         if dropped:
             log.debug("%s: %d pending values discarded", host, dropped)
+
+
+def _info(path: str) -> tuple[int, tuple[str, ...]]:
+    """The last update time and the DS names (in file order) of an RRD file."""
+    info = rrdtool.info(path)
+    index = {k[3:-7]: v for k, v in info.items() if k.startswith("ds[") and k.endswith("].index")}
+    return int(info["last_update"]), tuple(sorted(index, key=index.__getitem__))
 
 
 def _ts(row: str) -> int:

@@ -24,6 +24,13 @@ class MemoryWriter:
             }
         )
 
+    def existing_ds(self, host: str, rrd: str) -> tuple[str, ...] | None:
+        """The DS names the file got from its first update, as a created file would."""
+        for r in self.records:
+            if r["host"] == host and r["rrd"] == rrd:
+                return tuple(d.split(":")[1] for d in r["ds"])
+        return None
+
     def flush(self, host: str | None = None) -> None:
         pass
 

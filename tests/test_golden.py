@@ -1,0 +1,60 @@
+"""Golden cases: tests/data/<handler>/<case>.msg -> <case>.expected.json.
+
+A case is one or more verbatim channel messages; the expected file lists every update
+the writer receives (host, file, DS strings, template, update string), in order. An
+optional <case>.env holds KEY=VALUE environment lines (TEST2RRD, NCV_..., RRDDISKS ...).
+`pytest --update-golden` rewrites the expected files; review the diff before committing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from rrdd.channel import ChannelParser, Message
+from rrdd.daemon import make_context, make_routes
+from rrdd.dispatch import Dispatcher
+from rrdd.parsers import load_builtins
+from rrdd.settings import load_settings
+from rrdd.writer.memory import MemoryWriter
+
+DATA = Path(__file__).parent / "data"
+CASES = sorted(DATA.glob("*/*.msg"))
+
+
+def read_env(path: Path) -> dict[str, str]:
+    env = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if line.strip() and not line.startswith("#"):
+                key, _, value = line.partition("=")
+                env[key.strip()] = value
+    return env
+
+
+def run_case(msg_file: Path) -> list[dict[str, object]]:
+    env = {"XYMONRRDS": "/nonexistent", **read_env(msg_file.with_suffix(".env"))}
+    settings = load_settings({}, env)
+    writer = MemoryWriter()
+    stats: Counter[str] = Counter()
+    dispatcher = Dispatcher(
+        make_routes(settings), load_builtins(), make_context(settings, writer), writer, stats
+    )
+    for item in ChannelParser(stats=stats).feed(msg_file.read_bytes()):
+        assert isinstance(item, Message), f"{msg_file.name}: not a status or data message"
+        dispatcher.handle(item)
+    assert not stats["garbage"], f"{msg_file.name}: badly framed"
+    return writer.records
+
+
+@pytest.mark.parametrize("msg_file", CASES, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_golden(msg_file: Path, request: pytest.FixtureRequest) -> None:
+    got = run_case(msg_file)
+    expected_file = msg_file.with_suffix(".expected.json")
+    if request.config.getoption("--update-golden"):
+        expected_file.write_text(json.dumps(got, indent=1) + "\n")
+    assert expected_file.exists(), f"no {expected_file.name}; run pytest --update-golden"
+    assert got == json.loads(expected_file.read_text())
