@@ -1,0 +1,174 @@
+"""End to end: the real `rrdd` command on a channel stream, writing real RRD files."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import rrdtool
+
+RRDD = str(Path(sys.executable).with_name("rrdd"))
+T0 = 1795312871  # message timestamps; rrdd starts files before the first one
+
+
+def status(seq: int, host: str, test: str, ts: int, text: str) -> bytes:
+    header = (
+        f"@@status#{seq}/{host}|{ts}.5|192.0.2.10||{host}|{test}|{ts + 1800}|green||green|"
+        f"0|0||0||{ts}|linux|p|0|"
+    )
+    return f"{header}\n{text}\n@@\n".encode()
+
+
+def cpu(seq: int, host: str, ts: int, load: str, users: int = 2) -> bytes:
+    line = f"status {host}.cpu green Sun Nov 22 up: 3 days, {users} users, 99 procs, load={load}"
+    return status(seq, host, "cpu", ts, line)
+
+
+def control(seq: int, kind: str, *args: str) -> bytes:
+    return f"@@{kind}#{seq}/*|{T0}.0|192.0.2.1|{'|'.join(args)}\n@@\n".encode()
+
+
+def run(rrddir: Path, stream: bytes, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("XYMON", "NCV_"))}
+    full_env.update(env)
+    return subprocess.run(
+        [RRDD, f"--rrddir={rrddir}", *args], input=stream.decode(), capture_output=True,
+        text=True, env=full_env, timeout=60,
+    )  # fmt: skip
+
+
+def lastupdate(path: Path) -> tuple[int, dict[str, object]]:
+    info = rrdtool.lastupdate(str(path))
+    return int(info["date"].timestamp()), info["ds"]
+
+
+@pytest.fixture
+def rrddir(tmp_path: Path) -> Path:
+    d = tmp_path / "rrd"
+    d.mkdir()
+    return d
+
+
+def test_a_stream_becomes_rrd_files(rrddir: Path) -> None:
+    disk = (
+        "status web1.disk green ok\nFilesystem 1024-blocks Used Available Capacity Mounted on\n"
+        "/dev/sda1 1000 400 600 40% /\n/dev/sda2 1000 900 100 90% /var/log"
+    )
+    mem = "status web1.memory green ok\n&green Physical 1M 2M 37%\n&green Swap 0M 2M 3%"
+    stream = b"".join(
+        [cpu(1, "web1", T0, "0.52"), status(2, "web1", "disk", T0 + 1, disk),
+         status(3, "web1", "memory", T0 + 2, mem), cpu(4, "web1", T0 + 300, "1.5", users=4),
+         cpu(5, "db1", T0 + 3, "12.25")]
+    )  # fmt: skip
+    p = run(rrddir, stream)
+    assert p.returncode == 0, p.stderr
+    assert sorted(os.listdir(rrddir / "web1")) == [
+        "disk,root.rrd", "disk,var,log.rrd", "la.rrd", "memory.real.rrd", "memory.swap.rrd",
+        "procs.rrd", "users.rrd",
+    ]  # fmt: skip
+    assert lastupdate(rrddir / "web1/la.rrd") == (T0 + 300, {"la": 150.0})
+    assert lastupdate(rrddir / "web1/users.rrd") == (T0 + 300, {"la": 4.0})
+    assert lastupdate(rrddir / "web1/disk,var,log.rrd") == (T0 + 1, {"pct": 90.0, "used": 900.0})
+    assert lastupdate(rrddir / "web1/memory.swap.rrd") == (T0 + 2, {"realmempct": 3.0})
+    assert lastupdate(rrddir / "db1/la.rrd") == (T0 + 3, {"la": 1225.0})
+    assert "Cache flush completed" in p.stderr
+
+
+def test_unknown_option_is_an_error(rrddir: Path) -> None:
+    p = run(rrddir, b"", "--no-such-option")
+    assert p.returncode == 2 and "--no-such-option" in p.stderr
+
+
+def test_missing_rrd_directory_stops_start_up(tmp_path: Path) -> None:
+    p = run(tmp_path / "nothere", b"")
+    assert p.returncode == 1 and "does not exist" in p.stderr
+
+
+def test_bad_setting_stops_start_up(rrddir: Path) -> None:
+    p = run(rrddir, b"", RRDDISKS="([")
+    assert p.returncode == 2 and "rrddisks" in p.stderr
+
+
+def test_help_names_every_xymond_rrd_option() -> None:
+    out = subprocess.run([RRDD, "--help"], capture_output=True, text=True, check=True).stdout
+    for option in ("--rrddir", "--debug", "--extra-script", "--extra-tests", "--processor",
+                   "--no-cache", "--no-rrd", "--rrddefinitions"):  # fmt: skip
+        assert option in out
+    assert "not implemented yet" in out
+
+
+def test_sigterm_writes_pending_values_and_exits(rrddir: Path) -> None:
+    proc = subprocess.Popen([RRDD, f"--rrddir={rrddir}"], stdin=subprocess.PIPE,
+                            stderr=subprocess.PIPE)  # fmt: skip
+    assert proc.stdin is not None
+    proc.stdin.write(cpu(1, "h", T0, "0.10") + cpu(2, "h", T0 + 300, "0.20"))
+    proc.stdin.flush()
+    deadline = time.monotonic() + 20
+    while not (rrddir / "h/users.rrd").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=10) == 0
+    assert time.monotonic() - started < 5
+    assert lastupdate(rrddir / "h/la.rrd") == (T0 + 300, {"la": 20.0})
+    proc.stdin.close()
+    assert proc.stderr is not None
+    proc.stderr.close()
+
+
+def test_shutdown_message_stops_reading(rrddir: Path) -> None:
+    stream = cpu(1, "h", T0, "0.10") + control(2, "shutdown") + cpu(3, "late", T0, "0.3")
+    p = run(rrddir, stream)
+    assert p.returncode == 0
+    assert os.listdir(rrddir) == ["h"]
+    assert lastupdate(rrddir / "h/la.rrd")[0] == T0
+
+
+def test_drophost_renamehost_in_stream_order(rrddir: Path) -> None:
+    stream = b"".join(
+        [cpu(1, "a", T0, "1.00"), cpu(2, "b", T0, "2.00"), control(3, "drophost", "a"),
+         control(4, "renamehost", "b", "b2"), cpu(5, "b2", T0 + 300, "3.00"),
+         control(6, "drophost", ".."), control(7, "renamehost", "b2", "../evil")]
+    )  # fmt: skip
+    p = run(rrddir, stream)
+    assert p.returncode == 0
+    assert os.listdir(rrddir) == ["b2"]
+    assert lastupdate(rrddir / "b2/la.rrd") == (T0 + 300, {"la": 300.0})
+    assert "Unsafe hostname '..' in a drophost message" in p.stderr
+    assert "Unsafe hostname in a renamehost message ('b2' -> '../evil')" in p.stderr
+
+
+def test_droptest_and_renametest_act_on_the_files_of_that_test(rrddir: Path) -> None:
+    disk = "status h.{t} green\n/dev/sda1 1000 400 600 40% /\n/dev/sdb1 1000 500 500 50% /home"
+    stream = b"".join(
+        [cpu(1, "h", T0, "1.00"), status(2, "h", "disk", T0, disk.format(t="disk")),
+         status(3, "h", "inode", T0, disk.format(t="inode")),
+         control(4, "droptest", "h", "inode"), control(5, "renametest", "h", "disk", "disk2")]
+    )  # fmt: skip
+    p = run(rrddir, stream)
+    assert p.returncode == 0, p.stderr
+    assert sorted(os.listdir(rrddir / "h")) == [
+        "disk2,home.rrd", "disk2,root.rrd", "la.rrd", "procs.rrd", "users.rrd",
+    ]  # fmt: skip
+    assert lastupdate(rrddir / "h/disk2,home.rrd") == (T0, {"pct": 50.0, "used": 500.0})
+
+
+def test_logrotate_reopens_the_channel_log(rrddir: Path, tmp_path: Path) -> None:
+    log = tmp_path / "rrd-status.log"
+    stream = cpu(1, "h", T0, "1.00") + control(2, "logrotate")
+    p = run(rrddir, stream, XYMONCHANNEL_LOGFILENAME=str(log))
+    assert p.returncode == 0
+    assert "Cache flush completed" in log.read_text()
+    assert "Cache flush completed" not in p.stderr
+
+
+def test_no_rrd_creates_files_without_values(rrddir: Path) -> None:
+    p = run(rrddir, cpu(1, "h", T0, "1.00"), "--no-rrd")
+    assert p.returncode == 0
+    assert lastupdate(rrddir / "h/la.rrd")[0] < T0

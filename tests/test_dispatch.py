@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+
+from rrdd.channel import Message
+from rrdd.context import Context
+from rrdd.dispatch import Dispatcher, Routes
+from rrdd.errors import ParseError
+from rrdd.parsers import Handler
+from rrdd.schema import Schema, Update
+from rrdd.writer.memory import MemoryWriter
+
+SCHEMA = Schema.of("DS:v:GAUGE:600:U:U")
+
+
+def message(test: str, flags: str = "", body: str = "status h.t green x") -> Message:
+    return Message("status", 1, 1795312871, "1.2.3.4", "h", test, "green", flags, "", "", body)
+
+
+def test_routes_map_caselessly_and_the_first_entry_wins() -> None:
+    routes = Routes("cpu=la, disk ,memory,Disk=other,,conn=tcp", services=["ssh", "conn"])
+    assert routes.handler_id("cpu") == "la"
+    assert routes.handler_id("CPU") == "la"
+    assert routes.handler_id("disk") == "disk"
+    assert routes.handler_id("DISK") == "disk"
+    assert routes.handler_id("ssh") == "tcp"
+    assert routes.handler_id("conn") == "tcp"  # the explicit entry, not the service
+
+
+def test_unmapped_test_goes_to_the_handler_of_its_own_name() -> None:
+    assert Routes("cpu=la").handler_id("trends") == "trends"
+
+
+def test_reverse_test_has_no_handler() -> None:
+    assert Routes("conn=tcp").handler_id("conn", flags="OrdRt") is None
+
+
+def yielding_then_failing(msg: Message, ctx: Context) -> Iterator[Update]:
+    yield Update("first.rrd", SCHEMA, ("1",))
+    raise ParseError("the second line is unreadable")
+
+
+def crashing(msg: Message, ctx: Context) -> Iterator[Update]:
+    yield Update("a.rrd", SCHEMA, ("1",))
+    raise IndexError("bug")
+
+
+def make(parse: object) -> tuple[Dispatcher, MemoryWriter, Counter[str]]:
+    handler = Handler(("x",), parse, "test", ())  # type: ignore[arg-type]
+    writer = MemoryWriter()
+    stats: Counter[str] = Counter()
+    return Dispatcher(Routes("t=x"), {"x": handler}, Context(), writer, stats), writer, stats
+
+
+@pytest.mark.parametrize("parse", [yielding_then_failing, crashing])
+def test_parser_error_is_logged_counted_and_earlier_updates_kept(
+    parse: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    dispatcher, writer, stats = make(parse)
+    with caplog.at_level(logging.WARNING):
+        dispatcher.handle(message("t"))
+        dispatcher.handle(message("t"))
+    assert len(writer.records) == 2
+    assert stats["parse_errors_x"] == 2
+    assert "h/t: " in caplog.text
+
+
+def test_unknown_test_is_counted_and_skipped() -> None:
+    dispatcher, writer, stats = make(yielding_then_failing)
+    dispatcher.handle(message("nosuchtest"))
+    dispatcher.handle(message("t", flags="R"))
+    assert writer.records == []
+    assert stats["unhandled_tests"] == 1 and stats["reverse_tests"] == 1

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rrdd.errors import ConfigError
+from rrdd.settings import load_settings
+
+
+def test_command_line_beats_environment() -> None:
+    s = load_settings({"rrddir": "/cli"}, {"XYMONRRDS": "/env"})
+    assert s.rrddir == Path("/cli")
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"XYMONRRDS": "/a", "BBRRDS": "/b"}, "/a"),
+        ({"BBRRDS": "/b"}, "/b"),
+        ({"XYMONVAR": "/var/lib/xymon"}, "/var/lib/xymon/rrd"),
+        ({"BBVAR": "/bb"}, "/bb/rrd"),
+    ],
+)
+def test_rrd_directory_from_xymon_and_hobbit_names(env: dict[str, str], expected: str) -> None:
+    assert load_settings({}, env).rrddir == Path(expected)
+
+
+def test_no_rrd_directory_is_an_error() -> None:
+    with pytest.raises(ConfigError, match="--rrddir"):
+        load_settings({}, {})
+
+
+def test_environment_families_and_defaults(tmp_path: Path) -> None:
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/rrddefinitions.cfg").write_text("[]\nRRA:AVERAGE:0.5:1:5\n")
+    env = {
+        "XYMONRRDS": "/r",
+        "XYMONHOME": str(tmp_path),
+        "BBTMP": "/tmp/bb",
+        "NCV_myapp": "conns:GAUGE",
+        "SPLITNCV_db": "*:GAUGE",
+        "TRACKMAX": "myapp,db",
+        "RRDDISKS": "^/var",
+        "PINGCOLUMN": "ping",
+        "MAXMSG_DATA": "2048",
+    }
+    s = load_settings({"no_cache": True, "extra_tests": "a,b,"}, env)
+    assert s.ncv == {"myapp": "conns:GAUGE"} and s.splitncv == {"db": "*:GAUGE"}
+    assert s.trackmax == ("myapp", "db") and s.extra_tests == ("a", "b")
+    assert s.rrddisks == "^/var" and s.norrddisks is None
+    assert s.rrddefinitions == tmp_path / "etc/rrddefinitions.cfg"
+    assert s.tmpdir == Path("/tmp/bb")
+    assert not s.cache and s.rrd
+    assert ",ping=tcp," in s.test2rrd  # $PINGCOLUMN in the default TEST2RRD
+    assert s.max_message == 2048 * 1024 + 4095
+
+
+def test_bad_regex_stops_start_up() -> None:
+    with pytest.raises(ConfigError, match="rrddisks"):
+        load_settings({}, {"XYMONRRDS": "/r", "RRDDISKS": "(unclosed"})
+
+
+def test_settings_are_frozen() -> None:
+    s = load_settings({}, {"XYMONRRDS": "/r"})
+    with pytest.raises(ValueError, match="frozen"):
+        s.rrddir = Path("/other")  # type: ignore[misc]

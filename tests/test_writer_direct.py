@@ -1,0 +1,228 @@
+"""The direct writer against real librrd files in a temporary directory."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import rrdtool
+
+from rrdd.schema import Schema, Update
+from rrdd.writer.direct import CACHE_SIZE, DirectWriter
+from rrdd.xymoncfg import RraDefinitions
+
+NOW = 1795312800
+T0 = NOW + 71
+GAUGE = Schema.of("DS:la:GAUGE:600:U:U")
+DERIVE = Schema.of("DS:n:DERIVE:600:0:U")
+
+
+def writer(tmp_path: Path, **kw: bool) -> tuple[DirectWriter, Counter[str]]:
+    stats: Counter[str] = Counter()
+    rrddir = tmp_path / "rrd"
+    rrddir.mkdir(exist_ok=True)
+    return DirectWriter(rrddir, RraDefinitions.load(None), stats, clock=lambda: NOW, **kw), stats
+
+
+def last(path: Path) -> tuple[int, dict[str, object]]:
+    info = rrdtool.lastupdate(str(path))
+    return int(info["date"].timestamp()), info["ds"]
+
+
+def test_create_uses_xymons_layout_and_starts_before_the_first_update(tmp_path: Path) -> None:
+    w, stats = writer(tmp_path)
+    w.write("h1", "cpu", T0, Update("la.rrd", GAUGE, ("52",)))
+    info = rrdtool.info(str(tmp_path / "rrd/h1/la.rrd"))
+    assert info["step"] == 300 and info["last_update"] == NOW - 10
+    assert info["ds[la].type"] == "GAUGE" and info["ds[la].minimal_heartbeat"] == 600
+    assert [(info[f"rra[{i}].rows"], info[f"rra[{i}].pdp_per_row"]) for i in range(4)] == [
+        (576, 1),
+        (576, 6),
+        (576, 24),
+        (576, 288),
+    ]
+    assert stats["rrd_creates"] == 1
+
+
+def test_a_replayed_backlog_is_accepted(tmp_path: Path) -> None:
+    w, _ = writer(tmp_path)
+    old = NOW - 86400
+    w.write("h1", "cpu", old, Update("la.rrd", GAUGE, ("1",)))
+    w.write("h1", "cpu", old + 300, Update("la.rrd", GAUGE, ("2",)))
+    w.close()
+    assert last(tmp_path / "rrd/h1/la.rrd") == (old + 300, {"la": 2.0})
+
+
+def test_values_wait_in_the_cache_until_the_file_has_twelve(tmp_path: Path) -> None:
+    w, stats = writer(tmp_path)
+    path = tmp_path / "rrd/h1/la.rrd"
+    for i in range(CACHE_SIZE - 1):
+        w.write("h1", "cpu", T0 + 300 * i, Update("la.rrd", GAUGE, (str(i),)))
+    assert last(path)[0] == NOW - 10  # nothing written yet
+    w.write("h1", "cpu", T0 + 300 * 11, Update("la.rrd", GAUGE, ("11",)))
+    assert last(path) == (T0 + 300 * 11, {"la": 11.0})
+    assert stats["rrd_writes"] == 1 and stats["values_written"] == 12
+
+
+def test_no_cache_writes_every_value_at_once(tmp_path: Path) -> None:
+    w, _ = writer(tmp_path, cache=False)
+    w.write("h1", "cpu", T0, Update("la.rrd", GAUGE, ("7",)))
+    assert last(tmp_path / "rrd/h1/la.rrd") == (T0, {"la": 7.0})
+
+
+def test_no_rrd_creates_the_file_but_writes_nothing(tmp_path: Path) -> None:
+    w, _ = writer(tmp_path, update=False)
+    w.write("h1", "cpu", T0, Update("la.rrd", GAUGE, ("7",)))
+    w.close()
+    assert last(tmp_path / "rrd/h1/la.rrd")[0] == NOW - 10
+
+
+def test_duplicate_and_backward_timestamps_are_dropped_and_counted(tmp_path: Path) -> None:
+    w, stats = writer(tmp_path)
+    for ts, v in ((T0, "1"), (T0, "2"), (T0 - 300, "3"), (T0 + 300, "4")):
+        w.write("h1", "cpu", ts, Update("la.rrd", GAUGE, (v,)))
+    w.close()
+    assert last(tmp_path / "rrd/h1/la.rrd") == (T0 + 300, {"la": 4.0})
+    assert stats["updates_dropped_old"] == 2
+
+
+def test_an_existing_files_last_update_is_respected(tmp_path: Path) -> None:
+    w, _ = writer(tmp_path, cache=False)
+    w.write("h1", "cpu", T0, Update("la.rrd", GAUGE, ("1",)))
+    w2, stats = writer(tmp_path)  # a restarted rrdd
+    w2.write("h1", "cpu", T0, Update("la.rrd", GAUGE, ("2",)))
+    w2.close()
+    assert stats["updates_dropped_old"] == 1
+    assert last(tmp_path / "rrd/h1/la.rrd") == (T0, {"la": 1.0})
+
+
+def test_one_rejected_value_does_not_lose_the_rest_of_the_batch(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # xymond_rrd loses every value after the bad one; DERIVE refuses "0.5".
+    w, stats = writer(tmp_path)
+    for i, v in enumerate(["10", "0.5", "30", "40"]):
+        w.write("h1", "app", T0 + 300 * i, Update("app.rrd", DERIVE, (v,)))
+    with caplog.at_level(logging.WARNING):
+        w.close()
+    assert last(tmp_path / "rrd/h1/app.rrd")[0] == T0 + 900
+    assert stats["updates_rejected"] == 1 and stats["values_written"] == 2
+    assert "h1/app.rrd: value" in caplog.text and "0.5" in caplog.text
+
+
+def test_a_file_deleted_behind_rrdds_back_is_made_again(tmp_path: Path) -> None:
+    w, _ = writer(tmp_path)
+    w.write("h1", "cpu", T0, Update("la.rrd", GAUGE, ("1",)))
+    (tmp_path / "rrd/h1/la.rrd").unlink()
+    w.write("h1", "cpu", T0 + 300, Update("la.rrd", GAUGE, ("2",)))
+    w.close()
+    assert last(tmp_path / "rrd/h1/la.rrd") == (T0 + 300, {"la": 2.0})
+
+
+@pytest.mark.parametrize(
+    ("host", "rrd"),
+    [("..", "la.rrd"), ("", "la.rrd"), ("a/b", "la.rrd"), ("h", "../la.rrd"), ("h", "x\0.rrd"),
+     ("h", "x" * 256), ("h\udcff", "la.rrd"), ("h", ".")],
+)  # fmt: skip
+def test_unsafe_names_never_leave_the_rrd_directory(tmp_path: Path, host: str, rrd: str) -> None:
+    w, stats = writer(tmp_path)
+    w.write(host, "cpu", T0, Update(rrd, GAUGE, ("1",)))
+    w.close()
+    assert stats["updates_refused"] == 1
+    assert sorted(os.listdir(tmp_path)) == ["rrd"]
+    assert os.listdir(tmp_path / "rrd") == []
+
+
+def test_unprintable_values_are_refused(tmp_path: Path) -> None:
+    w, stats = writer(tmp_path)
+    w.write("h1", "cpu", T0, Update("la.rrd", GAUGE, ("1\n2",)))
+    w.close()
+    assert stats["updates_refused"] == 1
+
+
+def test_changed_ds_list_writes_pending_values_first(tmp_path: Path) -> None:
+    two = Schema.of("DS:a:GAUGE:600:U:U", "DS:b:GAUGE:600:U:U")
+    only_b = Schema.of("DS:b:GAUGE:600:U:U")
+    w, _ = writer(tmp_path)
+    w.write("h1", "t", T0, Update("t.rrd", two, ("1", "2")))
+    w.write("h1", "t", T0 + 300, Update("t.rrd", only_b, ("5",)))
+    w.close()
+    assert last(tmp_path / "rrd/h1/t.rrd") == (T0 + 300, {"a": None, "b": 5.0})
+    assert w.existing_ds("h1", "t.rrd") == ("a", "b")
+
+
+def test_existing_ds_of_a_file_written_by_someone_else(tmp_path: Path) -> None:
+    w, _ = writer(tmp_path)
+    (tmp_path / "rrd/h2").mkdir()
+    rrdtool.create(
+        str(tmp_path / "rrd/h2/x.rrd"), "DS:q:GAUGE:600:U:U", "DS:p:GAUGE:600:U:U",
+        "RRA:AVERAGE:0.5:1:10",
+    )  # fmt: skip
+    assert w.existing_ds("h2", "x.rrd") == ("q", "p")
+    assert w.existing_ds("h2", "none.rrd") is None
+    assert w.existing_ds("..", "x.rrd") is None
+
+
+def test_drop_host_discards_pending_values_and_deletes_the_directory(tmp_path: Path) -> None:
+    w, _ = writer(tmp_path)
+    w.write("h1", "cpu", T0, Update("la.rrd", GAUGE, ("1",)))
+    w.drop_host("h1")
+    w.close()  # nothing pending is written back into a dropped host
+    assert not (tmp_path / "rrd/h1").exists()
+
+
+def test_drop_host_does_not_follow_a_symlinked_directory(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.rrd").write_text("precious")
+    w, _ = writer(tmp_path)
+    (tmp_path / "rrd/h1").symlink_to(outside)
+    w.drop_host("h1")
+    assert (outside / "keep.rrd").exists() and not (tmp_path / "rrd/h1").exists()
+
+
+def test_rename_host_flushes_then_moves(tmp_path: Path) -> None:
+    w, _ = writer(tmp_path)
+    w.write("old", "cpu", T0, Update("la.rrd", GAUGE, ("1",)))
+    w.rename_host("old", "new")
+    assert not (tmp_path / "rrd/old").exists()
+    assert last(tmp_path / "rrd/new/la.rrd") == (T0, {"la": 1.0})  # pending at the rename
+    w.write("new", "cpu", T0 + 300, Update("la.rrd", GAUGE, ("2",)))
+    w.close()
+    assert last(tmp_path / "rrd/new/la.rrd") == (T0 + 300, {"la": 2.0})
+
+
+def test_rename_onto_an_existing_host_merges_and_keeps_collisions(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    w, _ = writer(tmp_path)
+    w.write("old", "cpu", T0, Update("la.rrd", GAUGE, ("1",)))
+    w.write("old", "cpu", T0, Update("users.rrd", GAUGE, ("3",)))
+    w.write("new", "cpu", T0 + 1, Update("la.rrd", GAUGE, ("9",)))
+    with caplog.at_level(logging.WARNING):
+        w.rename_host("old", "new")
+    assert sorted(os.listdir(tmp_path / "rrd/new")) == ["la.rrd", "users.rrd"]
+    assert os.listdir(tmp_path / "rrd/old") == ["la.rrd"]  # kept, not overwritten
+    assert last(tmp_path / "rrd/new/la.rrd") == (T0 + 1, {"la": 9.0})
+    assert "kept 1 files" in caplog.text
+
+
+def test_rename_after_the_peer_worker_did_it(tmp_path: Path) -> None:
+    w, _ = writer(tmp_path)
+    (tmp_path / "rrd/new").mkdir()
+    w.rename_host("old", "new")  # nothing to move: no error, nothing created
+    assert os.listdir(tmp_path / "rrd") == ["new"]
+
+
+def test_drop_and_rename_files(tmp_path: Path) -> None:
+    w, _ = writer(tmp_path)
+    for name in ("disk,root.rrd", "disk,var.rrd", "la.rrd"):
+        w.write("h1", "x", T0, Update(name, GAUGE, ("1",)))
+    w.drop_files("h1", ["disk,var.rrd"])
+    w.rename_files("h1", [("disk,root.rrd", "disk2,root.rrd")])
+    w.close()
+    assert w.host_files("h1") == ["disk2,root.rrd", "la.rrd"]
+    assert last(tmp_path / "rrd/h1/disk2,root.rrd")[0] == T0

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rrdd.errors import ConfigError
+from rrdd.xymoncfg import DEFAULT_RRAS, RraDefinitions, tcp_services
+
+
+def test_sections_are_caseless_first_wins_and_empty_ones_dropped(tmp_path: Path) -> None:
+    cfg = tmp_path / "rrddefinitions.cfg"
+    cfg.write_text(
+        "# comment\n[ifmib/60]\n\tRRA:AVERAGE:0.5:5:576  # five minutes\n"
+        "[CPU]\n  RRA:AVERAGE:0.5:1:100\n  RRA:MAX:0.5:1:100\n[cpu]\n RRA:MIN:0.5:1:1\n"
+        "[empty]\n[]\n RRA:AVERAGE:0.5:1:10\n"
+    )
+    defs = RraDefinitions.load(cfg)
+    assert defs.lookup("cpu", 300) == ("RRA:AVERAGE:0.5:1:100", "RRA:MAX:0.5:1:100")
+    assert defs.lookup("ifmib", 60) == ("RRA:AVERAGE:0.5:5:576",)
+    assert defs.lookup("ifmib", 300) == ("RRA:AVERAGE:0.5:1:10",)
+    assert defs.lookup("empty", 300) == ("RRA:AVERAGE:0.5:1:10",)
+
+
+def test_no_file_or_no_default_section_gives_xymons_four_rras(tmp_path: Path) -> None:
+    assert RraDefinitions.load(None).lookup("disk", 300) == DEFAULT_RRAS
+    cfg = tmp_path / "r.cfg"
+    cfg.write_text("[disk]\nRRA:AVERAGE:0.5:1:5\n")
+    assert RraDefinitions.load(cfg).lookup("memory", 300) == DEFAULT_RRAS
+
+
+def test_include_and_optional_directory(tmp_path: Path) -> None:
+    (tmp_path / "etc/rrddefinitions.d").mkdir(parents=True)
+    (tmp_path / "etc/rrddefinitions.d/a.cfg").write_text("[la]\nRRA:AVERAGE:0.5:1:7\n")
+    (tmp_path / "etc/more.cfg").write_text("[disk]\nRRA:AVERAGE:0.5:1:8\n")
+    cfg = tmp_path / "etc/rrddefinitions.cfg"
+    cfg.write_text(
+        "include more.cfg\noptional directory @XYMONHOME@/etc/rrddefinitions.d\n"
+        "optional include /nonexistent.cfg\n"
+    )
+    defs = RraDefinitions.load(cfg, str(tmp_path))
+    assert defs.lookup("la", 300) == ("RRA:AVERAGE:0.5:1:7",)
+    assert defs.lookup("disk", 300) == ("RRA:AVERAGE:0.5:1:8",)
+
+
+def test_missing_include_is_an_error(tmp_path: Path) -> None:
+    cfg = tmp_path / "r.cfg"
+    cfg.write_text("include nothere.cfg\n")
+    with pytest.raises(ConfigError, match="nothere.cfg"):
+        RraDefinitions.load(cfg)
+
+
+def test_tcp_services_from_protocols_cfg_and_netsvcs(tmp_path: Path) -> None:
+    cfg = tmp_path / "protocols.cfg"
+    cfg.write_text('[ftp]\n   send "quit"\n[ssh|ssh1|ssh2]\n[ mysvc ]\n')
+    assert tcp_services(cfg, "smtp ftp") == ["smtp", "ftp", "ssh", "ssh1", "ssh2", "mysvc"]
+    stock = tcp_services(None, None)
+    assert {"ldap", "imaps", "rdp", "smtp", "pop-3"} <= set(stock)
