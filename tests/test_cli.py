@@ -37,9 +37,13 @@ def run(rrddir: Path, stream: bytes, *args: str, **env: str) -> subprocess.Compl
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("XYMON", "NCV_"))}
     full_env.update(env)
     return subprocess.run(
-        [RRDD, f"--rrddir={rrddir}", *args], input=stream.decode(), capture_output=True,
-        text=True, env=full_env, timeout=60,
-    )  # fmt: skip
+        [RRDD, f"--rrddir={rrddir}", *args],
+        input=stream.decode(),
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=60,
+    )
 
 
 def lastupdate(path: Path) -> tuple[int, dict[str, object]]:
@@ -61,16 +65,25 @@ def test_a_stream_becomes_rrd_files(rrddir: Path) -> None:
     )
     mem = "status web1.memory green ok\n&green Physical 1M 2M 37%\n&green Swap 0M 2M 3%"
     stream = b"".join(
-        [cpu(1, "web1", T0, "0.52"), status(2, "web1", "disk", T0 + 1, disk),
-         status(3, "web1", "memory", T0 + 2, mem), cpu(4, "web1", T0 + 300, "1.5", users=4),
-         cpu(5, "db1", T0 + 3, "12.25")]
-    )  # fmt: skip
+        [
+            cpu(1, "web1", T0, "0.52"),
+            status(2, "web1", "disk", T0 + 1, disk),
+            status(3, "web1", "memory", T0 + 2, mem),
+            cpu(4, "web1", T0 + 300, "1.5", users=4),
+            cpu(5, "db1", T0 + 3, "12.25"),
+        ]
+    )
     p = run(rrddir, stream)
     assert p.returncode == 0, p.stderr
     assert sorted(os.listdir(rrddir / "web1")) == [
-        "disk,root.rrd", "disk,var,log.rrd", "la.rrd", "memory.real.rrd", "memory.swap.rrd",
-        "procs.rrd", "users.rrd",
-    ]  # fmt: skip
+        "disk,root.rrd",
+        "disk,var,log.rrd",
+        "la.rrd",
+        "memory.real.rrd",
+        "memory.swap.rrd",
+        "procs.rrd",
+        "users.rrd",
+    ]
     assert lastupdate(rrddir / "web1/la.rrd") == (T0 + 300, {"la": 150.0})
     assert lastupdate(rrddir / "web1/users.rrd") == (T0 + 300, {"la": 4.0})
     assert lastupdate(rrddir / "web1/disk,var,log.rrd") == (T0 + 1, {"pct": 90.0, "used": 900.0})
@@ -96,15 +109,24 @@ def test_bad_setting_stops_start_up(rrddir: Path) -> None:
 
 def test_help_names_every_xymond_rrd_option() -> None:
     out = subprocess.run([RRDD, "--help"], capture_output=True, text=True, check=True).stdout
-    for option in ("--rrddir", "--debug", "--extra-script", "--extra-tests", "--processor",
-                   "--no-cache", "--no-rrd", "--rrddefinitions"):  # fmt: skip
+    for option in (
+        "--rrddir",
+        "--debug",
+        "--extra-script",
+        "--extra-tests",
+        "--processor",
+        "--no-cache",
+        "--no-rrd",
+        "--rrddefinitions",
+    ):
         assert option in out
     assert "not implemented yet" in out
 
 
 def test_sigterm_writes_pending_values_and_exits(rrddir: Path) -> None:
-    proc = subprocess.Popen([RRDD, f"--rrddir={rrddir}"], stdin=subprocess.PIPE,
-                            stderr=subprocess.PIPE)  # fmt: skip
+    proc = subprocess.Popen(
+        [RRDD, f"--rrddir={rrddir}"], stdin=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     assert proc.stdin is not None
     proc.stdin.write(cpu(1, "h", T0, "0.10") + cpu(2, "h", T0 + 300, "0.20"))
     proc.stdin.flush()
@@ -132,10 +154,16 @@ def test_shutdown_message_stops_reading(rrddir: Path) -> None:
 
 def test_drophost_renamehost_in_stream_order(rrddir: Path) -> None:
     stream = b"".join(
-        [cpu(1, "a", T0, "1.00"), cpu(2, "b", T0, "2.00"), control(3, "drophost", "a"),
-         control(4, "renamehost", "b", "b2"), cpu(5, "b2", T0 + 300, "3.00"),
-         control(6, "drophost", ".."), control(7, "renamehost", "b2", "../evil")]
-    )  # fmt: skip
+        [
+            cpu(1, "a", T0, "1.00"),
+            cpu(2, "b", T0, "2.00"),
+            control(3, "drophost", "a"),
+            control(4, "renamehost", "b", "b2"),
+            cpu(5, "b2", T0 + 300, "3.00"),
+            control(6, "drophost", ".."),
+            control(7, "renamehost", "b2", "../evil"),
+        ]
+    )
     p = run(rrddir, stream)
     assert p.returncode == 0
     assert os.listdir(rrddir) == ["b2"]
@@ -147,15 +175,23 @@ def test_drophost_renamehost_in_stream_order(rrddir: Path) -> None:
 def test_droptest_and_renametest_act_on_the_files_of_that_test(rrddir: Path) -> None:
     disk = "status h.{t} green\n/dev/sda1 1000 400 600 40% /\n/dev/sdb1 1000 500 500 50% /home"
     stream = b"".join(
-        [cpu(1, "h", T0, "1.00"), status(2, "h", "disk", T0, disk.format(t="disk")),
-         status(3, "h", "inode", T0, disk.format(t="inode")),
-         control(4, "droptest", "h", "inode"), control(5, "renametest", "h", "disk", "disk2")]
-    )  # fmt: skip
+        [
+            cpu(1, "h", T0, "1.00"),
+            status(2, "h", "disk", T0, disk.format(t="disk")),
+            status(3, "h", "inode", T0, disk.format(t="inode")),
+            control(4, "droptest", "h", "inode"),
+            control(5, "renametest", "h", "disk", "disk2"),
+        ]
+    )
     p = run(rrddir, stream)
     assert p.returncode == 0, p.stderr
     assert sorted(os.listdir(rrddir / "h")) == [
-        "disk2,home.rrd", "disk2,root.rrd", "la.rrd", "procs.rrd", "users.rrd",
-    ]  # fmt: skip
+        "disk2,home.rrd",
+        "disk2,root.rrd",
+        "la.rrd",
+        "procs.rrd",
+        "users.rrd",
+    ]
     assert lastupdate(rrddir / "h/disk2,home.rrd") == (T0, {"pct": 50.0, "used": 500.0})
 
 

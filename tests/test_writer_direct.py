@@ -124,9 +124,17 @@ def test_a_file_deleted_behind_rrdds_back_is_made_again(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("host", "rrd"),
-    [("..", "la.rrd"), ("", "la.rrd"), ("a/b", "la.rrd"), ("h", "../la.rrd"), ("h", "x\0.rrd"),
-     ("h", "x" * 256), ("h\udcff", "la.rrd"), ("h", ".")],
-)  # fmt: skip
+    [
+        ("..", "la.rrd"),
+        ("", "la.rrd"),
+        ("a/b", "la.rrd"),
+        ("h", "../la.rrd"),
+        ("h", "x\0.rrd"),
+        ("h", "x" * 256),
+        ("h\udcff", "la.rrd"),
+        ("h", "."),
+    ],
+)
 def test_unsafe_names_never_leave_the_rrd_directory(tmp_path: Path, host: str, rrd: str) -> None:
     w, stats = writer(tmp_path)
     w.write(host, "cpu", T0, Update(rrd, GAUGE, ("1",)))
@@ -158,9 +166,11 @@ def test_existing_ds_of_a_file_written_by_someone_else(tmp_path: Path) -> None:
     w, _ = writer(tmp_path)
     (tmp_path / "rrd/h2").mkdir()
     rrdtool.create(
-        str(tmp_path / "rrd/h2/x.rrd"), "DS:q:GAUGE:600:U:U", "DS:p:GAUGE:600:U:U",
+        str(tmp_path / "rrd/h2/x.rrd"),
+        "DS:q:GAUGE:600:U:U",
+        "DS:p:GAUGE:600:U:U",
         "RRA:AVERAGE:0.5:1:10",
-    )  # fmt: skip
+    )
     assert w.existing_ds("h2", "x.rrd") == ("q", "p")
     assert w.existing_ds("h2", "none.rrd") is None
     assert w.existing_ds("..", "x.rrd") is None
