@@ -19,6 +19,8 @@ from rrdd.writer import Writer
 
 log = logging.getLogger("rrdd.dispatch")
 
+REPEAT_LOG_SECONDS = 3600.0  # the same bad input from the same host/test is logged once an hour
+
 # xymonserver.cfg's TEST2RRD, which every Xymon installation has in its environment.
 DEFAULT_TEST2RRD = (
     "cpu=la,disk,inode,qtree,memory,$PINGCOLUMN=tcp,http=tcp,dns=tcp,dig=tcp,time=ntpstat,"
@@ -69,6 +71,7 @@ class Dispatcher:
         self.ctx = ctx
         self.writer = writer
         self.stats = stats
+        self._logged: dict[tuple[str, str, str], float] = {}
 
     def handle(self, msg: Message) -> None:
         self.stats[f"messages_{msg.kind}"] += 1
@@ -96,4 +99,12 @@ class Dispatcher:
 
     def _parse_failed(self, msg: Message, hid: str, reason: str) -> None:
         self.stats[f"parse_errors_{hid}"] += 1
+        key = (msg.hostname, msg.testname, reason)
+        now = self.ctx.clock()
+        if now - self._logged.get(key, now - REPEAT_LOG_SECONDS) < REPEAT_LOG_SECONDS:
+            log.debug("%s/%s: %s (again)", msg.hostname, msg.testname, reason)
+            return
+        if len(self._logged) > 10000:
+            self._logged.clear()
+        self._logged[key] = now
         log.warning("%s/%s: %s; input: %.400r", msg.hostname, msg.testname, reason, msg.body)

@@ -56,3 +56,15 @@ def test_tcp_services_from_protocols_cfg_and_netsvcs(tmp_path: Path) -> None:
     assert tcp_services(cfg, "smtp ftp") == ["smtp", "ftp", "ssh", "ssh1", "ssh2", "mysvc"]
     stock = tcp_services(None, None)
     assert {"ldap", "imaps", "rdp", "smtp", "pop-3"} <= set(stock)
+
+
+def test_the_shipped_file_equals_xymons_defaults() -> None:
+    shipped = Path(__file__).parent.parent / "cfg/rrddefinitions.cfg"
+    defs = RraDefinitions.load(shipped, "/nonexistent")
+    assert defs.lookup("cpu", 300) == DEFAULT_RRAS
+    assert defs.lookup("ifmib", 60) == (
+        "RRA:AVERAGE:0.5:5:576",
+        "RRA:AVERAGE:0.5:30:576",
+        "RRA:AVERAGE:0.5:120:576",
+        "RRA:AVERAGE:0.5:1440:576",
+    )
