@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 
 def _no_files(host: str, rrd: str) -> tuple[str, ...] | None:
@@ -25,6 +26,10 @@ class Context:
     existing_ds: Callable[[str, str], tuple[str, ...] | None] = _no_files
     rrddisks: re.Pattern[str] | None = None  # RRDDISKS: only these mount points (caseless)
     norrddisks: re.Pattern[str] | None = None  # NORRDDISKS: never these mount points
+    mibs: Mapping[str, Any] = field(default_factory=dict)  # snmpmibs.cfg: MIB name -> definition
+    ncv: Mapping[str, str] = field(default_factory=dict)  # NCV_<test>: test -> "name:TYPE,..."
+    splitncv: Mapping[str, str] = field(default_factory=dict)  # SPLITNCV_<test>
+    trackmax: frozenset[str] = frozenset()  # TRACKMAX: tests whose NCV files keep maxima
     memhosts: set[str] = field(default_factory=set)  # hosts that send a "memory" status
     first_seen: dict[str, float] = field(default_factory=dict)  # handler id -> first run time
 

@@ -41,6 +41,9 @@ def make_context(settings: Settings, writer: Writer) -> Context:
         existing_ds=writer.existing_ds,
         rrddisks=caseless(settings.rrddisks),
         norrddisks=caseless(settings.norrddisks),
+        ncv=settings.ncv,
+        splitncv=settings.splitncv,
+        trackmax=frozenset(settings.trackmax),
     )
 
 

@@ -80,6 +80,8 @@ class Dispatcher:
             self.stats["reverse_tests"] += 1
             return
         handler = self.handlers.get(hid)
+        if handler is None and hid in self.ctx.mibs:
+            handler = self.handlers.get("snmpmib")  # a MIB of snmpmibs.cfg, read generically
         if handler is None:
             self.stats["unhandled_tests"] += 1
             log.debug("%s/%s: no handler for %r, skipped", msg.hostname, msg.testname, hid)

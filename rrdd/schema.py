@@ -41,6 +41,7 @@ class Update:
     schema: Schema
     values: tuple[str, ...]  # one string per DS; "U" for unknown
     step: int = STEP
+    track_max: bool = False  # created with a MAX RRA beside each AVERAGE one (TRACKMAX)
 
     def row(self, timestamp: int) -> str:
         """The update argument rrdtool receives: ``<ts>:<v1>:<v2>...``."""

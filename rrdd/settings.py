@@ -20,6 +20,9 @@ from rrdd.channel import DEFAULT_MAX_MESSAGE
 from rrdd.dispatch import DEFAULT_TEST2RRD
 from rrdd.errors import ConfigError
 
+# DS types an NCV_<test> / SPLITNCV_<test> list may name (NONE drops the value).
+NCV_TYPES = ("GAUGE", "COUNTER", "DERIVE", "ABSOLUTE", "DCOUNTER", "DDERIVE")
+
 # xymond's channel buffer sizes in KB; the worker's input buffer fits the largest.
 MAXMSG_DEFAULTS = {
     "STATUS": 256,
@@ -54,6 +57,19 @@ class Settings(BaseModel):
     norrddisks: str | None = None
     logfile: Path | None = None  # XYMONCHANNEL_LOGFILENAME, reopened on @@logrotate
     max_message: int = DEFAULT_MAX_MESSAGE
+
+    @field_validator("ncv", "splitncv")
+    @classmethod
+    def _ncv_types(cls, value: dict[str, str]) -> dict[str, str]:
+        for test, spec in value.items():
+            for entry in filter(None, spec.split(",")):
+                name, sep, dstype = entry.partition(":")
+                if not sep or not (dstype in NCV_TYPES or dstype[:4].upper() == "NONE"):
+                    raise ValueError(
+                        f"{test}: {entry!r} is not NAME:TYPE with TYPE one of "
+                        f"{', '.join(NCV_TYPES)} or NONE"
+                    )
+        return value
 
     @field_validator("rrddisks", "norrddisks")
     @classmethod

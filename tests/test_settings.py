@@ -65,3 +65,14 @@ def test_settings_are_frozen() -> None:
     s = load_settings({}, {"XYMONRRDS": "/r"})
     with pytest.raises(ValueError, match="frozen"):
         s.rrddir = Path("/other")  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("spec", ["conns", "conns:gauge", "a:GAUGE,b:FLOAT"])
+def test_bad_ncv_type_list_stops_start_up(spec: str) -> None:
+    with pytest.raises(ConfigError, match="ncv"):
+        load_settings({}, {"XYMONRRDS": "/r", "NCV_myapp": spec})
+
+
+def test_ncv_type_lists_xymon_accepts() -> None:
+    env = {"XYMONRRDS": "/r", "NCV_a": "x:GAUGE,*:NONE", "SPLITNCV_b": "", "NCV_c": "y:none"}
+    assert load_settings({}, env).ncv == {"a": "x:GAUGE,*:NONE", "c": "y:none"}

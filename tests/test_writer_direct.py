@@ -236,3 +236,35 @@ def test_drop_and_rename_files(tmp_path: Path) -> None:
     w.close()
     assert w.host_files("h1") == ["disk2,root.rrd", "la.rrd"]
     assert last(tmp_path / "rrd/h1/disk2,root.rrd")[0] == T0
+
+
+def test_values_go_to_their_own_ds_or_nowhere(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    ab = Schema.of("DS:a:GAUGE:600:U:U", "DS:b:GAUGE:600:U:U")
+    bca = Schema.of("DS:b:GAUGE:600:U:U", "DS:c:GAUGE:600:U:U", "DS:a:GAUGE:600:U:U")
+    w, stats = writer(tmp_path)
+    w.write("h1", "t", T0, Update("t.rrd", ab, ("1", "2")))
+    with caplog.at_level(logging.WARNING):
+        w.write("h1", "t", T0 + 300, Update("t.rrd", bca, ("20", "30", "10")))
+        w.write("h1", "t", T0 + 600, Update("t.rrd", bca, ("21", "31", "11")))
+    w.close()
+    assert last(tmp_path / "rrd/h1/t.rrd") == (T0 + 600, {"a": 11.0, "b": 21.0})
+    assert caplog.text.count("has no DS c") == 1 and stats["ds_mismatches"] == 1
+
+
+def test_trackmax_adds_a_max_rra_beside_each_average(tmp_path: Path) -> None:
+    w, _ = writer(tmp_path)
+    w.write("h1", "perf", T0, Update("perf.rrd", GAUGE, ("1",), track_max=True))
+    info = rrdtool.info(str(tmp_path / "rrd/h1/perf.rrd"))
+    rras = [(info[f"rra[{i}].cf"], info[f"rra[{i}].pdp_per_row"]) for i in range(8)]
+    assert rras == [
+        ("AVERAGE", 1),
+        ("AVERAGE", 6),
+        ("AVERAGE", 24),
+        ("AVERAGE", 288),
+        ("MAX", 1),
+        ("MAX", 6),
+        ("MAX", 24),
+        ("MAX", 288),
+    ]

@@ -40,10 +40,12 @@ class RrdFile:
 
     path: str
     test: str  # the column name: the RRA definitions' key
-    schema: Schema  # of the latest update: its template names the DS the values go to
+    schema: Schema  # of the latest update
     step: int
     last: int = 0  # newest timestamp accepted for the file, written or pending
     ds: tuple[str, ...] = ()  # the DS names the file has
+    template: str = ""  # the DS the pending values are for
+    keep: tuple[int, ...] | None = None  # which values of an update the file has DS for
     pending: list[str] = field(default_factory=list)
 
 
@@ -76,20 +78,23 @@ class DirectWriter:
             f = self._open(host, test, timestamp, update)
             if f is None:
                 return
-        if update.schema.template != f.schema.template:
+        if update.schema is not f.schema and update.schema.template != f.schema.template:
             self._write_pending(host, f)
-            f.schema = update.schema
+            self._fit(host, f, update.schema)
         if timestamp <= f.last:
             self.stats["updates_dropped_old"] += 1
             log.debug(
-                "%s/%s: update at %d dropped: the file already has %d",
+                "%s/%s: update at %d dropped: the file has %d already",
                 host,
                 update.rrd,
                 timestamp,
                 f.last,
             )
             return
-        row = update.row(timestamp)
+        values = update.values if f.keep is None else tuple(update.values[i] for i in f.keep)
+        if not values:
+            return
+        row = ":".join((str(timestamp), *values))
         if not row.isprintable():  # NUL, control bytes or undecodable input
             self._refuse(host, update.rrd, f"unprintable value {row[:80]!r}")
             return
@@ -99,6 +104,28 @@ class DirectWriter:
         f.pending.append(row)
         if not self.cache or len(f.pending) >= CACHE_SIZE:
             self._write_pending(host, f)
+
+    def _fit(self, host: str, f: RrdFile, schema: Schema) -> None:
+        """Write values only to DS the file has, whatever DS list the update brings.
+
+        Handlers that take their DS list from the message (ncv, trends, devmon) can send one
+        that differs from the file's: each value goes to its own DS, or nowhere.
+        """
+        f.schema = schema
+        missing = [n for n in schema.names if n not in f.ds]
+        if not missing:
+            f.template, f.keep = schema.template, None
+            return
+        f.keep = tuple(i for i, n in enumerate(schema.names) if n in f.ds)
+        f.template = ":".join(schema.names[i] for i in f.keep)
+        self.stats["ds_mismatches"] += 1
+        log.warning(
+            "%s/%s: the file has no DS %s, so those values are dropped (it has: %s)",
+            host,
+            os.path.basename(f.path),
+            ", ".join(missing),
+            ", ".join(f.ds),
+        )
 
     def _open(self, host: str, test: str, timestamp: int, update: Update) -> RrdFile | None:
         reason = unsafe_name(host) or unsafe_name(update.rrd)
@@ -114,18 +141,28 @@ class DirectWriter:
             if os.path.exists(path):
                 f.last, f.ds = _info(path)
             else:
-                f.last = self._create(f, timestamp)
+                f.last = self._create(f, timestamp, update.track_max)
         except (OSError, *RRD_ERRORS) as e:
             self.stats["rrd_open_errors"] += 1
             log.error("%s/%s: cannot use %s: %s", host, update.rrd, path, e)
             return None
+        self._fit(host, f, update.schema)
         self.hosts.setdefault(host, {})[update.rrd] = f
         return f
 
-    def _create(self, f: RrdFile, timestamp: int) -> int:
+    def _create(self, f: RrdFile, timestamp: int, track_max: bool = False) -> int:
         """Create the file; return its start time (its first last_update)."""
         start = min(int(self.clock()), timestamp) - 10
         rras = self.rras.lookup(f.test, f.step)
+        if track_max:  # TRACKMAX: a MAX RRA beside each AVERAGE one
+            rras = (
+                *rras,
+                *(
+                    r.replace("RRA:AVERAGE:", "RRA:MAX:", 1)
+                    for r in rras
+                    if r.startswith("RRA:AVERAGE:")
+                ),
+            )
         step = [] if any(a.startswith(("-s", "--step")) for a in rras) else ["-s", str(f.step)]
         rrdtool.create(f.path, "-b", str(start), *step, *f.schema.defs, *rras)
         self.stats["rrd_creates"] += 1
@@ -148,7 +185,7 @@ class DirectWriter:
         rows, f.pending = f.pending, []
         while rows:
             try:
-                rrdtool.update(f.path, "-t", f.schema.template, *rows)
+                rrdtool.update(f.path, "-t", f.template, *rows)
                 self.stats["rrd_writes"] += 1
                 self.stats["values_written"] += len(rows)
                 break

@@ -21,6 +21,7 @@ class MemoryWriter:
                 "template": update.schema.template,
                 "update": update.row(timestamp),
                 **({"step": update.step} if update.step != 300 else {}),
+                **({"track_max": True} if update.track_max else {}),
             }
         )
 
