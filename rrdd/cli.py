@@ -18,12 +18,11 @@ from collections.abc import Sequence
 from rrdd import __version__
 from rrdd.daemon import Daemon, load_rras
 from rrdd.errors import ConfigError
+from rrdd.processor import Processor
 from rrdd.settings import Settings, load_settings
 from rrdd.writer.direct import DirectWriter
 
 log = logging.getLogger("rrdd")
-
-LATER = "(accepted for compatibility; not implemented yet)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,11 +45,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-cache", action="store_true", help="write every update at once")
     p.add_argument("--no-rrd", action="store_true", help="create RRD files but write no values")
     p.add_argument("--debug", action="store_true", help="log debugging detail")
-    p.add_argument("--extra-script", metavar="FILE", help=f"script for custom tests {LATER}")
+    p.add_argument("--extra-script", metavar="FILE", help="script that reads the --extra-tests")
+    p.add_argument("--extra-tests", metavar="TEST[,TEST]", help="tests read by --extra-script")
     p.add_argument(
-        "--extra-tests", metavar="TEST[,TEST]", help=f"tests handled by --extra-script {LATER}"
+        "--extra-timeout", metavar="SECONDS", type=float, help="kill a script after (default 30)"
     )
-    p.add_argument("--processor", metavar="CMD", help=f"copy every update to CMD's stdin {LATER}")
+    p.add_argument("--extra-workers", metavar="N", type=int, help="scripts at once (default 4)")
+    p.add_argument(
+        "--extra-persistent",
+        action="store_true",
+        help="start the script once and send it every message on stdin",
+    )
+    p.add_argument("--processor", metavar="CMD", help="copy every update to CMD's stdin")
     p.add_argument("--version", action="version", version=f"rrdd {__version__}")
     return p
 
@@ -87,13 +93,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     if problem:
         log.error("%s", problem)
         return 1
-    for option, value in (
-        ("--extra-script", settings.extra_script),
-        ("--processor", settings.processor),
-    ):
-        if value:
-            log.warning("%s is not implemented yet; ignored", option)
+    if bool(settings.extra_script) != bool(settings.extra_tests):
+        log.warning("--extra-script and --extra-tests work only together; neither is used")
     stats: Counter[str] = Counter()
-    writer = DirectWriter(settings.rrddir, rras, stats, cache=settings.cache, update=settings.rrd)
-    Daemon(settings, writer, stats).run(sys.stdin.fileno())
+    processor = None
+    if settings.processor:
+        processor = Processor(
+            settings.processor,
+            stats,
+            bufsize=settings.processor_bufsize,
+            flush_each=settings.processor_flush,
+        )
+    elif not settings.rrd:
+        log.warning("RRD writing disabled, but no external processor has been specified")
+    writer = DirectWriter(
+        settings.rrddir,
+        rras,
+        stats,
+        cache=settings.cache,
+        update=settings.rrd,
+        accepted=processor.accept if processor else None,
+    )
+    try:
+        Daemon(settings, writer, stats).run(sys.stdin.fileno())
+    finally:
+        if processor:
+            processor.close()
     return 0

@@ -7,18 +7,22 @@ drophost or renamehost sees exactly the data that came before it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import selectors
 import signal
 from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
 
 from rrdd.channel import ChannelParser, Control, Item, Message
 from rrdd.context import Context
 from rrdd.dispatch import Dispatcher, Routes
 from rrdd.errors import ConfigError
+from rrdd.external import ExtraScripts
 from rrdd.parsers import Handler, load_builtins, matching_files
 from rrdd.schema import unsafe_name
 from rrdd.settings import Settings
@@ -47,6 +51,24 @@ def make_context(settings: Settings, writer: Writer) -> Context:
     )
 
 
+def make_extra(settings: Settings, notify: Callable[[], None]) -> ExtraScripts | None:
+    if not (settings.extra_script and settings.extra_tests):
+        return None
+    return ExtraScripts(
+        str(settings.extra_script),
+        settings.extra_tests,
+        tmpdir=_str(settings.tmpdir),
+        timeout=settings.extra_timeout,
+        workers=settings.extra_workers,
+        persistent=settings.extra_persistent,
+        notify=notify,
+    )
+
+
+def _str(path: Path | None) -> str | None:
+    return None if path is None else str(path)
+
+
 def load_rras(settings: Settings) -> RraDefinitions:
     return RraDefinitions.load(settings.rrddefinitions, str(settings.xymonhome or ""))
 
@@ -57,8 +79,16 @@ class Daemon:
         self.writer = writer
         self.stats = stats
         self.handlers: dict[str, Handler] = load_builtins()
+        self._wake_r, self._wake_w = os.pipe()  # signals and script answers wake the loop
+        os.set_blocking(self._wake_w, False)
+        self.extra = make_extra(settings, self._wake)
         self.dispatcher = Dispatcher(
-            make_routes(settings), self.handlers, make_context(settings, writer), writer, stats
+            make_routes(settings),
+            self.handlers,
+            make_context(settings, writer),
+            writer,
+            stats,
+            self.extra,
         )
         self.channel = ChannelParser(settings.max_message, stats)
         self.running = True
@@ -68,9 +98,8 @@ class Daemon:
 
     def run(self, fd: int) -> None:
         """Read channel messages from `fd` until the end; flush everything."""
-        wake_r, wake_w = os.pipe()
-        os.set_blocking(wake_w, False)
-        old_wakeup = signal.set_wakeup_fd(wake_w)
+        wake_r = self._wake_r
+        old_wakeup = signal.set_wakeup_fd(self._wake_w)
         handlers = {s: signal.signal(s, self._on_signal) for s in _SIGNALS}
         sel = selectors.PollSelector()  # epoll refuses regular files; poll takes them
         sel.register(fd, selectors.EVENT_READ)
@@ -82,14 +111,13 @@ class Daemon:
                         os.read(wake_r, 512)
                     else:
                         self._read(fd)
+                self.dispatcher.collect()
                 self._take_signals()
         finally:
             sel.close()
             for s, h in handlers.items():
                 signal.signal(s, h)
             signal.set_wakeup_fd(old_wakeup)
-            os.close(wake_r)
-            os.close(wake_w)
             self.shutdown()
 
     def _read(self, fd: int) -> None:
@@ -115,7 +143,18 @@ class Daemon:
                 log.info("Got signal %s, stopping", signal.Signals(signum).name)
                 self.running = False
 
+    def _wake(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            os.write(self._wake_w, b"!")
+
     def shutdown(self) -> None:
+        if self.extra is not None:
+            if self.extra.busy():
+                log.info("Waiting for the extra script to answer the messages it has")
+            self.extra.close()
+            self.dispatcher.collect()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
         log.info("Shutting down, flushing cached updates to disk")
         self.writer.close()
         log.info("Cache flush completed")
@@ -158,6 +197,8 @@ class Daemon:
         if unsafe_name(host):
             log.error("Unsafe hostname '%.200s' in a drophost message, ignoring it", host)
             return
+        if self.extra is not None:
+            self.extra.forget(host)
         self.writer.drop_host(host)
 
     def _do_renamehost(self, c: Control) -> None:
@@ -169,6 +210,8 @@ class Daemon:
                 new,
             )
             return
+        if self.extra is not None:
+            self.extra.forget(old)
         self.writer.rename_host(old, new)
 
     def _do_droptest(self, c: Control) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from rrdd.channel import Message
 from rrdd.context import Context
 from rrdd.errors import ParseError
+from rrdd.external import ExtraScripts
 from rrdd.parsers import Handler
 from rrdd.schema import Update
 from rrdd.writer import Writer
@@ -65,8 +66,10 @@ class Dispatcher:
         ctx: Context,
         writer: Writer,
         stats: Counter[str],
+        extra: ExtraScripts | None = None,
     ):
         self.routes = routes
+        self.extra = extra
         self.handlers = handlers
         self.ctx = ctx
         self.writer = writer
@@ -82,6 +85,9 @@ class Dispatcher:
         handler = self.handlers.get(hid)
         if handler is None and hid in self.ctx.mibs:
             handler = self.handlers.get("snmpmib")  # a MIB of snmpmibs.cfg, read generically
+        if handler is None and self.extra is not None and self.extra.wants(hid):
+            self.extra.submit(msg)  # the answer comes back through collect()
+            return
         if handler is None:
             self.stats["unhandled_tests"] += 1
             log.debug("%s/%s: no handler for %r, skipped", msg.hostname, msg.testname, hid)
@@ -98,6 +104,20 @@ class Dispatcher:
         self.stats[f"updates_{hid}"] += len(updates)
         for update in updates:
             self.writer.write(msg.hostname, msg.testname, msg.timestamp, update)
+
+    def collect(self) -> None:
+        """Write what the extra script answered for earlier messages."""
+        if self.extra is None:
+            return
+        for result in self.extra.results():
+            self.stats["extra_runs"] += 1
+            self.stats["extra_timeouts"] += result.timed_out
+            msg = result.msg
+            if result.problems:
+                self._parse_failed(msg, "extra", "; ".join(result.problems))
+            self.stats["updates_extra"] += len(result.updates)
+            for update in result.updates:
+                self.writer.write(msg.hostname, msg.testname, msg.timestamp, update)
 
     def _parse_failed(self, msg: Message, hid: str, reason: str) -> None:
         self.stats[f"parse_errors_{hid}"] += 1

@@ -42,6 +42,12 @@ class Update:
     values: tuple[str, ...]  # one string per DS; "U" for unknown
     step: int = STEP
     track_max: bool = False  # created with a MAX RRA beside each AVERAGE one (TRACKMAX)
+    params: tuple[str, ...] = ()  # the parts of the file name, for --processor lines
+
+    def processor_line(self, host: str, timestamp: int) -> str:
+        """xymond_rrd's --processor line: template, values, host, the file name's parts."""
+        parts = self.params or (self.rrd.removesuffix(".rrd"),)
+        return " ".join((self.schema.template, self.row(timestamp), host, *parts))
 
     def row(self, timestamp: int) -> str:
         """The update argument rrdtool receives: ``<ts>:<v1>:<v2>...``."""

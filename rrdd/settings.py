@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from rrdd.channel import DEFAULT_MAX_MESSAGE
 from rrdd.dispatch import DEFAULT_TEST2RRD
@@ -43,7 +43,12 @@ class Settings(BaseModel):
     rrd: bool = True  # --no-rrd: create files but write no values
     extra_script: Path | None = None
     extra_tests: tuple[str, ...] = ()
+    extra_timeout: float = Field(30.0, gt=0)  # seconds a script may run
+    extra_workers: int = Field(4, ge=1)  # scripts running at once
+    extra_persistent: bool = False
     processor: str | None = None
+    processor_bufsize: int = Field(8192, ge=1)  # RRD_EXTPROC_BUFSIZ
+    processor_flush: bool = False  # RRD_EXTPROC_DOFLUSH
     rrddefinitions: Path | None = None  # None: Xymon's built-in RRAs
     protocols: Path | None = None  # None: xymonnet's stock service list
     netsvcs: str | None = None  # XYMONNETSVCS
@@ -117,7 +122,11 @@ def load_settings(options: Mapping[str, Any], environ: Mapping[str, str]) -> Set
         "rrd": not options.get("no_rrd"),
         "extra_script": options.get("extra_script"),
         "extra_tests": tuple(t for t in (options.get("extra_tests") or "").split(",") if t),
+        **{k: options[k] for k in ("extra_timeout", "extra_workers") if options.get(k) is not None},
+        "extra_persistent": bool(options.get("extra_persistent")),
         "processor": options.get("processor"),
+        "processor_bufsize": env("RRD_EXTPROC_BUFSIZ") or 8192,
+        "processor_flush": env("RRD_EXTPROC_DOFLUSH") is not None,
         "rrddefinitions": rrddefs,
         "protocols": protocols,
         "netsvcs": env("XYMONNETSVCS"),

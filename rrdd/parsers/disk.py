@@ -85,7 +85,12 @@ def parse(msg: Message, ctx: Context) -> Iterator[Update]:
         diskname = commas(name)
         if diskname == ",":
             diskname = ",root"
-        yield Update(rrdname(f"{msg.testname}{diskname}.rrd"), SCHEMA, (str(pct), str(used)))
+        yield Update(
+            rrdname(f"{msg.testname}{diskname}.rrd"),
+            SCHEMA,
+            (str(pct), str(used)),
+            params=(msg.testname, diskname),
+        )
 
 
 def _row(layout: str, cols: list[str], ncols: int) -> tuple[str, int, int]:

@@ -136,8 +136,8 @@ def _windows_memory(body: str) -> Iterator[Update]:
         raise ParseError("the cpu report lists no total physical or pagefile memory")
     real = 100 - _cdiv(physavail, _cdiv(phystotal, 100))
     swap = 100 - _cdiv(pageavail, _cdiv(pagetotal, 100))
-    yield Update("memory.real.rrd", MEMORY_SCHEMA, (str(real),))
-    yield Update("memory.swap.rrd", MEMORY_SCHEMA, (str(swap),))
+    yield Update("memory.real.rrd", MEMORY_SCHEMA, (str(real),), params=("memory", "real"))
+    yield Update("memory.swap.rrd", MEMORY_SCHEMA, (str(swap),), params=("memory", "swap"))
 
 
 def _cdiv(a: int, b: int) -> int:

@@ -77,7 +77,8 @@ def parse(msg: Message, ctx: Context) -> Iterator[Update]:
 
 
 def _update(name: str, value: int | None) -> Update:
-    return Update(f"memory.{name}.rrd", SCHEMA, ("U" if value is None else str(value),))
+    value_text = "U" if value is None else str(value)
+    return Update(f"memory.{name}.rrd", SCHEMA, (value_text,), params=("memory", name))
 
 
 def _line_at(body: str, marker: str, fallback: str) -> str | None:

@@ -70,9 +70,8 @@ def parse(msg: Message, ctx: Context) -> Iterator[Update]:
         seen[name] = raw
         if split:
             schema = Schema.of(f"DS:lambda:{dstype}:600:U:U")
-            yield Update(
-                rrdname(f"{test},{commas(name)}.rrd"), schema, (value,), track_max=track_max
-            )
+            file = rrdname(f"{test},{commas(name)}.rrd")
+            yield Update(file, schema, (value,), track_max=track_max, params=(test, commas(name)))
         elif not name:
             raise ParseError(
                 f"the name {raw!r} has no letters or digits, so no DS; nothing written"

@@ -54,7 +54,7 @@ def parse(msg: Message, ctx: Context) -> Iterator[Update]:
         section, ds, value = m.groups()
         if section is not None:
             if name is not None and defs:
-                yield Update(name, Schema.of(*defs), tuple(values))
+                yield Update(name, Schema.of(*defs), tuple(values), params=(name,))
             name, defs, values = rrdname(section), [], []
         elif name is None:
             # xymond writes DS lines that come before any [name] to the file name and
@@ -64,4 +64,4 @@ def parse(msg: Message, ctx: Context) -> Iterator[Update]:
             defs.append(ds)
             values.append(stored(value))
     if name is not None and defs:
-        yield Update(name, Schema.of(*defs), tuple(values))
+        yield Update(name, Schema.of(*defs), tuple(values), params=(name,))

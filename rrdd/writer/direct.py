@@ -59,6 +59,7 @@ class DirectWriter:
         cache: bool = True,
         update: bool = True,
         clock: Callable[[], float] = time.time,
+        accepted: Callable[[str, Update, int], None] | None = None,
     ):
         self.rrddir = str(rrddir)
         self.rras = rras
@@ -66,6 +67,7 @@ class DirectWriter:
         self.cache = cache
         self.update = update
         self.clock = clock
+        self.accepted = accepted  # sees every update that passed the time checks (--processor)
         self.hosts: dict[str, dict[str, RrdFile]] = {}
         self._refused: set[tuple[str, str]] = set()
 
@@ -99,6 +101,8 @@ class DirectWriter:
             self._refuse(host, update.rrd, f"unprintable value {row[:80]!r}")
             return
         f.last = timestamp
+        if self.accepted is not None:
+            self.accepted(host, update, timestamp)
         if not self.update:
             return
         f.pending.append(row)
