@@ -76,14 +76,17 @@ class Processor:
         self.stats["processor_lines_lost"] += 1
 
     def _ready(self) -> bool:
-        if self.proc is not None and self.proc.poll() is None:
-            return True
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                return True
+            log.warning("External processor '%s' exited", self.cmd)
+            self._close()
         return self.clock() - self._last_start >= RESTART_SECONDS and self._start()
 
     def _close(self) -> None:
         if self.proc is None:
             return
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError):  # a dead reader makes the final flush fail
             assert self.proc.stdin is not None
             self.proc.stdin.close()
         try:

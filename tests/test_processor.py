@@ -1,0 +1,68 @@
+"""--processor: the line stream, flushing, and restarts of a processor that dies."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from pathlib import Path
+
+from rrdd.processor import RESTART_SECONDS, Processor
+
+
+def one_line_reader(tmp_path: Path) -> tuple[str, Path]:
+    """A processor that copies one line to a file and exits."""
+    out = tmp_path / "lines"
+    script = tmp_path / "one-line.sh"
+    script.write_text(f'#!/bin/sh\nread line\necho "$line" >> {out}\n')
+    script.chmod(0o755)
+    return str(script), out
+
+
+def wait_for(path: Path, text: str) -> bool:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if path.exists() and text in path.read_text():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_flushed_lines_arrive_while_rrdd_runs_and_a_dead_processor_restarts(
+    tmp_path: Path,
+) -> None:
+    script, out = one_line_reader(tmp_path)
+    now = [1000.0]
+    stats: Counter[str] = Counter()
+    p = Processor(script, stats, flush_each=True, clock=lambda: now[0])
+    p.send("la 1795312871:52 h1 la")
+    assert wait_for(out, "la 1795312871:52 h1 la")  # RRD_EXTPROC_DOFLUSH: no waiting
+    assert p.proc is not None
+    p.proc.wait(timeout=10)  # it read its one line and exited
+    p.send("lost while it may not restart yet")
+    assert stats["processor_lines_lost"] == 1
+    now[0] += RESTART_SECONDS
+    p.send("after the restart")
+    assert wait_for(out, "after the restart")
+    p.close()
+    assert out.read_text().splitlines() == ["la 1795312871:52 h1 la", "after the restart"]
+    assert stats["processor_lines"] == 2
+
+
+def test_buffered_lines_are_delivered_at_close(tmp_path: Path) -> None:
+    out = tmp_path / "all"
+    script = tmp_path / "cat.sh"
+    script.write_text(f"#!/bin/sh\ncat > {out}\n")
+    script.chmod(0o755)
+    p = Processor(str(script), Counter(), bufsize=65536)
+    for i in range(100):
+        p.send(f"line {i}")
+    p.close()
+    assert out.read_text().splitlines() == [f"line {i}" for i in range(100)]
+
+
+def test_a_processor_that_cannot_start_loses_lines_but_nothing_else(tmp_path: Path) -> None:
+    stats: Counter[str] = Counter()
+    p = Processor(str(tmp_path / "missing"), stats)
+    p.send("x")
+    p.close()
+    assert stats["processor_lines_lost"] == 1
