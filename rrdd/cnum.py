@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-_INT = re.compile(r"[ \t\n\v\f\r]*([+-]?[0-9]+)")
+_INT = re.compile(r"[ \t\n\v\f\r]*([+-]?)0*([0-9]{1,20})([0-9]*)")
 INT32 = 2**31
 INT64 = 2**63
 
@@ -14,10 +14,7 @@ def atoi(text: str) -> int:
 
     Results wrap to a C int as glibc's atoi does (it is strtol cast to int).
     """
-    m = _INT.match(text)
-    if not m:
-        return 0
-    value = max(-INT64, min(INT64 - 1, int(m.group(1))))
+    value = strtoll(text)
     return (value + INT32) % (2 * INT32) - INT32
 
 
@@ -26,10 +23,12 @@ def strtoll(text: str) -> int:
     m = _INT.match(text)
     if not m:
         return 0
-    return max(-INT64, min(INT64 - 1, int(m.group(1))))
+    sign, digits, more = m.groups()
+    value = INT64 if more else int(digits)  # more than 20 digits overflows anyway
+    return max(-INT64, min(INT64 - 1, -value if sign == "-" else value))
 
 
 def leading_int(text: str) -> str | None:
     """The digits (with an optional sign) an sscanf("%d") would read, or None."""
     m = _INT.match(text)
-    return m.group(1) if m else None
+    return m.group(0).lstrip(" \t\n\v\f\r") if m else None

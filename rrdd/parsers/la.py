@@ -30,7 +30,7 @@ import re
 from collections.abc import Iterator
 
 from rrdd.channel import Message
-from rrdd.cnum import atoi, leading_int, strtoll
+from rrdd.cnum import INT64, atoi, leading_int, strtoll
 from rrdd.context import Context
 from rrdd.errors import ParseError
 from rrdd.parsers import register
@@ -130,7 +130,10 @@ def _windows_memory(body: str) -> Iterator[Update]:
         pos = body.find(marker)
         if pos < 0:
             return
-        values.append(strtoll(body[pos + len(marker) :]))
+        value = strtoll(body[pos + len(marker) :])
+        if value == INT64 - 1:  # strtoll's overflow value: xymond gives up too
+            raise ParseError(f"the cpu report's {marker} value overflows")
+        values.append(value)
     phystotal, physavail, pagetotal, pageavail = values
     if abs(phystotal) < 100 or abs(pagetotal) < 100:
         raise ParseError("the cpu report lists no total physical or pagefile memory")

@@ -24,6 +24,7 @@ Writes:
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 
@@ -53,8 +54,10 @@ def parse(msg: Message, ctx: Context) -> Iterator[Update]:
     if "z/OS Memory Map" in body:
         yield from _zos(body)
     elif "z/VSE VSIZE Utilization" in body:
-        m = VSIZE.match(body, body.find("Utilization ") + 12)
-        yield _update("vsize", int(float(m.group(1))) if m else None)
+        pos = body.find("Utilization ")
+        m = VSIZE.match(body, pos + 12) if pos >= 0 else None
+        value = float(m.group(1)) if m else math.nan
+        yield _update("vsize", int(value) if math.isfinite(value) and abs(value) < 2**31 else None)
     elif "bb-xsnmp.pl" in body:
         yield from _router(body)
     elif "Total Cache Buffers" in body:
