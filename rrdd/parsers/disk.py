@@ -11,11 +11,12 @@ Sample body (Linux, ``df -Pk``)::
 
 The layout is chosen from the whole body (IRIX, AS/400, NetWare, NetApp, BBWin, NT,
 Unix); Unix reports start as NT because of the word "Filesystem" and switch to Unix at
-the first row whose device has a slash, as in xymond. Lines without a slash (except on
-AS/400), alert lines (``&...``, `` red ``, `` yellow ``), the first line, and rows of an
-unreachable mount (``-`` used and size) are skipped. Only the first word of a mount point
-with spaces is used. RRDDISKS and NORRDDISKS (caseless regexes on the mount point)
-select the file systems.
+the first row whose device has a slash, as in xymond. Reports of the hobbit-perl-client
+scripts (``netapp.pl``, ``dbcheck.pl`` in the body) are read by their own modules. Lines
+without a slash (except on AS/400), alert lines (``&...``, `` red ``, `` yellow ``), the
+first line, and rows of an unreachable mount (``-`` used and size) are skipped. Only the
+first word of a mount point with spaces is used. RRDDISKS and NORRDDISKS (caseless
+regexes on the mount point) select the file systems.
 
 Writes:
     <test><mount>.rrd   pct (GAUGE 0..100), used (GAUGE, KB or inodes as reported);
@@ -31,6 +32,8 @@ from rrdd.channel import Message
 from rrdd.cnum import atoi, strtoll
 from rrdd.context import Context
 from rrdd.parsers import register
+from rrdd.parsers.dbcheck import dbcheck_tablespace
+from rrdd.parsers.netapp import netapp_disk
 from rrdd.schema import Schema, Update, commas, rrdname
 
 SCHEMA = Schema.of("DS:pct:GAUGE:600:0:100", "DS:used:GAUGE:600:0:U")
@@ -59,6 +62,12 @@ NETAPP_UNITS = {"M": 1024, "G": 1024**2, "T": 1024**3}  # NetApp sizes -> KB
 @register("disk", "inode", "qtree", "quotas", "snapshot", "TblSpace", files=("{test},*.rrd",))
 def parse(msg: Message, ctx: Context) -> Iterator[Update]:
     body = msg.body
+    if "netapp.pl" in body:  # the hobbit-perl-client scripts' own layouts
+        yield from netapp_disk(msg, ctx)
+        return
+    if "dbcheck.pl" in body:
+        yield from dbcheck_tablespace(msg, ctx)
+        return
     layout = next((kind for markers, kind in LAYOUTS if any(m in body for m in markers)), "unix")
     if layout == "nt":
         body = body.split("<b>Limits:</b>", 1)[0]  # MrBig appends HTML threshold tables
