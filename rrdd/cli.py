@@ -20,7 +20,9 @@ from rrdd.daemon import Daemon, load_rras
 from rrdd.errors import ConfigError
 from rrdd.processor import Processor
 from rrdd.settings import Settings, load_settings
-from rrdd.writer.direct import DirectWriter
+from rrdd.writer.direct import CachePolicy, DirectWriter
+from rrdd.writer.rrdcached import Rrdcached
+from rrdd.writer.store import StoreUnavailable
 
 log = logging.getLogger("rrdd")
 
@@ -57,6 +59,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="start the script once and send it every message on stdin",
     )
     p.add_argument("--processor", metavar="CMD", help="copy every update to CMD's stdin")
+    p.add_argument(
+        "--rrdcached",
+        metavar="ADDRESS",
+        help="send updates to rrdcached at unix:/path or host:port (default: $RRDCACHED_ADDRESS)",
+    )
+    p.add_argument(
+        "--cache-age",
+        metavar="SECONDS",
+        type=float,
+        help="write a file whose oldest cached value is this old (default 3600, +0-20%%)",
+    )
+    p.add_argument(
+        "--writes-per-second", metavar="N", type=float, help="cap on cache writes (default none)"
+    )
+    p.add_argument(
+        "--creates-per-second", metavar="N", type=float, help="cap on new files (default none)"
+    )
     p.add_argument("--version", action="version", version=f"rrdd {__version__}")
     return p
 
@@ -106,12 +125,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     elif not settings.rrd:
         log.warning("RRD writing disabled, but no external processor has been specified")
+    try:
+        store = Rrdcached(settings.rrdcached, str(settings.rrddir)) if settings.rrdcached else None
+    except StoreUnavailable as e:
+        log.error("%s", e)
+        return 1
+    policy = CachePolicy(
+        max_age=settings.cache_age,
+        writes_per_second=settings.writes_per_second,
+        creates_per_second=settings.creates_per_second,
+    )
     writer = DirectWriter(
         settings.rrddir,
         rras,
         stats,
+        store=store,
         cache=settings.cache,
         update=settings.rrd,
+        policy=policy,
         accepted=processor.accept if processor else None,
     )
     try:

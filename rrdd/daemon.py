@@ -106,12 +106,13 @@ class Daemon:
         sel.register(wake_r, selectors.EVENT_READ)
         try:
             while self.running:
-                for key, _ in sel.select():
+                for key, _ in sel.select(timeout=1.0):  # at least once a second: cache timers
                     if key.fd == wake_r:
                         os.read(wake_r, 512)
                     else:
                         self._read(fd)
                 self.dispatcher.collect()
+                self.writer.sync()
                 self._take_signals()
         finally:
             sel.close()

@@ -46,6 +46,10 @@ class Settings(BaseModel):
     extra_timeout: float = Field(30.0, gt=0)  # seconds a script may run
     extra_workers: int = Field(4, ge=1)  # scripts running at once
     extra_persistent: bool = False
+    rrdcached: str | None = None  # --rrdcached / RRDCACHED_ADDRESS
+    cache_age: float = Field(3600.0, gt=0)  # seconds a value may wait in rrdd's cache
+    writes_per_second: float = Field(0.0, ge=0)  # 0: no ceiling
+    creates_per_second: float = Field(0.0, ge=0)
     processor: str | None = None
     processor_bufsize: int = Field(8192, ge=1)  # RRD_EXTPROC_BUFSIZ
     processor_flush: bool = False  # RRD_EXTPROC_DOFLUSH
@@ -125,6 +129,12 @@ def load_settings(options: Mapping[str, Any], environ: Mapping[str, str]) -> Set
         **{k: options[k] for k in ("extra_timeout", "extra_workers") if options.get(k) is not None},
         "extra_persistent": bool(options.get("extra_persistent")),
         "processor": options.get("processor"),
+        "rrdcached": options.get("rrdcached") or env("RRDCACHED_ADDRESS") or None,
+        **{
+            k: options[k]
+            for k in ("cache_age", "writes_per_second", "creates_per_second")
+            if options.get(k) is not None
+        },
         "processor_bufsize": env("RRD_EXTPROC_BUFSIZ") or 8192,
         "processor_flush": env("RRD_EXTPROC_DOFLUSH") is not None,
         "rrddefinitions": rrddefs,

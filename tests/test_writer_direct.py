@@ -11,7 +11,7 @@ import pytest
 import rrdtool
 
 from rrdd.schema import Schema, Update
-from rrdd.writer.direct import CACHE_SIZE, DirectWriter
+from rrdd.writer.direct import CACHE_SIZE, CachePolicy, DirectWriter
 from rrdd.xymoncfg import RraDefinitions
 
 NOW = 1795312800
@@ -109,7 +109,7 @@ def test_one_rejected_value_does_not_lose_the_rest_of_the_batch(
     with caplog.at_level(logging.WARNING):
         w.close()
     assert last(tmp_path / "rrd/h1/app.rrd")[0] == T0 + 900
-    assert stats["updates_rejected"] == 1 and stats["values_written"] == 2
+    assert stats["updates_rejected"] == 1 and stats["values_written"] == 3
     assert "h1/app.rrd: value" in caplog.text and "0.5" in caplog.text
 
 
@@ -268,3 +268,75 @@ def test_trackmax_adds_a_max_rra_beside_each_average(tmp_path: Path) -> None:
         ("MAX", 24),
         ("MAX", 288),
     ]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def policy_writer(tmp_path: Path, **policy: float) -> tuple[DirectWriter, Counter[str], Clock]:
+    clock = Clock()
+    stats: Counter[str] = Counter()
+    (tmp_path / "rrd").mkdir(exist_ok=True)
+    w = DirectWriter(
+        tmp_path / "rrd",
+        RraDefinitions.load(None),
+        stats,
+        clock=lambda: NOW,
+        monotonic=clock,
+        policy=CachePolicy(**policy),
+    )
+    return w, stats, clock
+
+
+def test_a_file_is_written_when_its_oldest_value_is_too_old(tmp_path: Path) -> None:
+    w, _, clock = policy_writer(tmp_path, max_age=600, jitter=0.5)
+    w.write("h1", "cpu", T0, Update("la.rrd", GAUGE, ("1",)))
+    w.write("h1", "cpu", T0 + 300, Update("la.rrd", GAUGE, ("2",)))
+    clock.now += 599
+    w.sync()
+    assert w.pending() == 2
+    clock.now += 301  # past 600 s plus any jitter up to 50 %
+    w.sync()
+    assert w.pending() == 0
+    assert last(tmp_path / "rrd/h1/la.rrd") == (T0 + 300, {"la": 2.0})
+
+
+def test_the_write_ceiling_spreads_full_files_and_flush_requests_go_first(
+    tmp_path: Path,
+) -> None:
+    w, stats, clock = policy_writer(tmp_path, batch=2, writes_per_second=2)
+    for h in range(6):
+        for i in range(2):
+            w.write(f"h{h}", "cpu", T0 + 300 * i, Update("la.rrd", GAUGE, (str(i),)))
+    assert stats["rrd_writes"] == 0  # six full files, none written yet
+    w.flush("h5")  # asked for: no ceiling
+    assert stats["rrd_writes"] == 1
+    clock.now += 1
+    w.sync()
+    assert stats["rrd_writes"] == 3
+    clock.now += 10
+    w.sync()  # the ceiling does not save up beyond one second's writes
+    assert stats["rrd_writes"] == 5
+    w.sync()
+    assert stats["rrd_writes"] == 5 and w.pending() == 2
+
+
+def test_creations_beyond_the_ceiling_wait_with_their_values(tmp_path: Path) -> None:
+    w, stats, clock = policy_writer(tmp_path, creates_per_second=1)
+    clock.now += 1
+    for i in range(4):
+        w.write("new", "if", T0, Update(f"if{i}.rrd", GAUGE, (str(i),)))
+    assert sorted(os.listdir(tmp_path / "rrd/new")) == ["if0.rrd"]
+    assert stats["creates_deferred"] == 3
+    assert w.existing_ds("new", "if3.rrd") == ("la",)
+    for _ in range(3):
+        clock.now += 1
+        w.sync()
+    assert sorted(os.listdir(tmp_path / "rrd/new")) == [f"if{i}.rrd" for i in range(4)]
+    w.close()
+    assert last(tmp_path / "rrd/new/if3.rrd") == (T0, {"la": 3.0})

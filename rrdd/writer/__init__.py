@@ -18,8 +18,11 @@ class Writer(Protocol):
     def existing_ds(self, host: str, rrd: str) -> tuple[str, ...] | None:
         """The DS names of a host's RRD file, or None when it does not exist."""
 
-    def flush(self, host: str | None = None) -> None:
-        """Write every pending value (of one host, or of all hosts) to disk now."""
+    def flush(self, host: str | None = None, name: str | None = None) -> list[str]:
+        """Write every pending value of one file, one host or all hosts now; return the paths."""
+
+    def sync(self) -> None:
+        """Called between reads: write what the cache policy says is due."""
 
     def close(self) -> None:
         """Flush everything and release resources; called once at shutdown."""

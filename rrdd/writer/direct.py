@@ -1,52 +1,67 @@
-"""The direct writer: librrd through the rrdtool binding, with Xymon's update cache.
+"""The writer: RRD files per host, the update cache and its policy, over a store.
 
 Files live at ``<rrddir>/<host>/<rrd>``. A missing file is created on its first update
 (even with --no-rrd, as xymond_rrd does) with start = min(now, first update) - 10 s, so a
 live stream gives xymond's files exactly and a replayed backlog is not rejected.
 
-Values wait in a per-file cache and are written in one librrd call when the file has
-`CACHE_SIZE` of them, on flush() and at close(). A value older than or as old as the
-newest one the file has is dropped and counted before it reaches librrd. If librrd
-still rejects a value of a batch, that value is logged and counted and the rest of the
-batch is written (xymond_rrd loses the rest of the batch).
+A value not newer than the newest one its file has is dropped and counted before it
+reaches librrd. Accepted values wait in a per-file cache. With librrd (the direct
+store) a file is written when it has `batch` values, when its oldest value is older
+than `max_age` (plus a random part of up to `jitter` of it, so files do not all come
+due together), on flush() and at close(); `writes_per_second` caps the writes that
+are not asked for, and `creates_per_second` the creations (the values of a file not yet
+created wait for it). With rrdcached every value goes to the daemon at each sync().
+A value librrd or rrdcached refuses is logged and counted; the others are written.
 """
 
 from __future__ import annotations
 
-import contextlib
+import heapq
 import logging
 import os
+import random
 import shutil
 import time
-from collections import Counter
-from collections.abc import Callable
+from collections import Counter, deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import rrdtool
-
 from rrdd.schema import Schema, Update, unsafe_name, unsafe_path
+from rrdd.writer.store import Librrd, Store, StoreError, StoreUnavailable
 from rrdd.xymoncfg import RraDefinitions
 
 log = logging.getLogger("rrdd.writer")
 
-CACHE_SIZE = 12  # values per file before a write; about an hour at a 300 s step
-RRD_ERRORS = (rrdtool.OperationalError, rrdtool.ProgrammingError)
+CACHE_SIZE = 12  # xymond's: values per file before a write, about an hour at a 300 s step
+
+
+@dataclass
+class CachePolicy:
+    batch: int = CACHE_SIZE
+    max_age: float = 3600.0  # seconds a value may wait
+    jitter: float = 0.2  # up to this share of max_age is added at random, per file
+    writes_per_second: float = 0.0  # 0: no ceiling
+    creates_per_second: float = 0.0  # 0: no ceiling
 
 
 @dataclass(slots=True)
 class RrdFile:
     """What the writer knows of one RRD file it has touched."""
 
+    host: str
+    name: str
     path: str
     test: str  # the column name: the RRA definitions' key
     schema: Schema  # of the latest update
     step: int
+    track_max: bool = False
     last: int = 0  # newest timestamp accepted for the file, written or pending
     ds: tuple[str, ...] = ()  # the DS names the file has
-    template: str = ""  # the DS the pending values are for
-    keep: tuple[int, ...] | None = None  # which values of an update the file has DS for
+    order: tuple[int | None, ...] | None = None  # file DS -> index in an update; None: same
     pending: list[str] = field(default_factory=list)
+    created: bool = True  # False while its creation waits for the create ceiling
+    due: float = 0.0  # when its oldest pending value is too old (monotonic)
 
 
 class DirectWriter:
@@ -56,20 +71,33 @@ class DirectWriter:
         rras: RraDefinitions,
         stats: Counter[str],
         *,
+        store: Store | None = None,
         cache: bool = True,
         update: bool = True,
+        policy: CachePolicy | None = None,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
         accepted: Callable[[str, Update, int], None] | None = None,
     ):
         self.rrddir = str(rrddir)
         self.rras = rras
         self.stats = stats
+        self.store: Store = store or Librrd()
         self.cache = cache
         self.update = update
+        self.policy = policy or CachePolicy()
         self.clock = clock
+        self.monotonic = monotonic
         self.accepted = accepted  # sees every update that passed the time checks (--processor)
         self.hosts: dict[str, dict[str, RrdFile]] = {}
         self._refused: set[tuple[str, str]] = set()
+        self._due: list[tuple[float, str, str]] = []  # (due, host, name): a heap
+        self._ready: deque[RrdFile] = deque()  # full files waiting for the write ceiling
+        self._uncreated: deque[RrdFile] = deque()  # files waiting for the create ceiling
+        self._write_budget = self._create_budget = 0.0
+        self._budget_time = monotonic()
+        self._unsent = 0  # values accepted and not yet handed to the store
+        self._dirty: list[RrdFile] = []  # files with values for a batched store (rrdcached)
 
     # --- the update path -------------------------------------------------------------
 
@@ -81,8 +109,7 @@ class DirectWriter:
             if f is None:
                 return
         if update.schema is not f.schema and update.schema.template != f.schema.template:
-            self._write_pending(host, f)
-            self._fit(host, f, update.schema)
+            self._fit(f, update.schema)
         if timestamp <= f.last:
             self.stats["updates_dropped_old"] += 1
             log.debug(
@@ -93,9 +120,9 @@ class DirectWriter:
                 f.last,
             )
             return
-        values = update.values if f.keep is None else tuple(update.values[i] for i in f.keep)
-        if not values:
-            return
+        values = update.values
+        if f.order is not None:
+            values = tuple("U" if i is None else values[i] for i in f.order)
         row = ":".join((str(timestamp), *values))
         if not row.isprintable():  # NUL, control bytes or undecodable input
             self._refuse(host, update.rrd, f"unprintable value {row[:80]!r}")
@@ -106,30 +133,25 @@ class DirectWriter:
         if not self.update:
             return
         f.pending.append(row)
-        if not self.cache or len(f.pending) >= CACHE_SIZE:
-            self._write_pending(host, f)
-
-    def _fit(self, host: str, f: RrdFile, schema: Schema) -> None:
-        """Write values only to DS the file has, whatever DS list the update brings.
-
-        Handlers that take their DS list from the message (ncv, trends, devmon) can send one
-        that differs from the file's: each value goes to its own DS, or nowhere.
-        """
-        f.schema = schema
-        missing = [n for n in schema.names if n not in f.ds]
-        if not missing:
-            f.template, f.keep = schema.template, None
+        self._unsent += 1
+        if self.store.batched:
+            if len(f.pending) == 1:
+                self._dirty.append(f)
             return
-        f.keep = tuple(i for i, n in enumerate(schema.names) if n in f.ds)
-        f.template = ":".join(schema.names[i] for i in f.keep)
-        self.stats["ds_mismatches"] += 1
-        log.warning(
-            "%s/%s: the file has no DS %s, so those values are dropped (it has: %s)",
-            host,
-            os.path.basename(f.path),
-            ", ".join(missing),
-            ", ".join(f.ds),
-        )
+        if not f.created:
+            return
+        if not self.cache:
+            self._write([f])
+        elif len(f.pending) == 1:
+            f.due = self.monotonic() + self.policy.max_age * (
+                1 + random.random() * self.policy.jitter
+            )
+            heapq.heappush(self._due, (f.due, host, f.name))
+        elif len(f.pending) == self.policy.batch:
+            if self.policy.writes_per_second:
+                self._ready.append(f)
+            else:
+                self._write([f])
 
     def _open(self, host: str, test: str, timestamp: int, update: Update) -> RrdFile | None:
         reason = unsafe_name(host) or unsafe_name(update.rrd)
@@ -139,26 +161,31 @@ class DirectWriter:
         if reason:
             self._refuse(host, update.rrd, reason)
             return None
-        f = RrdFile(path, test, update.schema, update.step)
+        f = RrdFile(host, update.rrd, path, test, update.schema, update.step, update.track_max)
         try:
             os.makedirs(hostdir, exist_ok=True)
             if os.path.exists(path):
-                f.last, f.ds = _info(path)
+                f.last, f.ds = self.store.info(path)
+            elif self._may_create():
+                self._create(f, timestamp)
             else:
-                f.last = self._create(f, timestamp, update.track_max)
-        except (OSError, *RRD_ERRORS) as e:
+                f.created, f.ds = False, update.schema.names
+                f.last = min(int(self.clock()), timestamp) - 10
+                self._uncreated.append(f)
+                self.stats["creates_deferred"] += 1
+        except (OSError, StoreError) as e:
             self.stats["rrd_open_errors"] += 1
             log.error("%s/%s: cannot use %s: %s", host, update.rrd, path, e)
             return None
-        self._fit(host, f, update.schema)
+        self._fit(f, update.schema)
         self.hosts.setdefault(host, {})[update.rrd] = f
         return f
 
-    def _create(self, f: RrdFile, timestamp: int, track_max: bool = False) -> int:
-        """Create the file; return its start time (its first last_update)."""
-        start = min(int(self.clock()), timestamp) - 10
+    def _create(self, f: RrdFile, first: int) -> None:
+        """Create the file, starting 10 s before now or before `first` if that is earlier."""
+        start = min(int(self.clock()), first) - 10
         rras = self.rras.lookup(f.test, f.step)
-        if track_max:  # TRACKMAX: a MAX RRA beside each AVERAGE one
+        if f.track_max:  # TRACKMAX: a MAX RRA beside each AVERAGE one
             rras = (
                 *rras,
                 *(
@@ -168,60 +195,32 @@ class DirectWriter:
                 ),
             )
         step = [] if any(a.startswith(("-s", "--step")) for a in rras) else ["-s", str(f.step)]
-        rrdtool.create(f.path, "-b", str(start), *step, *f.schema.defs, *rras)
+        self.store.create(f.path, ["-b", str(start), *step, *f.schema.defs, *rras])
         self.stats["rrd_creates"] += 1
-        f.ds = f.schema.names
-        return start
+        f.last, f.ds, f.created = max(f.last, start), f.schema.names, True
 
-    def existing_ds(self, host: str, rrd: str) -> tuple[str, ...] | None:
-        """The DS names of a host's RRD file, or None when it does not exist (or is unsafe)."""
-        f = self.hosts.get(host, {}).get(rrd)
-        if f is not None:
-            return f.ds
-        if unsafe_name(host) or unsafe_name(rrd):
-            return None
-        try:
-            return _info(os.path.join(self.rrddir, host, rrd))[1]
-        except (OSError, *RRD_ERRORS):
-            return None
+    def _fit(self, f: RrdFile, schema: Schema) -> None:
+        """Values go to their own DS of the file, or nowhere (with one log line).
 
-    def _write_pending(self, host: str, f: RrdFile) -> None:
-        rows, f.pending = f.pending, []
-        while rows:
-            try:
-                rrdtool.update(f.path, "-t", f.template, *rows)
-                self.stats["rrd_writes"] += 1
-                self.stats["values_written"] += len(rows)
-                break
-            except RRD_ERRORS as e:
-                rows = self._after_rejection(host, f, rows, str(e))
-        # librrd writes through mmap, which leaves the mtime; showgraph hides "stale" files.
-        with contextlib.suppress(OSError):
-            os.utime(f.path)
-
-    def _after_rejection(self, host: str, f: RrdFile, rows: list[str], error: str) -> list[str]:
-        """librrd applies a batch in order and stops at the first bad value: drop that one."""
-        name = os.path.basename(f.path)
-        if not os.path.exists(f.path):
-            try:  # deleted behind our back: make it again and keep the values
-                self._create(f, _ts(rows[0]))
-                log.warning("%s/%s: file disappeared; created it again", host, name)
-                return rows
-            except (OSError, *RRD_ERRORS) as e:
-                error = f"file disappeared and cannot be created again: {e}"
-        try:
-            applied = rrdtool.last(f.path)
-        except RRD_ERRORS:
-            applied = None
-        if applied is None:
-            self.stats["updates_rejected"] += len(rows)
-            log.error("%s/%s: %d values lost: %s", host, name, len(rows), error)
-            return []
-        rows = [r for r in rows if _ts(r) > applied]
-        if rows:
-            self.stats["updates_rejected"] += 1
-            log.warning("%s/%s: value %.80s rejected: %s", host, name, rows[0], error)
-        return rows[1:]
+        Handlers that take their DS list from the message (ncv, trends, devmon) can send one
+        that differs from the file's. DS of the file the update lacks get U.
+        """
+        f.schema = schema
+        if schema.names == f.ds:
+            f.order = None
+            return
+        index = {n: i for i, n in enumerate(schema.names)}
+        f.order = tuple(index.get(n) for n in f.ds)
+        missing = [n for n in schema.names if n not in f.ds]
+        if missing:
+            self.stats["ds_mismatches"] += 1
+            log.warning(
+                "%s/%s: the file has no DS %s, so those values are dropped (it has: %s)",
+                f.host,
+                f.name,
+                ", ".join(missing),
+                ", ".join(f.ds),
+            )
 
     def _refuse(self, host: str, rrd: str, reason: str) -> None:
         self.stats["updates_refused"] += 1
@@ -231,20 +230,172 @@ class DirectWriter:
             self._refused.add((host, rrd))
             log.warning("%.100s/%.100s: refused: %s", host, rrd, reason)
 
-    # --- flushing --------------------------------------------------------------------
+    # --- writing ---------------------------------------------------------------------
 
-    def flush(self, host: str | None = None) -> None:
-        hosts = [host] if host is not None else list(self.hosts)
-        for h in hosts:
-            for f in self.hosts.get(h, {}).values():
-                if f.pending:
-                    self._write_pending(h, f)
+    def _write(self, files: Sequence[RrdFile]) -> bool:
+        """Hand the pending values of these files to the store; False if it is unreachable."""
+        batch = list({id(f): f for f in files if f.pending and f.created}.values())
+        if not batch:
+            return True
+        try:
+            rejected = self.store.write([(f.path, f.pending) for f in batch])
+        except StoreUnavailable:
+            return False
+        gone = {i for i, _, _ in rejected if not os.path.exists(batch[i].path)}
+        for i, j, reason in rejected:
+            f = batch[i]
+            if i in gone:
+                continue  # deleted behind our back: made again below
+            if "illegal attempt to update using time" in reason:
+                # rrdcached already has a newer value (sent before a restart of rrdd).
+                self.stats["updates_dropped_old"] += 1
+                log.debug("%s/%s: %s", f.host, f.name, reason)
+                continue
+            self.stats["updates_rejected"] += 1
+            log.warning("%s/%s: value %.80s rejected: %s", f.host, f.name, f.pending[j], reason)
+        again = [batch[i] for i in sorted(gone)]
+        written = sum(len(f.pending) for f in batch)
+        self.stats["values_written"] += written - len(rejected)
+        self.stats["rrd_writes"] += len(batch)
+        self._unsent -= written
+        for i, f in enumerate(batch):
+            if i not in gone:
+                f.pending = []
+        for f in again:
+            log.warning("%s/%s: the file disappeared; creating it again", f.host, f.name)
+            try:
+                self._create(f, int(f.pending[0].split(":", 1)[0]))
+            except (OSError, StoreError) as e:
+                log.error("%s/%s: %d values lost: %s", f.host, f.name, len(f.pending), e)
+                self.stats["updates_rejected"] += len(f.pending)
+                f.pending = []
+                continue
+            self._unsent += len(f.pending)
+            self.stats["values_written"] -= len(f.pending)  # counted when written again
+            self._write([f])
+        return True
+
+    def sync(self) -> None:
+        """Between reads: send values to rrdcached, or write what is due in direct mode."""
+        if self.store.batched:
+            if self._dirty and self._write(self._dirty):
+                self._dirty = []
+            return
+        now = self.monotonic()
+        self._refill(now)
+        while self._uncreated and self._may_create():
+            waiting = self._uncreated.popleft()
+            if self.hosts.get(waiting.host, {}).get(waiting.name) is waiting:
+                self._create_deferred(waiting)
+        while self._due and self._due[0][0] <= now:
+            due, host, name = heapq.heappop(self._due)
+            f = self.hosts.get(host, {}).get(name)
+            if f is not None and f.pending and f.due == due:
+                self._ready.append(f)
+        while self._ready and self._may_write():
+            self._write([self._ready.popleft()])
+
+    def _create_deferred(self, f: RrdFile) -> None:
+        try:
+            self._create(f, int(f.pending[0].split(":", 1)[0]) if f.pending else f.last)
+        except (OSError, StoreError) as e:
+            log.error("%s/%s: cannot create %s: %s", f.host, f.name, f.path, e)
+            self.hosts[f.host].pop(f.name, None)
+            return
+        if f.pending:
+            f.due = self.monotonic()
+            heapq.heappush(self._due, (f.due, f.host, f.name))
+
+    def _refill(self, now: float) -> None:
+        elapsed, self._budget_time = now - self._budget_time, now
+        p = self.policy
+        self._write_budget = min(
+            p.writes_per_second, self._write_budget + elapsed * p.writes_per_second
+        )
+        self._create_budget = min(
+            p.creates_per_second, self._create_budget + elapsed * p.creates_per_second
+        )
+
+    def _may_write(self) -> bool:
+        if not self.policy.writes_per_second:
+            return True
+        if self._write_budget < 1:
+            return False
+        self._write_budget -= 1
+        return True
+
+    def _may_create(self) -> bool:
+        if not self.policy.creates_per_second:
+            return True
+        self._refill(self.monotonic())
+        if self._create_budget < 1:
+            return False
+        self._create_budget -= 1
+        return True
 
     def pending(self) -> int:
-        return sum(len(f.pending) for files in self.hosts.values() for f in files.values())
+        return self._unsent
 
-    def close(self) -> None:
-        self.flush()
+    def flush(self, host: str | None = None, name: str | None = None) -> list[str]:
+        """Write now (no ceiling) every pending value of a host, or of one file, or of all.
+
+        Returns the paths, for a flush request to pass on to rrdcached.
+        """
+        hosts = [host] if host is not None else list(self.hosts)
+        files = [
+            f
+            for h in hosts
+            for f in self.hosts.get(h, {}).values()
+            if name is None or f.name == name
+        ]
+        for f in files:
+            if not f.created:
+                self._create_deferred(f)
+        if not self._write(files):
+            log.error("rrdcached is unreachable; %d values wait in rrdd", self._unsent)
+        return [f.path for f in files]
+
+    def close(self, patience: float = 30.0) -> None:
+        """Write everything in one pass, with progress in the log for long flushes.
+
+        With rrdcached, an unreachable daemon is tried again for `patience` seconds.
+        """
+        if self.store.batched:
+            deadline = self.monotonic() + patience
+            while self._dirty and not self._write(self._dirty):
+                if self.monotonic() > deadline:
+                    log.error("rrdcached is unreachable: %d values are lost", self._unsent)
+                    break
+                time.sleep(0.2)
+            self.store.close()
+            return
+        files = [f for fs in self.hosts.values() for f in fs.values() if f.pending]
+        total, started, shown = len(files), self.monotonic(), self.monotonic()
+        for done in range(0, total, 500):
+            chunk = files[done : done + 500]
+            for f in chunk:
+                if not f.created:
+                    self._create_deferred(f)
+            self._write(chunk)
+            if self.monotonic() - shown > 5:
+                shown = self.monotonic()
+                log.info("Flushed %d of %d files", min(done + 500, total), total)
+        if total:
+            log.info("Flushed %d files in %.1f s", total, self.monotonic() - started)
+        self.store.close()
+
+    def existing_ds(self, host: str, rrd: str) -> tuple[str, ...] | None:
+        """The DS names of a host's RRD file, or None when it does not exist (or is unsafe)."""
+        known = self.hosts.get(host, {}).get(rrd)
+        if known is not None:
+            return known.ds
+        if unsafe_name(host) or unsafe_name(rrd):
+            return None
+        path = os.path.join(self.rrddir, host, rrd)
+        try:
+            return self.store.info(path)[1] if os.path.exists(path) else None
+        except StoreError:
+            return None
 
     # --- host and test maintenance (drophost, renamehost, droptest, renametest) -------
 
@@ -256,6 +407,7 @@ class DirectWriter:
             if os.path.islink(path) or os.path.isfile(path):
                 os.unlink(path)
             elif os.path.isdir(path):
+                self.store.forget([os.path.join(path, n) for n in os.listdir(path)])
                 shutil.rmtree(path)
         except OSError as e:
             log.error("drophost %s: cannot delete %s: %s", host, path, e)
@@ -263,10 +415,11 @@ class DirectWriter:
     def rename_host(self, old: str, new: str) -> None:
         _check(old)
         _check(new)
-        self.flush(old)
-        self.flush(new)
-        self._forget(old)
-        self._forget(new)
+        for host in (old, new):
+            paths = self.flush(host)
+            self.store.flush(paths)
+            self.store.forget(paths)
+            self._forget(host)
         src, dst = os.path.join(self.rrddir, old), os.path.join(self.rrddir, new)
         if not os.path.isdir(src):
             return  # nothing to move, or the worker on the other channel moved it already
@@ -300,21 +453,24 @@ class DirectWriter:
     def drop_files(self, host: str, names: list[str]) -> None:
         for name in names:
             _check(name)
-            self.hosts.get(host, {}).pop(name, None)
+            f = self.hosts.get(host, {}).pop(name, None)
+            if f is not None:
+                self._unsent -= len(f.pending)
+                self._dirty = [d for d in self._dirty if d is not f]
+            path = os.path.join(self.rrddir, host, name)
+            self.store.forget([path])
             try:
-                os.unlink(os.path.join(self.rrddir, host, name))
+                os.unlink(path)
             except OSError as e:
                 log.error("droptest %s: cannot delete %s: %s", host, name, e)
 
     def rename_files(self, host: str, renames: list[tuple[str, str]]) -> None:
-        files = self.hosts.get(host, {})
         for old, new in renames:
             _check(old)
             _check(new)
+            self.store.flush(self.flush(host, old) + self.flush(host, new))
             for name in (old, new):
-                f = files.pop(name, None)
-                if f is not None and f.pending:
-                    self._write_pending(host, f)
+                self.hosts.get(host, {}).pop(name, None)
             src, dst = os.path.join(self.rrddir, host, old), os.path.join(self.rrddir, host, new)
             if os.path.lexists(dst):
                 log.warning("renametest %s: %s exists, %s left as it is", host, new, old)
@@ -327,19 +483,10 @@ class DirectWriter:
     def _forget(self, host: str) -> None:
         files = self.hosts.pop(host, {})
         dropped = sum(len(f.pending) for f in files.values())
+        self._unsent -= dropped
+        self._dirty = [f for f in self._dirty if f.host != host]
         if dropped:
-            log.debug("%s: %d pending values discarded", host, dropped)
-
-
-def _info(path: str) -> tuple[int, tuple[str, ...]]:
-    """The last update time and the DS names (in file order) of an RRD file."""
-    info = rrdtool.info(path)
-    index = {k[3:-7]: v for k, v in info.items() if k.startswith("ds[") and k.endswith("].index")}
-    return int(info["last_update"]), tuple(sorted(index, key=index.__getitem__))
-
-
-def _ts(row: str) -> int:
-    return int(row.split(":", 1)[0])
+            log.info("%s: %d pending values discarded", host, dropped)
 
 
 def _check(name: str) -> None:

@@ -32,7 +32,10 @@ class MemoryWriter:
                 return tuple(d.split(":")[1] for d in r["ds"])
         return None
 
-    def flush(self, host: str | None = None) -> None:
+    def flush(self, host: str | None = None, name: str | None = None) -> list[str]:
+        return []
+
+    def sync(self) -> None:
         pass
 
     def close(self) -> None:
