@@ -112,6 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if problem:
         log.error("%s", problem)
         return 1
+    if settings.snmpmibs is None:
+        log.info("No snmpmibs.cfg in $XYMONHOME/etc: SNMP MIB tests other than ifmib are not read")
     if bool(settings.extra_script) != bool(settings.extra_tests):
         log.warning("--extra-script and --extra-tests work only together; neither is used")
     stats: Counter[str] = Counter()
@@ -146,7 +148,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         accepted=processor.accept if processor else None,
     )
     try:
-        Daemon(settings, writer, stats).run(sys.stdin.fileno())
+        daemon = Daemon(settings, writer, stats)
+    except ConfigError as e:
+        log.error("%s", e)
+        return 2
+    try:
+        daemon.run(sys.stdin.fileno())
     finally:
         if processor:
             processor.close()

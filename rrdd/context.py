@@ -18,12 +18,19 @@ def _no_files(host: str, rrd: str) -> tuple[str, ...] | None:
     return None
 
 
+def _no_filter(host: str) -> re.Pattern[str] | None:
+    return None
+
+
 @dataclass
 class Context:
     clock: Callable[[], float] = time.time
     # The DS names of an existing RRD file of a host, or None: for handlers that pick a
     # legacy layout when an old file has one (sendmail, vmstat). The writer provides it.
     existing_ds: Callable[[str, str], tuple[str, ...] | None] = _no_files
+    pingcolumn: str = "conn"  # PINGCOLUMN: the column of ping times
+    # A host's hosts.cfg INTERFACES: filter for ifstat (hosts.cfg is not read yet: none).
+    interfaces: Callable[[str], re.Pattern[str] | None] = _no_filter
     rrddisks: re.Pattern[str] | None = None  # RRDDISKS: only these mount points (caseless)
     norrddisks: re.Pattern[str] | None = None  # NORRDDISKS: never these mount points
     mibs: Mapping[str, Any] = field(default_factory=dict)  # snmpmibs.cfg: MIB name -> definition

@@ -26,6 +26,7 @@ from rrdd.external import ExtraScripts
 from rrdd.parsers import Handler, load_builtins, matching_files
 from rrdd.schema import unsafe_name
 from rrdd.settings import Settings
+from rrdd.snmpmibs import load_mibs
 from rrdd.writer import Writer
 from rrdd.xymoncfg import RraDefinitions, tcp_services
 
@@ -42,6 +43,8 @@ def make_context(settings: Settings, writer: Writer) -> Context:
         return re.compile(pattern, re.IGNORECASE) if pattern else None
 
     return Context(
+        mibs=load_mibs(settings.snmpmibs),
+        pingcolumn=settings.pingcolumn,
         existing_ds=writer.existing_ds,
         rrddisks=caseless(settings.rrddisks),
         norrddisks=caseless(settings.norrddisks),
@@ -238,16 +241,19 @@ class Daemon:
         if unsafe_name(host):
             log.error("Unsafe hostname '%.200s' in a %s message, ignoring it", host, what)
             return None
-        hid = self.dispatcher.routes.handler_id(test)
-        handler = self.handlers.get(hid or "")
+        hid = self.dispatcher.routes.handler_id(test) or ""
+        handler = self.handlers.get(hid)
+        if handler is None and hid.lower() in self.dispatcher.ctx.mibs:
+            handler = self.handlers.get("snmpmib")
         if handler is None:
             log.warning("%s %s/%s: no handler writes files for this test", what, host, test)
         return handler
 
     def reload(self) -> None:
-        """Re-read protocols.cfg (the TEST2RRD services); a bad file keeps the old table."""
+        """Re-read protocols.cfg and snmpmibs.cfg; a bad file keeps the old tables."""
         try:
             self.dispatcher.routes = make_routes(self.settings)
+            self.dispatcher.ctx.mibs = load_mibs(self.settings.snmpmibs)
         except ConfigError as e:
             log.error("Reload failed, keeping the old configuration: %s", e)
             return

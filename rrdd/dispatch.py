@@ -83,7 +83,7 @@ class Dispatcher:
             self.stats["reverse_tests"] += 1
             return
         handler = self.handlers.get(hid)
-        if handler is None and hid in self.ctx.mibs:
+        if handler is None and hid.lower() in self.ctx.mibs:
             handler = self.handlers.get("snmpmib")  # a MIB of snmpmibs.cfg, read generically
         if handler is None and self.extra is not None and self.extra.wants(hid):
             self.extra.submit(msg)  # the answer comes back through collect()

@@ -55,10 +55,12 @@ class Settings(BaseModel):
     processor_flush: bool = False  # RRD_EXTPROC_DOFLUSH
     rrddefinitions: Path | None = None  # None: Xymon's built-in RRAs
     protocols: Path | None = None  # None: xymonnet's stock service list
+    snmpmibs: Path | None = None  # $XYMONHOME/etc/snmpmibs.cfg, when it exists
     netsvcs: str | None = None  # XYMONNETSVCS
     xymonhome: Path | None = None
     tmpdir: Path | None = None  # XYMONTMP
     test2rrd: str = DEFAULT_TEST2RRD
+    pingcolumn: str = "conn"
     ncv: dict[str, str] = {}
     splitncv: dict[str, str] = {}
     trackmax: tuple[str, ...] = ()
@@ -109,9 +111,11 @@ def load_settings(options: Mapping[str, Any], environ: Mapping[str, str]) -> Set
     rrddefs = options.get("rrddefinitions")
     if rrddefs is None and home is not None and (home / "etc/rrddefinitions.cfg").is_file():
         rrddefs = home / "etc/rrddefinitions.cfg"
-    protocols = None
+    protocols = snmpmibs = None
     if home is not None and (home / "etc/protocols.cfg").is_file():
         protocols = home / "etc/protocols.cfg"
+    if home is not None and (home / "etc/snmpmibs.cfg").is_file():
+        snmpmibs = home / "etc/snmpmibs.cfg"
 
     pingcolumn = env("PINGCOLUMN") or "conn"
     test2rrd = env("TEST2RRD")
@@ -139,10 +143,12 @@ def load_settings(options: Mapping[str, Any], environ: Mapping[str, str]) -> Set
         "processor_flush": env("RRD_EXTPROC_DOFLUSH") is not None,
         "rrddefinitions": rrddefs,
         "protocols": protocols,
+        "snmpmibs": snmpmibs,
         "netsvcs": env("XYMONNETSVCS"),
         "xymonhome": home,
         "tmpdir": env("XYMONTMP") or env("BBTMP") or None,
         "test2rrd": test2rrd,
+        "pingcolumn": pingcolumn,
         "ncv": {k[4:]: v for k, v in environ.items() if k.startswith("NCV_") and k[4:]},
         "splitncv": {k[9:]: v for k, v in environ.items() if k.startswith("SPLITNCV_") and k[9:]},
         "trackmax": tuple(t for t in (env("TRACKMAX") or "").split(",") if t),

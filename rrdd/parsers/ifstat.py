@@ -1,0 +1,249 @@
+"""ifstat: bytes sent and received per network interface, from the client's [ifstat].
+
+Handles: ifstat (the data message xymond_client makes of a client report)
+
+Sample body (Linux, net-tools 2.x ``ifconfig``)::
+
+    data web01,example,com.ifstat
+    linux
+    enp0s3: flags=4163<UP,BROADCAST,RUNNING,MULTICAST>  mtu 1500
+            inet 192.0.2.10  netmask 255.255.255.0  broadcast 192.0.2.255
+            RX packets 1234567  bytes 987654321 (941.9 MiB)
+            TX packets 654321  bytes 123456789 (117.7 MiB)
+
+Line 2 names the OS and picks the layout: ``ifconfig`` blocks (linux, rhel3, linux22,
+zvm, zvse, zos; old ``RX bytes:`` or new ``RX packets .. bytes`` counters; ``lo`` and
+names with ``-``, ``.`` or ``@`` are skipped), ``netstat -ibnW`` Link rows (freebsd),
+``netstat -ibn`` / ``netstat -i -b -n`` IPv4 rows (darwin, openbsd, netbsd), ``kstat``
+obytes64/rbytes64 pairs (solaris), ``netstat -v`` adapter sections (aix), ``lanadmin -g
+mibstats`` (hpux: the file is named after the PPA number), ``ifconfig -in`` (sco_sv:
+packets, not bytes) and ``IP Ibytes Obytes`` rows (bbwin, powershell: named after the IP
+address). Other systems send nothing rrdd reads. The host's INTERFACES: regex in
+hosts.cfg (caseless) limits which interfaces are written.
+
+Writes:
+    ifstat.<interface>.rrd   bytesSent, bytesReceived (DERIVE, min 0): the counters as
+                             sent, e.g. ifstat.eth0.rrd, ifstat.0.rrd, ifstat.192.0.2.50.rrd
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from rrdd.channel import Message
+from rrdd.context import Context
+from rrdd.errors import ParseError
+from rrdd.parsers import register
+from rrdd.schema import Schema, Update, commas, rrdname
+
+SCHEMA = Schema.of("DS:bytesSent:DERIVE:600:0:U", "DS:bytesReceived:DERIVE:600:0:U")
+
+
+class LinePatterns:
+    """xymond's per-line pickdata() patterns, tried in order, run as one pass over a text.
+
+    The patterns keep xymond's text (caseless); their blanks are kept from matching a
+    line end, so each pattern sees one line at a time, as in xymond.
+    """
+
+    def __init__(self, *patterns: str):
+        self.groups: dict[int, tuple[int, range]] = {}  # outer group -> (which, captures)
+        parts, index = [], 1
+        for which, pattern in enumerate(patterns):
+            count = re.compile(pattern).groups
+            self.groups[index] = (which, range(index + 1, index + 1 + count))
+            parts.append("(" + pattern.removeprefix("^").replace(r"\s", r"[^\S\n]") + ")")
+            index += count + 1
+        # A line start is found as the newline before it: sre searches a literal quickly.
+        self.regex = re.compile("\n(?:" + "|".join(parts) + ")", re.I | re.A)
+
+    def scan(self, text: str, eol: int) -> Iterator[tuple[int, list[str]]]:
+        """(which pattern, its captures) for each line after the newline at `eol` that one
+        of the patterns matches."""
+        for m in self.regex.finditer(text, eol):
+            which, captures = self.groups[m.lastindex or 0]
+            yield which, [_cap(m.group(i) or "") for i in captures]
+
+
+# get_ostype(): the leading [A-Za-z0-9/_-] of the OS line, caseless -> layout below.
+LAYOUT_OF = {
+    "linux": "ifconfig", "redhat": "ifconfig", "debian": "ifconfig", "suse": "ifconfig",
+    "mandrake": "ifconfig", "redhatas": "ifconfig", "debian3": "ifconfig",
+    "linux22": "ifconfig", "redhates": "ifconfig", "rhel3": "ifconfig", "zvm": "ifconfig",
+    "zvse": "ifconfig", "zos": "ifconfig",
+    "freebsd": "freebsd", "openbsd": "bsd", "netbsd": "bsd", "darwin": "darwin",
+    "macosx": "darwin", "sco_sv": "sco_sv", "unixware": "sco_sv", "bbwin": "windows",
+    "powershell": "windows",
+    "solaris": "solaris", "sunos": "solaris", "aix": "aix", "hpux": "hpux", "hp-ux": "hpux",
+}  # fmt: skip
+OSWORD = re.compile(r"[A-Za-z0-9/_-]*")
+
+# One line per interface, captures (name, received, sent); the first pattern that matches.
+ROWS = {
+    "freebsd": LinePatterns(
+        # Both with FreeBSD 8's Idrop column (older rows match neither): an IPv4 row, and
+        # the <Link#n> row the client sends, whose Address is blank for a tunnel on 9 and 10.
+        r"^([a-z0-9]+)\s+\d+\s+[0-9./]+\s+[0-9.]+\s+\d+\s+[0-9-]+\s+[0-9-]+\s+(\d+)"
+        r"\s+\d+\s+[0-9-]+\s+(\d+)\s+[0-9-]+",
+        r"^([a-z0-9]+)\s+\d+\s+<Link#\d+>\s+.*\s+\d+\s+[0-9-]+\s+[0-9-]+\s+(\d+)"
+        r"\s+\d+\s+[0-9-]+\s+(\d+)\s+[0-9-]+",
+    ),
+    "bsd": LinePatterns(r"^([a-z0-9]+)\s+\d+\s+[0-9./]+\s+[0-9.]+\s+(\d+)\s+(\d+)"),
+    "darwin": LinePatterns(
+        r"^([a-z0-9]+)\s+\d+\s+[0-9./]+\s+[0-9.]+\s+\d+\s+[0-9-]+\s+(\d+)\s+\d+"
+        r"\s+[0-9-]+\s+(\d+)\s+[0-9-]+",
+    ),
+    "sco_sv": LinePatterns(
+        r"^([a-z]+[0-9]+)\s+[0-9]+\s+[0-9.]+\s+[0-9.]+\s+([0-9]+)\s+[0-9]+\s+([0-9]+)\s+",
+    ),
+    "windows": LinePatterns(r"^([a-zA-Z0-9.:]+)\s+([0-9]+)\s+([0-9]+)"),
+}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Sections:
+    """A layout of one block per interface: a name line, then counter lines."""
+
+    lines: LinePatterns  # the name line first, then the counter lines
+    fields: tuple[tuple[str, ...], ...]  # what each counter line's captures are
+    bits: tuple[int, ...]  # what each counter line adds to the mask
+    ifconfig: bool  # Linux: one trailing ":" dropped, "lo" skipped, a name restarts the mask
+
+
+SECTIONS = {
+    "ifconfig": Sections(
+        LinePatterns(
+            r"^([a-z0-9]+(?:_[0-9]+)?:*|lo:?)\s",
+            r"^\s+RX bytes:([0-9]+) .*TX bytes.([0-9]+) ",
+            r"^\s+RX packets\s+[0-9]+\s+bytes\s+([0-9]+) ",
+            r"^\s+TX packets\s+[0-9]+\s+bytes\s+([0-9]+) ",
+        ),
+        fields=(("rx", "tx"), ("rx",), ("tx",)),
+        bits=(6, 2, 4),
+        ifconfig=True,
+    ),
+    "aix": Sections(
+        LinePatterns(
+            r"^ETHERNET STATISTICS \(([a-z0-9]+)\) :",
+            r"^Bytes:\s+(\d+)\s+Bytes:\s+(\d+)",  # the Transmit column, then Receive
+        ),
+        fields=(("tx", "rx"),),
+        bits=(6,),
+        ifconfig=False,
+    ),
+    "hpux": Sections(
+        LinePatterns(
+            r"^PPA Number\s+= (\d+)",
+            r"^Inbound Octets\s+= (\d+)",
+            r"^Outbound Octets\s+= (\d+)",
+        ),
+        fields=(("rx",), ("tx",)),
+        bits=(2, 4),
+        ifconfig=False,
+    ),
+}
+SOLARIS = LinePatterns(
+    r"^[a-z0-9]+:\d+:([a-z0-9]+):obytes64\s+(\d+)",
+    r"^[a-z0-9]+:\d+:([a-z0-9]+):rbytes64\s+(\d+)",
+)
+SOLARIS_SKIP = ("mac", "wrsmd")  # parts of an aggregated NIC, counted in the aggregate
+CAPTURE_MAX = 99  # pickdata copies a capture into a 100-byte buffer, or copies nothing
+
+
+@dataclass(slots=True)
+class _Pending:
+    """What xymond has collected for the interface it is reading."""
+
+    name: str | None = None
+    rx: str | None = None
+    tx: str | None = None
+    other: str | None = None  # solaris: the name on the rbytes64 line
+    mask: int = 0  # 1 = name, 2 = received, 4 = sent
+
+    def take(self) -> tuple[str, str, str] | None:
+        """(name, received, sent) once all three are in and the mask is full."""
+        name, rx, tx = self.name, self.rx, self.tx
+        if self.mask != 7 or name is None or rx is None or tx is None:
+            return None
+        return name, rx, tx
+
+
+@register("ifstat", files=("ifstat.*.rrd",))
+def parse(msg: Message, ctx: Context) -> Iterator[Update]:
+    body = msg.body
+    start = body.find("\n") + 1 if body.startswith(("status", "data")) else 0
+    m = OSWORD.match(body, start)
+    layout = LAYOUT_OF.get(m.group().lower() if m else "")
+    eol = body.find("\n", start)
+    if eol < 0:
+        raise ParseError("too few lines in the ifstat report: no OS line")
+    if layout is None:
+        return
+    # A line no pattern matches leaves xymond's state as it was, so only matches count.
+    found: Iterator[tuple[str, str, str]]
+    if layout in ROWS:
+        found = ((name, rx, tx) for _, (name, rx, tx) in ROWS[layout].scan(body, eol))
+    elif layout == "solaris":
+        found = _solaris(body, eol)
+    else:
+        found = _sections(SECTIONS[layout], body, eol)
+    wanted = ctx.interfaces(msg.hostname)
+    for name, rx, tx in found:
+        # xymond loses a capture of more than 99 characters (an empty name or value).
+        if not (name and rx and tx) or (wanted is not None and not wanted.search(name)):
+            continue
+        yield Update(rrdname(f"ifstat.{commas(name)}.rrd"), SCHEMA, (tx, rx))
+
+
+def _sections(layout: Sections, text: str, eol: int) -> Iterator[tuple[str, str, str]]:
+    p = _Pending()
+    for which, values in layout.lines.scan(text, eol):
+        if which == 0:
+            name = values[0]
+            if layout.ifconfig and name.endswith(":"):
+                name = name[:-1]
+            if layout.ifconfig and name == "lo":
+                p.name = None  # loopback: the counters read so far stay, as in xymond
+            else:
+                p.name, p.rx, p.tx = name, None, None
+                p.mask = 1 if layout.ifconfig else p.mask | 1
+        else:
+            for field, value in zip(layout.fields[which - 1], values, strict=True):
+                setattr(p, field, value)
+            p.mask |= layout.bits[which - 1]
+        row = p.take()
+        if row is not None:
+            yield row
+            p = _Pending()
+
+
+def _solaris(text: str, eol: int) -> Iterator[tuple[str, str, str]]:
+    # pickdata without dupok: a value already held is not replaced by a later line.
+    p = _Pending()
+    for which, (name, value) in SOLARIS.scan(text, eol):
+        if which == 0:
+            p.name = p.name if p.name is not None else name
+            p.tx = p.tx if p.tx is not None else value
+            p.mask |= 1
+        else:
+            p.other = p.other if p.other is not None else name
+            p.rx = p.rx if p.rx is not None else value
+            p.mask |= 6
+        if p.name is not None and p.other is not None and p.name != p.other:
+            p = _Pending()  # obytes64 and rbytes64 of different interfaces: both dropped
+        if p.name in SOLARIS_SKIP:
+            p.name = p.tx = None
+            p.mask = 0
+        if p.other in SOLARIS_SKIP:
+            p.other = p.rx = None
+            p.mask = 0
+        row = p.take()
+        if row is not None:
+            yield row
+            p = _Pending()
+
+
+def _cap(text: str) -> str:
+    return text if len(text) <= CAPTURE_MAX else ""

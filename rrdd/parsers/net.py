@@ -1,0 +1,228 @@
+"""tcp: response times of xymonnet's network tests (ping, http, dns, ntp, TCP services).
+
+Handles: tcp (the ping column ``conn``, ``http``, ``dns``, ``dig``, ``ntp`` and every
+protocols.cfg service: ``ssh``, ``smtp``, ``ldap``, ``imap``, ``ftp`` ...)
+
+Sample body (xymonnet, a TCP service)::
+
+    status+30 web01,example,com.ssh green <!-- [flags:OrdastLe] --> Tue Jan  7 10:00:00 2025 ssh ok
+
+    Service ssh on web01.example.com is OK (up)
+
+
+    SSH-2.0-OpenSSH_9.6p1 Ubuntu-3ubuntu13.5
+
+    Seconds: 0.004512345
+
+What is read depends on the test (column) name, compared case-sensitively:
+
+* ``http``: a line starting ``&green``, ``&yellow`` or ``&red`` names a URL (from the first
+  ``http`` in the line up to a blank); the next line holding ``Seconds: <sec>`` is its time.
+* the ping column (PINGCOLUMN, default ``conn``): the round trip after ``time=`` (ping) or
+  ``alive (`` (xymonping, ``fping -e``), in ``ms``, ``usec`` or else seconds; 0 when the
+  status has neither (an unreachable host).
+* ``ntp``: the clock offset, the token after ``offset `` (ntpdate, xymonnet's SNTP probe),
+  and the root distance after ``+/- `` (the probe only), in seconds; then as any test.
+* every other test, ``ntp`` too: the first line starting ``Seconds:`` (seconds).
+
+Writes:
+    tcp.<test>.rrd       sec (GAUGE, min 0): seconds, "%f" ("%.6f" for the ping column)
+    tcp.http.<url>.rrd   sec (GAUGE, min 0): seconds, "%.2f"; <url> without a leading
+                         "http://", "/" -> ",", e.g. tcp.http.www.example.com,.rrd and
+                         tcp.http.https:,,www.example.com,login.rrd; a name of 205 or more
+                         bytes keeps 205 and ends in "_<md5 of the rest>.rrd"
+    ntp.rrd              offset (GAUGE, no limits), rootdist (GAUGE, min 0): milliseconds,
+                         "%.6f"; rootdist U without a "+/-"
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import struct
+from collections.abc import Iterator
+from fractions import Fraction
+
+from rrdd.channel import Message
+from rrdd.context import Context
+from rrdd.parsers import register
+from rrdd.schema import Schema, Update, commas, rrdname
+
+SCHEMA = Schema.of("DS:sec:GAUGE:600:0:U")
+NTP_SCHEMA = Schema.of("DS:offset:GAUGE:600:U:U", "DS:rootdist:GAUGE:600:0:U")
+
+URL_LINES = ("&green", "&yellow", "&red")  # an "&clear" URL was not tested: no time
+NAME_LONG = 205  # setupfn3: NAME_MAX (255) - 50
+RRDFN_MAX = 4094  # xymond formats names into a PATH_MAX buffer, one byte held back
+ROOTDIST_MAX = 23  # xymond prints the root distance into a 24-byte buffer
+
+# C's strtod()/scanf("%f") number: leading blanks, then decimal, hex, inf or nan.
+NUMBER = re.compile(
+    r"[ \t\n\v\f\r]*([+-]?(?:0x(?:[0-9a-f]+\.?[0-9a-f]*|\.[0-9a-f]+)(?:p[+-]?[0-9]+)?"
+    r"|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:e[+-]?[0-9]+)?|inf(?:inity)?|nan(?:\([0-9a-z_]*\))?))",
+    re.IGNORECASE | re.ASCII,
+)
+PING_DIGITS = re.compile(r"[0-9. ]*")
+NTP_TOKEN = re.compile(r"[ \r\n\t]*([^ \r\n\t]*)")  # strtok(" \r\n\t")
+
+
+@register("tcp", files=("tcp.{test}.rrd", "tcp.{test}.*.rrd", "{test}.rrd"))
+def parse(msg: Message, ctx: Context) -> Iterator[Update]:
+    test, body = msg.testname, msg.body
+    if test == "http":
+        yield from _http(body)
+        return
+    if test == ctx.pingcolumn:
+        yield Update(_tcpfile(test), SCHEMA, (_fmt(_ping(body), 6),))
+        return
+    if test == "ntp":
+        update = _ntp(body)
+        if update is not None:
+            yield update
+    pos = body.find("\nSeconds:")
+    seconds = _seconds(body, pos + 9) if pos >= 0 else None
+    if seconds is not None:
+        yield Update(_tcpfile(test), SCHEMA, (_fmt(seconds, 6),))
+
+
+def _http(body: str) -> Iterator[Update]:
+    url = None
+    for line in body.split("\n")[1:]:
+        if line.startswith(URL_LINES):
+            # A colour line without "http" keeps the URL that is still waiting.
+            at = line.find("http")
+            if at >= 0:
+                url = line[at:].split(" ", 1)[0]
+        elif url is not None:
+            at = line.find("Seconds:")
+            seconds = _seconds(line, at + 8) if at >= 0 else None
+            if seconds is not None:
+                yield Update(_urlfile(url), SCHEMA, (_fmt(seconds, 2),))
+                url = None
+
+
+def _ping(body: str) -> float:
+    """Seconds from ping's ``time=0.2 ms`` or xymonping's ``alive (0.43 ms)``, else 0."""
+    pos = body.find("time=")
+    if pos >= 0:
+        start = pos + 5
+    else:
+        pos = body.find("alive")
+        if pos < 0:
+            return 0.0
+        start = pos + 7  # past "alive (": where xymonping and fping put the number
+    seconds = float32(atof(body, start))
+    unit = PING_DIGITS.match(body, start)
+    tmod = body[unit.end() : unit.end() + 4] if unit else ""
+    if tmod.startswith("ms"):
+        return float32(seconds / 1000.0)
+    if tmod == "usec":
+        return float32(seconds / 1000000.0)
+    return seconds
+
+
+def _ntp(body: str) -> Update | None:
+    """ntp.rrd from ``offset <sec>`` and ``+/- <sec>`` (HEAD's SNTP probe and ntpdate)."""
+    pos = body.find("offset ")
+    if pos < 0:
+        return None
+    found = NTP_TOKEN.match(body, pos + 7)
+    token = found.group(1) if found else ""
+    m = NUMBER.match(token)
+    # Only a whole number (ntpdate may add a comma) counts: "unavailable" or "12junk" is
+    # no sample.
+    if not token or m is None or token[m.end() :] not in ("", ","):
+        return None
+    offset = _double(m.group(1))
+    if not math.isfinite(offset):
+        return None
+    rootdist = "U"
+    pos = body.find("+/- ")
+    if pos >= 0:
+        m = NUMBER.match(body, pos + 4)
+        distance = _double(m.group(1)) * 1000.0 if m else math.nan
+        if math.isfinite(distance) and distance >= 0.0:
+            rootdist = f"{distance:.6f}"[:ROOTDIST_MAX]
+    return Update("ntp.rrd", NTP_SCHEMA, (_fmt(offset * 1000.0, 6), rootdist))
+
+
+def _seconds(text: str, pos: int) -> float | None:
+    """What ``sscanf("Seconds: %f")`` reads after the "Seconds:" ending at `pos`."""
+    m = NUMBER.match(text, pos)
+    return strtof(m.group(1)) if m else None
+
+
+def _fmt(value: float, digits: int) -> str:
+    """printf's "%.<digits>f"; xymond would print "inf"/"nan", rrdd stores no reading."""
+    return f"{value:.{digits}f}" if math.isfinite(value) else "U"
+
+
+def _tcpfile(test: str) -> str:
+    return rrdname(f"tcp.{commas(test)}.rrd")
+
+
+def _urlfile(url: str) -> str:
+    """setupfn3's name for a URL: long names end in the MD5 of their tail."""
+    name = url[7:] if url.startswith("http://") else url
+    raw = rrdname(f"tcp.http.{commas(name)}.rrd").encode("utf-8", "surrogateescape")
+    raw = raw[:RRDFN_MAX]
+    if len(raw) >= NAME_LONG:
+        digest = hashlib.md5(raw[NAME_LONG:]).hexdigest()
+        raw = raw[:NAME_LONG] + f"_{digest}.rrd".encode()
+    return raw.decode("utf-8", "surrogateescape")
+
+
+# --- C floating point: atof/strtod (double) and scanf's %f (float) -------------------
+
+
+def atof(text: str, pos: int = 0) -> float:
+    """C's atof() of `text` from `pos`: 0.0 when no number starts there."""
+    m = NUMBER.match(text, pos)
+    return _double(m.group(1)) if m else 0.0
+
+
+def _double(token: str) -> float:
+    """The double strtod() makes of a token that `NUMBER` matched."""
+    if "x" in token or "X" in token:
+        return float.fromhex(token)
+    return float(token.split("(", 1)[0])
+
+
+def float32(value: float) -> float:
+    """A double stored into a C float (round to nearest even; too large -> inf)."""
+    try:
+        return float(struct.unpack("<f", struct.pack("<f", value))[0])
+    except OverflowError:
+        return math.copysign(math.inf, value)
+
+
+def strtof(token: str) -> float:
+    """The float scanf's %f makes of a token that `NUMBER` matched.
+
+    glibc rounds the decimal text straight to single precision; rounding it to double
+    first can land exactly between two floats, and then the exact text decides.
+    """
+    value = _double(token)
+    single = float32(value)
+    if single == value or not math.isfinite(single) or "x" in token or "X" in token:
+        return single
+    other = _next_float32(single, value)
+    if (single + other) * 0.5 != value:
+        return single
+    exact = Fraction(token.split("(", 1)[0])
+    if exact == Fraction(value):
+        return single
+    return max(single, other) if exact > Fraction(value) else min(single, other)
+
+
+def _next_float32(single: float, toward: float) -> float:
+    """The float next to `single` in the direction of `toward`."""
+    bits = struct.unpack("<I", struct.pack("<f", single))[0]
+    if single == 0.0:
+        bits = 1 if toward > 0 else 0x80000001
+    elif (toward > single) == (single > 0):
+        bits += 1
+    else:
+        bits -= 1
+    return float(struct.unpack("<f", struct.pack("<I", bits))[0])
