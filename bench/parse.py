@@ -1,0 +1,75 @@
+"""Parse-only throughput on the fleet's host mix: channel framing + dispatch + parsers.
+
+    .venv/bin/python bench/parse.py [HOSTS]
+
+No RRD I/O: the updates go to a writer that drops them. The baseline, run in the same
+process on the same bytes, is the least any reader must do: split the stream at the
+message terminator and split each header at "|". Target: >= 150k messages/s.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+
+from feed import fleet_stream, messages_per_host_cycle
+
+from rrdd.channel import ChannelParser
+from rrdd.daemon import make_context, make_routes
+from rrdd.dispatch import Dispatcher
+from rrdd.parsers import load_builtins
+from rrdd.settings import load_settings
+from rrdd.writer.memory import MemoryWriter
+
+
+class NullWriter(MemoryWriter):
+    def write(self, *args: object) -> None:
+        pass
+
+
+def rrdd_pass(data: bytes) -> int:
+    settings = load_settings({}, {"XYMONRRDS": "/nonexistent"})
+    writer = NullWriter()
+    stats: Counter[str] = Counter()
+    ctx = make_context(settings, writer)
+    dispatcher = Dispatcher(make_routes(settings), load_builtins(), ctx, writer, stats)
+    n = 0
+    for item in ChannelParser(stats=stats).feed(data):
+        dispatcher.handle(item)  # type: ignore[arg-type]
+        n += 1
+    return n
+
+
+def baseline_pass(data: bytes) -> int:
+    n = 0
+    for block in data.split(b"\n@@\n"):
+        header, _, _ = block.partition(b"\n")
+        if header.split(b"|"):
+            n += 1
+    return n
+
+
+def best(fn: object, data: bytes, rounds: int = 3) -> tuple[int, float]:
+    times = []
+    n = 0
+    for _ in range(rounds):
+        started = time.perf_counter()
+        n = fn(data)  # type: ignore[operator]
+        times.append(time.perf_counter() - started)
+    return n, min(times)
+
+
+def main() -> None:
+    hosts = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
+    data = fleet_stream(hosts, 1)
+    n, t = best(rrdd_pass, data)
+    nb, tb = best(baseline_pass, data)
+    print(f"parse only, {hosts} hosts x {messages_per_host_cycle()} messages ({len(data)} bytes)")
+    print(f"  rrdd:      {n / t:10.0f} msg/s  ({t / n * 1e6:.1f} us/msg)")
+    print(f"  baseline:  {nb / tb:10.0f} msg/s  (split at the terminator and at '|')")
+    print(f"  rrdd / baseline: {tb / nb / (t / n):.3f}; target 150k msg/s: {n / t / 150000:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
