@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from rrdd.cnum import atoi, strtoll
+from rrdd.cnum import strtoll
 
 log = logging.getLogger("rrdd.channel")
 
@@ -37,7 +37,7 @@ CONTROLS = ("drophost", "droptest", "renamehost", "renametest", "shutdown", "log
 CONTROL_ARGS = {"drophost": 1, "droptest": 2, "renamehost": 2, "renametest": 3}
 DEFAULT_MAX_MESSAGE = 512 * 1024 + 4095  # xymond_rrd: largest channel buffer plus slack
 
-_HEADER = re.compile(rb"@@([A-Za-z]*)(?::([0-9a-fA-F]*))?(?:#([0-9]*))?")
+_HEADER = re.compile(r"@@([A-Za-z]*)(?::([0-9a-fA-F]*))?(?:#([0-9]{0,18})[0-9]*)?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +93,7 @@ class ChannelParser:
             end = buf.find(TERMINATOR, max(start, scan_from))
             if end < 0:
                 break
-            block = bytes(buf[start:end])
+            block = buf[start:end]
             start = end + len(TERMINATOR)
             if self._skipping:
                 self._skipping = False
@@ -124,7 +124,7 @@ class ChannelParser:
             self.stats["unterminated"] += 1
         self._buf.clear()
 
-    def _block(self, block: bytes) -> Item | None:
+    def _block(self, block: bytes | bytearray) -> Item | None:
         if not block.startswith(b"@@"):
             # Junk before a message: skip to the next "\n@@" and keep what follows.
             pos = block.find(b"\n@@")
@@ -135,21 +135,22 @@ class ChannelParser:
             if pos < 0:
                 return None
             block = block[pos + 1 :]
-        m = _HEADER.match(block)
+        header, _, text = block.decode("utf-8", "surrogateescape").partition("\n")
+        m = _HEADER.match(header)
         assert m is not None  # the block starts with "@@"
-        marker = m.group(1).decode("ascii")
-        if m.group(2) is not None and not self._checksum_ok(block, m):
+        marker, digest, digits = m.groups()
+        if digest is not None and not self._checksum_ok(block, header, digest):
             return None
-        seq = atoi(m.group(3).decode()) if m.group(3) is not None else None
+        seq = None if digits is None else int(digits or "0")
         if seq is not None:
             if seq == self._last_seq:
                 log.debug("Duplicate message %d dropped", seq)
                 self.stats["duplicate"] += 1
                 return None
             self._last_seq = seq
-        header, _, body = block.partition(b"\n")
-        fields = header.decode("utf-8", "surrogateescape").split("|")
-        text = body.decode("utf-8", "surrogateescape").replace("\r\n", "\n").removesuffix("\r")
+        fields = header.split("|")
+        if "\r" in text:
+            text = text.replace("\r\n", "\n").removesuffix("\r")
         if marker.startswith("status"):
             return self._status(seq, fields, text)
         if marker.startswith("data"):
@@ -166,13 +167,12 @@ class ChannelParser:
         self._ignored("unknown", fields)
         return None
 
-    def _checksum_ok(self, block: bytes, m: re.Match[bytes]) -> bool:
-        digest = m.group(2).lower()
-        plain = block[: m.start(2) - 1] + block[m.end(2) :] + TERMINATOR
-        if hashlib.md5(plain).hexdigest().encode() == digest:
+    def _checksum_ok(self, block: bytes | bytearray, header: str, digest: str) -> bool:
+        cut = block.find(b":")  # the digest is ":<hex>" right after the marker
+        plain = bytes(block[:cut]) + bytes(block[cut + 1 + len(digest) :]) + TERMINATOR
+        if hashlib.md5(plain).hexdigest() == digest.lower():
             return True
-        head = block.split(b"\n", 1)[0][:200]
-        log.warning("Invalid checksum, skipping message %r", head)
+        log.warning("Invalid checksum, skipping message %.200r", header)
         self.stats["bad_checksum"] += 1
         return False
 
@@ -187,7 +187,7 @@ class ChannelParser:
         return Message(
             "status",
             seq,
-            strtoll(f[1]),
+            _seconds(f[1]),
             f[2],
             f[4],
             f[5],
@@ -203,12 +203,19 @@ class ChannelParser:
             self._ignored("short", f)
             return None
         return Message(
-            "data", seq, strtoll(f[1]), f[2], f[4], f[5], "", "", _get(f, 6), _get(f, 7), body
+            "data", seq, _seconds(f[1]), f[2], f[4], f[5], "", "", _get(f, 6), _get(f, 7), body
         )
 
     def _ignored(self, why: str, fields: list[str]) -> None:
         log.debug("Ignoring %s message: %.200s", why, "|".join(fields))
         self.stats[f"ignored_{why}"] += 1
+
+
+def _seconds(text: str) -> int:
+    """The whole seconds of xymond's "<sec>.<usec>" post time (read as atoi would)."""
+    whole = text.partition(".")[0]
+    fast = whole.isdigit() and whole.isascii() and len(whole) < 19
+    return int(whole) if fast else strtoll(text)
 
 
 def _get(fields: list[str], i: int) -> str:
