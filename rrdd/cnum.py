@@ -14,12 +14,16 @@ def atoi(text: str) -> int:
 
     Results wrap to a C int as glibc's atoi does (it is strtol cast to int).
     """
+    if text.isdigit() and len(text) < 10 and text.isascii():
+        return int(text)  # the common case, without the regex
     value = strtoll(text)
     return (value + INT32) % (2 * INT32) - INT32
 
 
 def strtoll(text: str) -> int:
     """C's strtoll(text, NULL, 10): like atoi but 64-bit, saturating on overflow."""
+    if text.isdigit() and len(text) < 19 and text.isascii():
+        return int(text)
     m = _INT.match(text)
     if not m:
         return 0
