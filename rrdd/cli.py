@@ -14,8 +14,10 @@ import os
 import sys
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 
 from rrdd import __version__
+from rrdd.control import FlushSocket, request_flush
 from rrdd.daemon import Daemon, load_rras
 from rrdd.errors import ConfigError
 from rrdd.processor import Processor
@@ -99,7 +101,40 @@ def check_rrddir(settings: Settings) -> str | None:
     return None
 
 
+def flush_command(argv: Sequence[str]) -> int:
+    """rrdd flush [HOST [FILE]]: have every running rrdd write what it holds, and wait."""
+    p = argparse.ArgumentParser(
+        prog="rrdd flush",
+        description="Ask every rrdd of this Xymon to write the values it holds for HOST "
+        "(or one FILE of it, or everything), through the rrdctl sockets in $XYMONTMP, "
+        "and wait for the answers.",
+        allow_abbrev=False,
+    )
+    p.add_argument("host", nargs="?")
+    p.add_argument("file", nargs="?")
+    p.add_argument("--tmpdir", help="where the sockets are (default: $XYMONTMP)")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait (default 30)")
+    args = p.parse_args(argv)
+    tmpdir = args.tmpdir or os.environ.get("XYMONTMP") or os.environ.get("BBTMP")
+    if not tmpdir:
+        print("rrdd flush: give --tmpdir=DIR or set XYMONTMP", file=sys.stderr)
+        return 2
+    try:
+        answers = request_flush(Path(tmpdir), args.host, args.file, args.timeout)
+    except ConfigError as e:
+        print(f"rrdd flush: {e}", file=sys.stderr)
+        return 2
+    for answer in answers:
+        print(answer)
+    if not answers:
+        print(f"rrdd flush: no rrdd answered in {tmpdir}", file=sys.stderr)
+    return 0 if answers else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["flush"]:
+        return flush_command(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings(vars(args), os.environ)
@@ -148,7 +183,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         accepted=processor.accept if processor else None,
     )
     try:
-        daemon = Daemon(settings, writer, stats)
+        flush_socket = (
+            FlushSocket(settings.tmpdir, str(settings.rrddir)) if settings.tmpdir else None
+        )
+    except ConfigError as e:
+        log.error("%s", e)
+        return 1
+    try:
+        daemon = Daemon(settings, writer, stats, flush_socket)
     except ConfigError as e:
         log.error("%s", e)
         return 2

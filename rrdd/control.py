@@ -230,7 +230,7 @@ def _bind(path: Path, what: str) -> socket.socket:
             f"socket path can have at most {SUN_PATH_MAX}; set a shorter XYMONTMP"
         )
     if not path.parent.is_dir():
-        raise ConfigError(f"cannot create {what} {path}: {path.parent} is not a directory")
+        raise ConfigError(f"cannot create {what} {path}: there is no directory {path.parent}")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     bound = False
     try:

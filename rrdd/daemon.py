@@ -20,6 +20,7 @@ from types import FrameType
 
 from rrdd.channel import ChannelParser, Control, Item, Message
 from rrdd.context import Context
+from rrdd.control import FlushSocket
 from rrdd.dispatch import Dispatcher, Routes
 from rrdd.errors import ConfigError
 from rrdd.external import ExtraScripts
@@ -77,9 +78,16 @@ def load_rras(settings: Settings) -> RraDefinitions:
 
 
 class Daemon:
-    def __init__(self, settings: Settings, writer: Writer, stats: Counter[str]):
+    def __init__(
+        self,
+        settings: Settings,
+        writer: Writer,
+        stats: Counter[str],
+        flush_socket: FlushSocket | None = None,
+    ):
         self.settings = settings
         self.writer = writer
+        self.flush_socket = flush_socket
         self.stats = stats
         self.handlers: dict[str, Handler] = load_builtins()
         self._wake_r, self._wake_w = os.pipe()  # signals and script answers wake the loop
@@ -107,13 +115,17 @@ class Daemon:
         sel = selectors.PollSelector()  # epoll refuses regular files; poll takes them
         sel.register(fd, selectors.EVENT_READ)
         sel.register(wake_r, selectors.EVENT_READ)
+        if self.flush_socket is not None:
+            sel.register(self.flush_socket.fileno(), selectors.EVENT_READ)
         try:
             while self.running:
                 for key, _ in sel.select(timeout=1.0):  # at least once a second: cache timers
                     if key.fd == wake_r:
                         os.read(wake_r, 512)
-                    else:
+                    elif key.fd == fd:
                         self._read(fd)
+                    else:
+                        self._serve_flushes()
                 self.dispatcher.collect()
                 self.writer.sync()
                 self._take_signals()
@@ -134,6 +146,15 @@ class Daemon:
             self.handle(item)
             if not self.running:
                 break
+
+    def _serve_flushes(self) -> None:
+        """Flush requests (showgraph, rrdd flush): write what the host or file has now."""
+        assert self.flush_socket is not None
+        for request in self.flush_socket.requests():
+            self.stats["flush_requests"] += 1
+            host = None if request.all_hosts else request.host
+            paths = self.writer.flush(host, request.file, to_disk=True)
+            self.flush_socket.answer(request, f"rrdd {os.getpid()}: {len(paths)} files flushed")
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self._signalled.append(signum)
@@ -159,6 +180,8 @@ class Daemon:
             self.dispatcher.collect()
         os.close(self._wake_r)
         os.close(self._wake_w)
+        if self.flush_socket is not None:
+            self.flush_socket.close()
         log.info("Shutting down, flushing cached updates to disk")
         self.writer.close()
         log.info("Cache flush completed")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -209,3 +210,43 @@ def test_no_rrd_creates_files_without_values(rrddir: Path) -> None:
     p = run(rrddir, cpu(1, "h", T0, "1.00"), "--no-rrd")
     assert p.returncode == 0
     assert lastupdate(rrddir / "h/la.rrd")[0] < T0
+
+
+def test_a_flush_request_writes_a_hosts_cached_values_at_once(tmp_path: Path) -> None:
+    rrddir, tmpdir = tmp_path / "rrd", tmp_path / "tmp"
+    rrddir.mkdir()
+    tmpdir.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XYMON")}
+    env["XYMONTMP"] = str(tmpdir)
+    proc = subprocess.Popen(
+        [RRDD, f"--rrddir={rrddir}"], stdin=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
+    assert proc.stdin is not None and proc.stderr is not None
+    proc.stdin.write(cpu(1, "web1", T0, "1.00") + cpu(2, "db1", T0, "2.00"))
+    proc.stdin.flush()
+    deadline = time.monotonic() + 20
+    while not (rrddir / "db1/la.rrd").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert lastupdate(rrddir / "web1/la.rrd")[0] < T0  # still in the cache
+    # showgraph's request: "/<host>/" from an unbound socket to every rrdctl.* socket
+    (sock_path,) = tmpdir.glob("rrdctl.*")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        s.sendto(b"/web1/", str(sock_path))
+    while lastupdate(rrddir / "web1/la.rrd")[0] < T0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert lastupdate(rrddir / "web1/la.rrd") == (T0, {"la": 100.0})
+    assert lastupdate(rrddir / "db1/la.rrd")[0] < T0  # only the host asked for
+    # rrdd flush: everything, with an answer
+    flush = subprocess.run([RRDD, "flush"], env=env, capture_output=True, text=True, timeout=30)
+    assert flush.returncode == 0 and "files flushed" in flush.stdout
+    assert lastupdate(rrddir / "db1/la.rrd") == (T0, {"la": 200.0})
+    proc.stdin.close()
+    assert proc.wait(timeout=20) == 0
+    proc.stderr.close()
+    assert list(tmpdir.glob("rrdctl.*")) == []  # removed at exit
+
+
+def test_flush_with_no_rrdd_running(tmp_path: Path) -> None:
+    env = {**os.environ, "XYMONTMP": str(tmp_path)}
+    p = subprocess.run([RRDD, "flush", "web1"], env=env, capture_output=True, text=True)
+    assert p.returncode == 1 and "no rrdd answered" in p.stderr

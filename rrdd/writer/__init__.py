@@ -18,8 +18,12 @@ class Writer(Protocol):
     def existing_ds(self, host: str, rrd: str) -> tuple[str, ...] | None:
         """The DS names of a host's RRD file, or None when it does not exist."""
 
-    def flush(self, host: str | None = None, name: str | None = None) -> list[str]:
-        """Write every pending value of one file, one host or all hosts now; return the paths."""
+    def flush(
+        self, host: str | None = None, name: str | None = None, to_disk: bool = False
+    ) -> list[str]:
+        """Write every pending value of one file, one host or all hosts now; return the paths.
+
+        With `to_disk` a cache daemon is asked to write them into the files too."""
 
     def sync(self) -> None:
         """Called between reads: write what the cache policy says is due."""

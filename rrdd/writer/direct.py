@@ -336,10 +336,13 @@ class DirectWriter:
     def pending(self) -> int:
         return self._unsent
 
-    def flush(self, host: str | None = None, name: str | None = None) -> list[str]:
+    def flush(
+        self, host: str | None = None, name: str | None = None, to_disk: bool = False
+    ) -> list[str]:
         """Write now (no ceiling) every pending value of a host, or of one file, or of all.
 
-        Returns the paths, for a flush request to pass on to rrdcached.
+        With `to_disk`, rrdcached is asked to write them to the files as well (FLUSH).
+        Returns the paths of the files.
         """
         hosts = [host] if host is not None else list(self.hosts)
         files = [
@@ -353,7 +356,10 @@ class DirectWriter:
                 self._create_deferred(f)
         if not self._write(files):
             log.error("rrdcached is unreachable; %d values wait in rrdd", self._unsent)
-        return [f.path for f in files]
+        paths = [f.path for f in files]
+        if to_disk:
+            self.store.flush(paths)
+        return paths
 
     def close(self, patience: float = 30.0) -> None:
         """Write everything in one pass, with progress in the log for long flushes.

@@ -32,7 +32,9 @@ class MemoryWriter:
                 return tuple(d.split(":")[1] for d in r["ds"])
         return None
 
-    def flush(self, host: str | None = None, name: str | None = None) -> list[str]:
+    def flush(
+        self, host: str | None = None, name: str | None = None, to_disk: bool = False
+    ) -> list[str]:
         return []
 
     def sync(self) -> None:

@@ -1,0 +1,352 @@
+"""Self-metrics for Prometheus: rrdd's event counts, a few gauges and a flush histogram.
+
+rrdd counts what happens in one ``Counter[str]``, `stats`, which only the main thread
+changes. Nothing here touches that hot path: `Metrics` is a prometheus_client collector
+that reads the Counter when /metrics is scraped and builds the metric families then.
+
+How stats keys become series (names follow https://prometheus.io/docs/practices/naming)::
+
+    messages_<kind>, controls_<kind>  rrdd_messages_total{kind}        status, data, drophost...
+    updates_<handler>                 rrdd_updates_total{handler}      updates a handler made
+    parse_errors_<handler>            rrdd_parse_errors_total{handler}
+    unhandled_tests, reverse_tests,   rrdd_messages_ignored_total{reason}
+      ignored_color                     no_handler, reverse_test, color
+    garbage, duplicate, bad_checksum, rrdd_channel_errors_total{reason}
+      oversize, unterminated,           ... short, unknown
+      ignored_short, ignored_unknown
+    rrd_open_errors, updates_rejected, rrdd_write_errors_total{reason}
+      updates_refused, ds_mismatches    open, rejected, refused, ds_mismatch
+    updates_dropped_old               rrdd_updates_dropped_total{reason="old_timestamp"}
+    rrd_creates, creates_deferred     rrdd_rrd_creates_total, rrdd_rrd_creates_deferred_total
+    rrd_writes, values_written        rrdd_rrd_writes_total, rrdd_values_written_total
+    extra_runs, extra_timeouts        rrdd_extra_script_runs_total, ..._timeouts_total
+    processor_lines(_lost)            rrdd_processor_lines_total, ..._lines_lost_total
+    rrdcached_reconnects              rrdd_rrdcached_reconnects_total
+    any other key                     rrdd_events_total{event="<key>"}
+
+The exact keys are matched before the prefixes, so ``updates_rejected`` is a write error
+and not the updates of a handler called "rejected". A key that nothing matches still
+reaches Prometheus through rrdd_events_total; give it a proper name in `_EXACT` when it
+settles.
+
+Besides: ``rrdd_build_info{version} 1``; the gauges whose callbacks the caller hands over
+(`GAUGES` lists the expected ones); ``rrdd_flush_duration_seconds``, a histogram fed by
+`Metrics.observe_flush`. No series carries a host label, and none has a ``_created``
+twin, because every family is built here without a creation time.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import re
+import socket
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import (
+    CollectorRegistry,
+    GCCollector,
+    PlatformCollector,
+    ProcessCollector,
+    start_http_server,
+)
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+
+from rrdd.channel import CONTROLS
+from rrdd.errors import ConfigError
+
+log = logging.getLogger("rrdd.metrics")
+
+
+@dataclass(frozen=True, slots=True)
+class _Family:
+    help: str
+    label: str | None = None
+    known: tuple[str, ...] = ()  # label values shown as 0 before their first event
+
+
+_FAMILIES: dict[str, _Family] = {
+    "rrdd_messages_total": _Family(
+        "Channel messages read, by kind (status, data or a control message).",
+        "kind",
+        ("status", "data", *CONTROLS, "idle"),
+    ),
+    "rrdd_messages_ignored_total": _Family(
+        "Messages read but not written: no handler for the test, a reverse test, or a "
+        "status colour without fresh data (purple).",
+        "reason",
+        ("no_handler", "reverse_test", "color"),
+    ),
+    "rrdd_channel_errors_total": _Family(
+        "Damaged or unreadable input on the channel, by what was wrong.",
+        "reason",
+        ("garbage", "duplicate", "bad_checksum", "oversize", "unterminated", "short", "unknown"),
+    ),
+    "rrdd_updates_total": _Family("RRD updates made by each handler.", "handler"),
+    "rrdd_parse_errors_total": _Family("Messages a handler could not read.", "handler"),
+    "rrdd_write_errors_total": _Family(
+        "Writer failures: open (a file not opened or created), rejected (by librrd or "
+        "rrdcached), refused (unsafe name, unprintable value), ds_mismatch (no such DS).",
+        "reason",
+        ("open", "rejected", "refused", "ds_mismatch"),
+    ),
+    "rrdd_updates_dropped_total": _Family(
+        "Updates dropped on purpose, such as one not newer than the file's last update.",
+        "reason",
+        ("old_timestamp",),
+    ),
+    "rrdd_rrd_creates_total": _Family("RRD files created."),
+    "rrdd_rrd_creates_deferred_total": _Family(
+        "New RRD files whose creation waited for the create ceiling."
+    ),
+    "rrdd_rrd_writes_total": _Family("Writes of cached values to an RRD file or rrdcached."),
+    "rrdd_values_written_total": _Family("Update rows written to RRD files or rrdcached."),
+    "rrdd_rrdcached_reconnects_total": _Family("Connections made again to rrdcached."),
+    "rrdd_extra_script_runs_total": _Family("Messages answered by the --extra-script."),
+    "rrdd_extra_script_timeouts_total": _Family("--extra-script runs killed at the timeout."),
+    "rrdd_processor_lines_total": _Family("Lines copied to the --processor command."),
+    "rrdd_processor_lines_lost_total": _Family("Lines the --processor command did not get."),
+    "rrdd_events_total": _Family("Other events rrdd counts, by their internal name.", "event"),
+}
+
+# stats key -> (family, label value); a family without a label takes "".
+_EXACT: dict[str, tuple[str, str]] = {
+    "unhandled_tests": ("rrdd_messages_ignored_total", "no_handler"),
+    "reverse_tests": ("rrdd_messages_ignored_total", "reverse_test"),
+    "ignored_color": ("rrdd_messages_ignored_total", "color"),
+    "garbage": ("rrdd_channel_errors_total", "garbage"),
+    "duplicate": ("rrdd_channel_errors_total", "duplicate"),
+    "bad_checksum": ("rrdd_channel_errors_total", "bad_checksum"),
+    "oversize": ("rrdd_channel_errors_total", "oversize"),
+    "unterminated": ("rrdd_channel_errors_total", "unterminated"),
+    "ignored_short": ("rrdd_channel_errors_total", "short"),
+    "ignored_unknown": ("rrdd_channel_errors_total", "unknown"),
+    "rrd_open_errors": ("rrdd_write_errors_total", "open"),
+    "updates_rejected": ("rrdd_write_errors_total", "rejected"),
+    "updates_refused": ("rrdd_write_errors_total", "refused"),
+    "ds_mismatches": ("rrdd_write_errors_total", "ds_mismatch"),
+    "updates_dropped_old": ("rrdd_updates_dropped_total", "old_timestamp"),
+    "rrd_creates": ("rrdd_rrd_creates_total", ""),
+    "creates_deferred": ("rrdd_rrd_creates_deferred_total", ""),
+    "rrd_writes": ("rrdd_rrd_writes_total", ""),
+    "values_written": ("rrdd_values_written_total", ""),
+    "rrdcached_reconnects": ("rrdd_rrdcached_reconnects_total", ""),
+    "extra_runs": ("rrdd_extra_script_runs_total", ""),
+    "extra_timeouts": ("rrdd_extra_script_timeouts_total", ""),
+    "processor_lines": ("rrdd_processor_lines_total", ""),
+    "processor_lines_lost": ("rrdd_processor_lines_lost_total", ""),
+}
+
+_PREFIXES: tuple[tuple[str, str], ...] = (
+    ("messages_", "rrdd_messages_total"),
+    ("controls_", "rrdd_messages_total"),
+    ("parse_errors_", "rrdd_parse_errors_total"),
+    ("updates_", "rrdd_updates_total"),
+)
+
+GAUGES: dict[str, str] = {
+    "rrdd_cache_pending_values": "Update rows held in the cache, not yet written.",
+    "rrdd_cache_files": "RRD files with rows waiting in the cache.",
+    "rrdd_last_message_timestamp_seconds": "Unix time when the last channel message was read.",
+    "rrdd_rrdcached_connected": "1 while rrdd has a connection to rrdcached, else 0.",
+}
+
+# From 1 ms (a sync with one file) to 10 min: a full flush of a big cache at shutdown can
+# take minutes (xymond_rrd users report eight).
+FLUSH_BUCKETS: tuple[float, ...] = (
+    0.001,
+    0.005,
+    0.01,
+    0.05,
+    0.1,
+    0.5,
+    1.0,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    120.0,
+    300.0,
+    600.0,
+)
+
+_METRIC_NAME = re.compile(r"rrdd_[a-zA-Z0-9_]+")
+_OWN = ("rrdd_build_info", "rrdd_flush_duration_seconds")
+
+
+def _family_of(key: str) -> tuple[str, str]:
+    found = _EXACT.get(key)
+    if found is not None:
+        return found
+    for prefix, family in _PREFIXES:
+        if key.startswith(prefix) and len(key) > len(prefix):
+            return family, key[len(prefix) :]
+    return "rrdd_events_total", key
+
+
+class Metrics:
+    """rrdd's Prometheus collector, its registry and the HTTP server that exposes it.
+
+    `stats` is read, never changed. Each callback in `gauges` (keyed by the metric name, see
+    `GAUGES`) is called from the HTTP server's thread at every scrape, so it must be quick
+    and only read. A callback that raises is left out of that scrape. Without `registry`,
+    a new one is made that also holds prometheus_client's process, platform and gc
+    collectors (process_resident_memory_bytes and friends).
+    """
+
+    def __init__(
+        self,
+        stats: Counter[str],
+        *,
+        version: str,
+        gauges: Mapping[str, Callable[[], float]] | None = None,
+        registry: CollectorRegistry | None = None,
+    ):
+        self.stats = stats
+        self.version = version
+        self.gauges = dict(gauges or {})
+        for name in self.gauges:
+            if not _METRIC_NAME.fullmatch(name) or name in _FAMILIES or name in _OWN:
+                raise ValueError(f"not a gauge name for rrdd: {name!r}")
+        self._failing: set[str] = set()
+        self._lock = threading.Lock()  # observe_flush runs in the writer, collect() elsewhere
+        self._buckets = [0] * (len(FLUSH_BUCKETS) + 1)  # the last one is +Inf
+        self._flush_sum = 0.0
+        self._server: WSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        if registry is None:
+            registry = CollectorRegistry()
+            ProcessCollector(registry=registry)
+            PlatformCollector(registry=registry)
+            GCCollector(registry=registry)
+        self.registry = registry
+        registry.register(self)
+
+    def observe_flush(self, seconds: float) -> None:
+        """Record one flush: a pass that handed cached rows to the RRD files or rrdcached."""
+        i = 0
+        while i < len(FLUSH_BUCKETS) and seconds > FLUSH_BUCKETS[i]:
+            i += 1
+        with self._lock:
+            self._buckets[i] += 1
+            self._flush_sum += seconds
+
+    # --- the collector ---------------------------------------------------------------
+
+    def collect(self) -> Iterator[Metric]:
+        # dict() copies the Counter in one C call, so a key the main thread adds meanwhile
+        # cannot break the iteration below.
+        values: dict[str, dict[str, float]] = {
+            name: dict.fromkeys(family.known, 0.0) for name, family in _FAMILIES.items()
+        }
+        for key, count in dict(self.stats).items():
+            name, label = _family_of(key)
+            values[name][label] = values[name].get(label, 0.0) + count
+        for name, family in _FAMILIES.items():
+            if family.label is None:
+                yield CounterMetricFamily(name, family.help, value=values[name].get("", 0.0))
+                continue
+            metric = CounterMetricFamily(name, family.help, labels=(family.label,))
+            for label, total in sorted(values[name].items()):
+                metric.add_metric((label,), total)
+            yield metric
+        yield from self._gauges()
+        yield self._histogram()
+        info = GaugeMetricFamily("rrdd_build_info", "rrdd's version.", labels=("version",))
+        info.add_metric((self.version,), 1.0)
+        yield info
+
+    def _gauges(self) -> Iterator[Metric]:
+        for name, read in self.gauges.items():
+            try:
+                value = float(read())
+            except Exception:
+                # A scrape must not fail because of one callback; say it once, not each time.
+                if name not in self._failing:
+                    self._failing.add(name)
+                    log.warning("Metric %s left out: its callback failed", name, exc_info=True)
+                continue
+            self._failing.discard(name)
+            yield GaugeMetricFamily(name, GAUGES.get(name, "See rrdd(8)."), value=value)
+
+    def _histogram(self) -> Metric:
+        with self._lock:
+            counts, total = list(self._buckets), self._flush_sum
+        buckets: list[tuple[str, float]] = []
+        cumulative = 0
+        for bound, count in zip((*FLUSH_BUCKETS, float("inf")), counts, strict=True):
+            cumulative += count
+            buckets.append(("+Inf" if bound == float("inf") else repr(bound), float(cumulative)))
+        return HistogramMetricFamily(
+            "rrdd_flush_duration_seconds",
+            "Time taken by each flush of cached rows.",
+            buckets=buckets,
+            sum_value=total,
+        )
+
+    # --- the HTTP server --------------------------------------------------------------
+
+    def serve(self, address: str) -> None:
+        """Serve /metrics on ``HOST:PORT`` or ``[IPV6]:PORT`` from a daemon thread.
+
+        A bad address, a port in use or any other failure to listen raises ConfigError.
+        """
+        host, port = split_address(address)
+        if self._server is not None:
+            raise ConfigError("/metrics is already being served")
+        try:
+            self._server, self._thread = start_http_server(port, host, self.registry)
+        except OSError as e:
+            raise ConfigError(f"cannot serve /metrics on {address}: {_why(e)}") from e
+        log.info("Serving /metrics on %s", address)
+
+    def close(self) -> None:
+        """Stop the HTTP server, if it runs."""
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join()
+        self._server = self._thread = None
+
+
+def split_address(address: str) -> tuple[str, int]:
+    """``"HOST:PORT"`` or ``"[IPV6]:PORT"`` -> (host, port), else ConfigError."""
+    if address.startswith("["):
+        host, sep, port = address[1:].partition("]:")
+        if not sep or not host:
+            raise ConfigError(f"bad address {address!r}: expected [IPV6]:PORT")
+    else:
+        host, sep, port = address.rpartition(":")
+        if not sep or not host:
+            raise ConfigError(
+                f"bad address {address!r}: expected HOST:PORT or [IPV6]:PORT "
+                "(0.0.0.0:PORT or [::]:PORT for every interface)"
+            )
+        if ":" in host:
+            raise ConfigError(f"bad address {address!r}: write an IPv6 address as [ADDR]:PORT")
+    if not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+        raise ConfigError(f"bad address {address!r}: the port must be a number from 1 to 65535")
+    return host, int(port)
+
+
+def _why(e: OSError) -> str:
+    if isinstance(e, socket.gaierror):
+        return f"unknown host ({e.strerror})"
+    if e.errno == errno.EADDRINUSE:
+        return "the port is already in use"
+    if e.errno == errno.EADDRNOTAVAIL:
+        return "no such address on this machine"
+    if e.errno == errno.EACCES:
+        return "permission denied (ports below 1024 need privileges)"
+    return e.strerror or str(e)

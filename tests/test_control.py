@@ -1,0 +1,400 @@
+"""The rrdctl flush socket and `rrdd flush`, over real Unix sockets."""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+import stat
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rrdd.control import SUN_PATH_MAX, FlushRequest, FlushSocket, request_flush
+from rrdd.errors import ConfigError
+from rrdd.schema import unsafe_name
+
+RRDDIR = "/var/lib/xymon/rrd"
+
+
+@pytest.fixture
+def flush(tmp_path: Path) -> Iterator[FlushSocket]:
+    fs = FlushSocket(tmp_path, RRDDIR, pid=4242)
+    yield fs
+    fs.close()
+
+
+def showgraph(tmpdir: Path, data: bytes) -> None:
+    """What showgraph.cgi does: sendto from an unbound socket to every rrdctl.* file."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        for path in tmpdir.glob("rrdctl.*"):
+            with suppress(OSError):  # showgraph ignores stale sockets
+                s.sendto(data, str(path))
+
+
+def rrdcachectl(path: Path, *lines: str) -> None:
+    """What rrdcachectl does: connect, then one datagram per line with its newline and a NUL."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        s.connect(str(path))
+        for line in lines:
+            s.send(line.encode() + b"\n\0")
+
+
+def stale_socket(path: Path) -> None:
+    """A socket file whose owner has gone: bound, then closed without unlinking."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind(str(path))
+    s.close()
+
+
+@contextmanager
+def serving(
+    fs: FlushSocket, reply: Callable[[FlushRequest], str] = lambda r: f"flushed {r.host}"
+) -> Iterator[list[FlushRequest]]:
+    """Run a daemon's side in a thread: wait for requests and answer each one."""
+    seen: list[FlushRequest] = []
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            select.select([fs], [], [], 0.05)
+            for request in fs.requests():
+                seen.append(request)
+                fs.answer(request, reply(request))
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield seen
+    finally:
+        stop.set()
+        thread.join()
+
+
+# --- the daemon's socket -----------------------------------------------------------
+
+
+def test_showgraph_datagram(tmp_path: Path, flush: FlushSocket) -> None:
+    assert flush.requests() == []
+    showgraph(tmp_path, b"/www.example.com/")
+    [request] = flush.requests()
+    assert request == FlushRequest("www.example.com", None, None)
+    assert not request.all_hosts
+    flush.answer(request, "nobody to tell")  # an unbound sender: nothing is sent
+    assert flush.requests() == []
+
+
+def test_rrdcachectl_lines(flush: FlushSocket) -> None:
+    rrdcachectl(flush.path, "/www/la.rrd", "/db1/")
+    assert flush.requests() == [
+        FlushRequest("www", "la.rrd", None),
+        FlushRequest("db1", None, None),
+    ]
+
+
+def test_several_keys_in_one_datagram(tmp_path: Path, flush: FlushSocket) -> None:
+    showgraph(tmp_path, b"/a/\n/b/disk,root.rrd\r\n\n/\n/c/\0")
+    showgraph(tmp_path, b"/d/")
+    requests = flush.requests()
+    assert [(r.host, r.file) for r in requests] == [
+        ("a", None),
+        ("b", "disk,root.rrd"),
+        ("", None),
+        ("c", None),
+        ("d", None),
+    ]
+    assert [r.all_hosts for r in requests] == [False, False, True, False, False]
+
+
+@pytest.mark.parametrize("rrddir", [RRDDIR, RRDDIR + "/", RRDDIR + "//"])
+def test_rrddir_prefix_stripped(tmp_path: Path, rrddir: str) -> None:
+    fs = FlushSocket(tmp_path, rrddir)
+    try:
+        showgraph(tmp_path, f"{RRDDIR}/www/la.rrd\n{RRDDIR}/db1/\n{RRDDIR}/\n/plain/".encode())
+        showgraph(tmp_path, f"{RRDDIR}\n{RRDDIR}www/\n{RRDDIR}/../x/".encode())
+        assert [(r.host, r.file) for r in fs.requests()] == [
+            ("www", "la.rrd"),
+            ("db1", None),
+            ("", None),
+            ("plain", None),
+        ]
+    finally:
+        fs.close()
+
+
+def test_root_as_rrddir_keeps_the_key(tmp_path: Path) -> None:
+    fs = FlushSocket(tmp_path, "/")
+    try:
+        showgraph(tmp_path, b"/www/\n/")
+        assert [(r.host, r.file) for r in fs.requests()] == [("www", None), ("", None)]
+    finally:
+        fs.close()
+
+
+GARBAGE = [
+    b"",
+    b"\0",
+    b" \t",
+    b"www",
+    b"www/",
+    b"www/la.rrd",
+    b"/www",
+    b"//",
+    b"//la.rrd",
+    b"/./",
+    b"/../",
+    b"/../x/",
+    b"/a/../../b",
+    b"/a/..",
+    b"/a/.",
+    b"/a/b/",
+    b"/a/b/c.rrd",
+    b"/../../../etc/passwd",
+    b"/\xff/",
+    b"/www/\xc3(.rrd",
+    b"/" + b"h" * 300 + b"/",
+    b"/www/" + b"f" * 300,
+    b"\\www\\",
+]
+
+
+@pytest.mark.parametrize("key", GARBAGE, ids=repr)
+def test_garbage_skipped(tmp_path: Path, flush: FlushSocket, key: bytes) -> None:
+    showgraph(tmp_path, key)
+    assert flush.requests() == []
+    showgraph(tmp_path, b"/ok/\n" + key + b"\n/ok/la.rrd")
+    assert [(r.host, r.file) for r in flush.requests()] == [("ok", None), ("ok", "la.rrd")]
+
+
+def test_arbitrary_bytes(tmp_path: Path, flush: FlushSocket) -> None:
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(st.binary(max_size=40) | st.sampled_from(GARBAGE), max_size=6))
+    def check(pieces: list[bytes]) -> None:
+        showgraph(tmp_path, b"\n".join(pieces))
+        for request in flush.requests():
+            assert request.sender is None
+            if request.all_hosts:
+                assert request.file is None
+                continue
+            assert unsafe_name(request.host) is None
+            assert request.file is None or unsafe_name(request.file) is None
+
+    check()
+
+
+def test_many_datagrams_drained_in_order(tmp_path: Path, flush: FlushSocket) -> None:
+    for i in range(50):
+        showgraph(tmp_path, f"/h{i}/".encode())
+    assert [r.host for r in flush.requests()] == [f"h{i}" for i in range(50)]
+    assert flush.requests() == []
+
+
+def test_answer_reaches_a_bound_sender(tmp_path: Path, flush: FlushSocket) -> None:
+    me = tmp_path / "client"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        s.bind(str(me))
+        s.sendto(b"/www/", str(flush.path))
+        [request] = flush.requests()
+        assert request == FlushRequest("www", None, str(me))
+        flush.answer(request, "flushed 3 files")
+        s.settimeout(5)
+        assert s.recv(100) == b"flushed 3 files"
+    os.unlink(me)
+    flush.answer(request, "the client has gone")  # no error
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux's abstract namespace")
+def test_answer_reaches_an_abstract_sender(flush: FlushSocket) -> None:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        s.bind("")  # autobind: a name in the abstract namespace
+        s.sendto(b"/www/", str(flush.path))
+        [request] = flush.requests()
+        assert request.sender is not None and request.sender.startswith("\0")
+        flush.answer(request, "ok")
+        s.settimeout(5)
+        assert s.recv(100) == b"ok"
+
+
+def test_socket_file(tmp_path: Path) -> None:
+    old = os.umask(0o077)
+    try:
+        fs = FlushSocket(tmp_path, RRDDIR)
+    finally:
+        os.umask(old)
+    assert fs.path == tmp_path / f"rrdctl.{os.getpid()}"
+    mode = os.stat(fs.path).st_mode
+    assert stat.S_ISSOCK(mode)
+    assert stat.S_IMODE(mode) == 0o666
+    assert fs.fileno() >= 0
+    assert os.get_blocking(fs.fileno()) is False
+    fs.close()
+    assert not fs.path.exists()
+    assert fs.fileno() == -1
+    assert fs.requests() == []
+    fs.close()
+
+
+@pytest.mark.parametrize("kind", ["file", "socket"])
+def test_stale_file_unlinked(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "rrdctl.77"
+    if kind == "file":
+        path.write_text("left over")
+    else:
+        stale_socket(path)
+    fs = FlushSocket(tmp_path, RRDDIR, pid=77)
+    try:
+        assert stat.S_ISSOCK(os.stat(path).st_mode)
+        showgraph(tmp_path, b"/www/")
+        assert [r.host for r in fs.requests()] == ["www"]
+    finally:
+        fs.close()
+
+
+def test_path_too_long(tmp_path: Path) -> None:
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    size = len(os.fsencode(deep / "rrdctl.123"))
+    with pytest.raises(ConfigError) as e:
+        FlushSocket(deep, RRDDIR, pid=123)
+    assert f"is {size} bytes long" in str(e.value)
+    assert f"at most {SUN_PATH_MAX}" in str(e.value)
+    assert list(deep.iterdir()) == []
+
+
+def test_longest_path_that_fits(tmp_path: Path) -> None:
+    name = "rrdctl.1"
+    room = SUN_PATH_MAX - len(os.fsencode(tmp_path)) - 2 - len(name)
+    if room < 1:
+        pytest.skip("the temporary directory is too deep")
+    d = tmp_path / ("x" * room)
+    d.mkdir()
+    fs = FlushSocket(d, RRDDIR, pid=1)
+    assert len(os.fsencode(fs.path)) == SUN_PATH_MAX
+    fs.close()
+    with pytest.raises(ConfigError):
+        FlushSocket(d, RRDDIR, pid=12)
+
+
+def test_missing_directory(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="there is no directory"):
+        FlushSocket(tmp_path / "nowhere", RRDDIR)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
+def test_unwritable_directory(tmp_path: Path) -> None:
+    d = tmp_path / "ro"
+    d.mkdir(mode=0o555)
+    try:
+        with pytest.raises(ConfigError, match="Permission denied"):
+            FlushSocket(d, RRDDIR)
+    finally:
+        d.chmod(0o755)
+
+
+def test_directory_in_the_way(tmp_path: Path) -> None:
+    (tmp_path / "rrdctl.5").mkdir()
+    with pytest.raises(ConfigError, match="rrdctl.5"):
+        FlushSocket(tmp_path, RRDDIR, pid=5)
+
+
+# --- rrdd flush --------------------------------------------------------------------
+
+
+def test_request_flush_answered(tmp_path: Path, flush: FlushSocket) -> None:
+    with serving(flush) as seen:
+        assert request_flush(tmp_path, "www.example.com", timeout=5) == ["flushed www.example.com"]
+        assert request_flush(tmp_path, "www.example.com", "la.rrd", timeout=5) == [
+            "flushed www.example.com"
+        ]
+        assert request_flush(tmp_path, timeout=5) == ["flushed "]
+    assert [(r.host, r.file, r.all_hosts) for r in seen] == [
+        ("www.example.com", None, False),
+        ("www.example.com", "la.rrd", False),
+        ("", None, True),
+    ]
+    senders = {r.sender for r in seen}
+    assert len(senders) == 3  # a new reply socket each time
+    for sender in senders:
+        assert sender is not None
+        assert Path(sender).parent == tmp_path
+        assert Path(sender).name.startswith("rrdflush.")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rrdctl.4242"]
+
+
+def test_request_flush_from_every_worker(tmp_path: Path) -> None:
+    status = FlushSocket(tmp_path, RRDDIR, pid=100)
+    data = FlushSocket(tmp_path, RRDDIR, pid=200)
+    stale_socket(tmp_path / "rrdctl.300")
+    (tmp_path / "rrdctl.400").write_text("")
+    try:
+        with serving(status, lambda r: "status"), serving(data, lambda r: "data"):
+            answers = request_flush(tmp_path, "www", timeout=5)
+    finally:
+        status.close()
+        data.close()
+    assert sorted(answers) == ["data", "status"]
+
+
+def test_request_flush_stale_socket(tmp_path: Path) -> None:
+    stale_socket(tmp_path / "rrdctl.999")
+    start = time.monotonic()
+    assert request_flush(tmp_path, "www", timeout=10) == []
+    assert time.monotonic() - start < 5  # nothing to wait for
+    assert [p.name for p in tmp_path.iterdir()] == ["rrdctl.999"]
+
+
+def test_request_flush_silent_worker(tmp_path: Path, flush: FlushSocket) -> None:
+    """A real xymond_rrd takes the request and never answers: the client times out."""
+    start = time.monotonic()
+    assert request_flush(tmp_path, "www", timeout=0.3) == []
+    assert time.monotonic() - start >= 0.3
+    assert [r.host for r in flush.requests()] == ["www"]
+
+
+def test_request_flush_ignores_strangers(tmp_path: Path, flush: FlushSocket) -> None:
+    """Only the sockets the request went to can answer it, each once."""
+
+    def reply(request: FlushRequest) -> str:
+        assert request.sender is not None
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+            s.sendto(b"from nowhere", request.sender)
+        return "flushed"
+
+    with serving(flush, reply):
+        assert request_flush(tmp_path, "www", timeout=5) == ["flushed"]
+
+
+def test_request_flush_nothing_there(tmp_path: Path) -> None:
+    assert request_flush(tmp_path, "www", timeout=5) == []
+    assert request_flush(tmp_path / "nowhere", timeout=5) == []
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("host", "file"), [("..", None), ("", None), ("a/b", None), ("www", ".."), ("www", "x/y")]
+)
+def test_request_flush_bad_names(tmp_path: Path, host: str, file: str | None) -> None:
+    with pytest.raises(ConfigError, match="cannot flush"):
+        request_flush(tmp_path, host, file)
+
+
+def test_request_flush_file_needs_host(tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        request_flush(tmp_path, None, "la.rrd")
+
+
+def test_request_flush_reply_socket_too_long() -> None:
+    with tempfile.TemporaryDirectory() as top:
+        deep = Path(top) / ("d" * 100)
+        deep.mkdir()
+        (deep / "rrdctl.1").write_text("")
+        with pytest.raises(ConfigError, match="the reply socket"):
+            request_flush(deep, "www")
