@@ -16,15 +16,17 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from rrdd import __version__
+from rrdd import __version__, logsetup, privileges, systemd
 from rrdd.control import FlushSocket, request_flush
 from rrdd.daemon import Daemon, load_rras
 from rrdd.errors import ConfigError
+from rrdd.metrics import Metrics
 from rrdd.processor import Processor
 from rrdd.settings import Settings, load_settings
 from rrdd.writer.direct import CachePolicy, DirectWriter
 from rrdd.writer.rrdcached import Rrdcached
 from rrdd.writer.store import StoreUnavailable
+from rrdd.xymoncfg import RraDefinitions
 
 log = logging.getLogger("rrdd")
 
@@ -78,24 +80,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--creates-per-second", metavar="N", type=float, help="cap on new files (default none)"
     )
+    p.add_argument("--metrics-listen", metavar="HOST:PORT", help="serve Prometheus /metrics")
+    p.add_argument("--user", help="drop root to this user after start-up")
+    p.add_argument("--group", help="and to this group (default: the user's)")
     p.add_argument("--version", action="version", version=f"rrdd {__version__}")
     return p
 
 
-def setup_logging(debug: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        logging.Formatter("%(asctime)s rrdd[%(process)d] %(levelname)s %(message)s")
-    )
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if debug else logging.INFO)
-
-
 def check_rrddir(settings: Settings) -> str | None:
     path = settings.rrddir
-    if not path.is_dir():
-        return f"RRD directory {path} does not exist"
+    try:
+        if not path.is_dir():
+            return f"RRD directory {path} does not exist"
+    except OSError as e:
+        return f"RRD directory {path} cannot be used: {e.strerror}"
     if not os.access(path, os.W_OK | os.X_OK):
         return f"RRD directory {path} is not writable"
     return None
@@ -139,19 +137,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings(vars(args), os.environ)
         rras = load_rras(settings)
+        logsetup.configure(settings.log, settings.debug)
     except ConfigError as e:
         print(f"rrdd: {e}", file=sys.stderr)
         return 2
-    setup_logging(settings.debug)
+    try:
+        return serve(settings, rras)
+    except ConfigError as e:
+        log.error("%s", e)
+        return 1
+
+
+def serve(settings: Settings, rras: RraDefinitions) -> int:
+    """Start up in order (what needs root first), read the channel, shut down."""
+    stats: Counter[str] = Counter()
+    metrics = Metrics(stats, version=__version__) if settings.metrics_listen else None
+    if metrics is not None and settings.metrics_listen:
+        metrics.serve(settings.metrics_listen)
+    try:
+        store = Rrdcached(settings.rrdcached, str(settings.rrddir)) if settings.rrdcached else None
+    except StoreUnavailable as e:
+        raise ConfigError(str(e)) from None
+    flush_socket = FlushSocket(settings.tmpdir, str(settings.rrddir)) if settings.tmpdir else None
+    privileges.drop(settings.user, settings.group)
     problem = check_rrddir(settings)
     if problem:
-        log.error("%s", problem)
-        return 1
+        raise ConfigError(problem)
     if settings.snmpmibs is None:
         log.info("No snmpmibs.cfg in $XYMONHOME/etc: SNMP MIB tests other than ifmib are not read")
     if bool(settings.extra_script) != bool(settings.extra_tests):
         log.warning("--extra-script and --extra-tests work only together; neither is used")
-    stats: Counter[str] = Counter()
     processor = None
     if settings.processor:
         processor = Processor(
@@ -162,16 +177,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     elif not settings.rrd:
         log.warning("RRD writing disabled, but no external processor has been specified")
-    try:
-        store = Rrdcached(settings.rrdcached, str(settings.rrddir)) if settings.rrdcached else None
-    except StoreUnavailable as e:
-        log.error("%s", e)
-        return 1
-    policy = CachePolicy(
-        max_age=settings.cache_age,
-        writes_per_second=settings.writes_per_second,
-        creates_per_second=settings.creates_per_second,
-    )
     writer = DirectWriter(
         settings.rrddir,
         rras,
@@ -179,24 +184,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         store=store,
         cache=settings.cache,
         update=settings.rrd,
-        policy=policy,
+        policy=CachePolicy(
+            max_age=settings.cache_age,
+            writes_per_second=settings.writes_per_second,
+            creates_per_second=settings.creates_per_second,
+        ),
         accepted=processor.accept if processor else None,
+        observe=metrics.observe_flush if metrics else None,
+        progress=lambda text: systemd.notify(f"STATUS={text}"),
     )
-    try:
-        flush_socket = (
-            FlushSocket(settings.tmpdir, str(settings.rrddir)) if settings.tmpdir else None
+    daemon = Daemon(settings, writer, stats, flush_socket)
+    if metrics is not None:
+        metrics.gauges.update(
+            {
+                "rrdd_cache_pending_values": writer.pending,
+                "rrdd_cache_files": writer.pending_files,
+                "rrdd_last_message_timestamp_seconds": lambda: daemon.last_message,
+            }
         )
-    except ConfigError as e:
-        log.error("%s", e)
-        return 1
-    try:
-        daemon = Daemon(settings, writer, stats, flush_socket)
-    except ConfigError as e:
-        log.error("%s", e)
-        return 2
+        if isinstance(store, Rrdcached):
+            metrics.gauges["rrdd_rrdcached_connected"] = lambda: float(store.connected)
     try:
         daemon.run(sys.stdin.fileno())
     finally:
         if processor:
             processor.close()
+        if metrics:
+            metrics.close()
     return 0

@@ -13,11 +13,13 @@ import os
 import re
 import selectors
 import signal
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
+from rrdd import logsetup, systemd
 from rrdd.channel import ChannelParser, Control, Item, Message
 from rrdd.context import Context
 from rrdd.control import FlushSocket
@@ -103,6 +105,7 @@ class Daemon:
         )
         self.channel = ChannelParser(settings.max_message, stats)
         self.running = True
+        self.last_message = 0.0  # when the last channel data arrived (metrics)
         self._signalled: list[int] = []
 
     # --- the loop --------------------------------------------------------------------
@@ -117,8 +120,14 @@ class Daemon:
         sel.register(wake_r, selectors.EVENT_READ)
         if self.flush_socket is not None:
             sel.register(self.flush_socket.fileno(), selectors.EVENT_READ)
+        watchdog = systemd.watchdog_interval()
+        next_watchdog = time.monotonic()
+        systemd.notify("READY=1", "STATUS=Reading the channel")
         try:
             while self.running:
+                if watchdog is not None and time.monotonic() >= next_watchdog:
+                    systemd.notify("WATCHDOG=1")
+                    next_watchdog = time.monotonic() + watchdog
                 for key, _ in sel.select(timeout=1.0):  # at least once a second: cache timers
                     if key.fd == wake_r:
                         os.read(wake_r, 512)
@@ -138,6 +147,7 @@ class Daemon:
 
     def _read(self, fd: int) -> None:
         data = os.read(fd, 1 << 16)
+        self.last_message = time.time()
         if not data:
             self.channel.close()
             self.running = False
@@ -163,6 +173,7 @@ class Daemon:
         while self._signalled:
             signum = self._signalled.pop(0)
             if signum == signal.SIGHUP:
+                logsetup.reopen()
                 self.reload()
             else:
                 log.info("Got signal %s, stopping", signal.Signals(signum).name)
@@ -173,6 +184,7 @@ class Daemon:
             os.write(self._wake_w, b"!")
 
     def shutdown(self) -> None:
+        systemd.notify("STOPPING=1", f"STATUS=Writing {self.writer.pending()} cached values")
         if self.extra is not None:
             if self.extra.busy():
                 log.info("Waiting for the extra script to answer the messages it has")
@@ -207,6 +219,7 @@ class Daemon:
         self.reload()
 
     def _do_logrotate(self, c: Control) -> None:
+        logsetup.reopen()
         path = self.settings.logfile
         if path is None:
             return

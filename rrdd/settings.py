@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from rrdd import logsetup
 from rrdd.channel import DEFAULT_MAX_MESSAGE
 from rrdd.dispatch import DEFAULT_TEST2RRD
 from rrdd.errors import ConfigError
@@ -67,6 +68,11 @@ class Settings(BaseModel):
     rrddisks: str | None = None
     norrddisks: str | None = None
     logfile: Path | None = None  # XYMONCHANNEL_LOGFILENAME, reopened on @@logrotate
+    log: dict[str, str] = {}  # severity (error, warning, info, debug) -> where its lines go
+    user: str | None = None  # drop root to this user after start-up
+    group: str | None = None
+    metrics_listen: str | None = None  # HOST:PORT of the Prometheus /metrics endpoint
+    max_pending: int = Field(2_000_000, ge=1000)  # values rrdd may hold before it sheds
     max_message: int = DEFAULT_MAX_MESSAGE
 
     @field_validator("ncv", "splitncv")
@@ -80,6 +86,15 @@ class Settings(BaseModel):
                         f"{test}: {entry!r} is not NAME:TYPE with TYPE one of "
                         f"{', '.join(NCV_TYPES)} or NONE"
                     )
+        return value
+
+    @field_validator("log")
+    @classmethod
+    def _log(cls, value: dict[str, str]) -> dict[str, str]:
+        try:
+            logsetup.check(value)
+        except ConfigError as e:
+            raise ValueError(str(e)) from None
         return value
 
     @field_validator("rrddisks", "norrddisks")
@@ -156,6 +171,9 @@ def load_settings(options: Mapping[str, Any], environ: Mapping[str, str]) -> Set
         "norrddisks": env("NORRDDISKS"),
         "logfile": env("XYMONCHANNEL_LOGFILENAME") or None,
         "max_message": _max_message(environ),
+        **{
+            k: options[k] for k in ("user", "group", "metrics_listen") if options.get(k) is not None
+        },
     }
     try:
         return Settings(**fields)

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import os
+import pwd
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 import rrdtool
+from prometheus_client.parser import text_string_to_metric_families
 
 RRDD = str(Path(sys.executable).with_name("rrdd"))
 T0 = 1795312871  # message timestamps; rrdd starts files before the first one
@@ -250,3 +255,65 @@ def test_flush_with_no_rrdd_running(tmp_path: Path) -> None:
     env = {**os.environ, "XYMONTMP": str(tmp_path)}
     p = subprocess.run([RRDD, "flush", "web1"], env=env, capture_output=True, text=True)
     assert p.returncode == 1 and "no rrdd answered" in p.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def test_metrics_move_as_a_stream_is_ingested(rrddir: Path) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [RRDD, f"--rrddir={rrddir}", f"--metrics-listen=127.0.0.1:{port}"],
+        stdin=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert proc.stdin is not None
+
+    def scrape() -> dict[str, float]:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+                    text = r.read().decode()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        return {
+            f"{s.name}{sorted(s.labels.items())}": s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        }
+
+    before = scrape()
+    proc.stdin.write(cpu(1, "h1", T0, "0.50") + cpu(2, "h2", T0, "0.70"))
+    proc.stdin.flush()
+    deadline = time.monotonic() + 20
+    after = scrape()
+    while after.get("rrdd_messages_total[('kind', 'status')]", 0) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+        after = scrape()
+    assert before.get("rrdd_messages_total[('kind', 'status')]", 0) == 0
+    assert after["rrdd_updates_total[('handler', 'la')]"] == 6
+    assert after["rrdd_rrd_creates_total[]"] == 6
+    assert after["rrdd_cache_pending_values[]"] == 6
+    proc.stdin.close()
+    assert proc.wait(timeout=20) == 0
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop it")
+def test_root_is_dropped_to_the_configured_user() -> None:
+    rrddir = Path(tempfile.mkdtemp(prefix="rrdd-user-", dir="/tmp"))  # pytest's is root-only
+    os.chmod(rrddir, 0o777)
+    p = run(rrddir, cpu(1, "h1", T0, "0.50"), "--user=nobody")
+    owner = (rrddir / "h1/la.rrd").stat().st_uid if p.returncode == 0 else None
+    shutil.rmtree(rrddir)
+    assert p.returncode == 0, p.stderr
+    assert owner == pwd.getpwnam("nobody").pw_uid
+    assert "Running as user nobody" in p.stderr

@@ -25,6 +25,9 @@ class Writer(Protocol):
 
         With `to_disk` a cache daemon is asked to write them into the files too."""
 
+    def pending(self) -> int:
+        """Values accepted and not yet written."""
+
     def sync(self) -> None:
         """Called between reads: write what the cache policy says is due."""
 

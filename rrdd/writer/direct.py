@@ -78,6 +78,8 @@ class DirectWriter:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         accepted: Callable[[str, Update, int], None] | None = None,
+        observe: Callable[[float], None] | None = None,
+        progress: Callable[[str], object] | None = None,
     ):
         self.rrddir = str(rrddir)
         self.rras = rras
@@ -89,6 +91,8 @@ class DirectWriter:
         self.clock = clock
         self.monotonic = monotonic
         self.accepted = accepted  # sees every update that passed the time checks (--processor)
+        self.observe = observe  # gets the duration of each write to the store (metrics)
+        self.progress = progress  # gets a line of progress during a long shutdown (systemd)
         self.hosts: dict[str, dict[str, RrdFile]] = {}
         self._refused: set[tuple[str, str]] = set()
         self._due: list[tuple[float, str, str]] = []  # (due, host, name): a heap
@@ -237,10 +241,13 @@ class DirectWriter:
         batch = list({id(f): f for f in files if f.pending and f.created}.values())
         if not batch:
             return True
+        started = self.monotonic()
         try:
             rejected = self.store.write([(f.path, f.pending) for f in batch])
         except StoreUnavailable:
             return False
+        if self.observe is not None:
+            self.observe(self.monotonic() - started)
         gone = {i for i, _, _ in rejected if not os.path.exists(batch[i].path)}
         for i, j, reason in rejected:
             f = batch[i]
@@ -336,6 +343,12 @@ class DirectWriter:
     def pending(self) -> int:
         return self._unsent
 
+    def pending_files(self) -> int:
+        """Files with values not yet written (read from the metrics thread: copies first)."""
+        return sum(
+            1 for files in list(self.hosts.values()) for f in list(files.values()) if f.pending
+        )
+
     def flush(
         self, host: str | None = None, name: str | None = None, to_disk: bool = False
     ) -> list[str]:
@@ -385,7 +398,10 @@ class DirectWriter:
             self._write(chunk)
             if self.monotonic() - shown > 5:
                 shown = self.monotonic()
-                log.info("Flushed %d of %d files", min(done + 500, total), total)
+                text = f"Flushed {min(done + 500, total)} of {total} files"
+                log.info("%s", text)
+                if self.progress is not None:
+                    self.progress(text)
         if total:
             log.info("Flushed %d files in %.1f s", total, self.monotonic() - started)
         self.store.close()

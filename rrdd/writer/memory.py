@@ -40,6 +40,9 @@ class MemoryWriter:
     def sync(self) -> None:
         pass
 
+    def pending(self) -> int:
+        return 0
+
     def close(self) -> None:
         pass
 

@@ -1,0 +1,30 @@
+"""Dropping root: rrdd opens what needs root (ports, sockets, logs), then becomes its user."""
+
+from __future__ import annotations
+
+import grp
+import logging
+import os
+import pwd
+
+from rrdd.errors import ConfigError
+
+log = logging.getLogger("rrdd")
+
+
+def drop(user: str | None, group: str | None) -> None:
+    """Become `user` (with `group`, or the user's own group) when running as root."""
+    if os.geteuid() != 0:
+        return
+    if not user:
+        log.warning("rrdd runs as root; set user (and group) to have it drop root after start-up")
+        return
+    try:
+        entry = pwd.getpwnam(user)
+        gid = grp.getgrnam(group).gr_gid if group else entry.pw_gid
+    except KeyError as e:
+        raise ConfigError(f"no such user or group: {e.args[0]}") from None
+    os.setgroups([gid])
+    os.setgid(gid)
+    os.setuid(entry.pw_uid)
+    log.info("Running as user %s (uid %d, gid %d)", user, entry.pw_uid, gid)
