@@ -26,7 +26,9 @@ The keys (Xymon's, and ``/`` for everything):
 
 Unlike xymond_rrd, rrdd reads the socket while it waits for channel input, not only after
 the next message, and it does not limit a key to one flush a minute: flushing a host
-that has nothing pending costs nothing.
+that has nothing pending costs nothing. The kernel queues only a few datagrams (ten, by
+default, on Linux: net.unix.max_dgram_qlen) and showgraph's sendto waits while the queue
+is full, so the daemon should read the socket whenever it is readable.
 
 Answers: showgraph sends from an unbound socket, which cannot be answered. ``rrdd
 flush`` (`request_flush`) binds one of its own, ``<XYMONTMP>/rrdflush.<pid>.<random>``,

@@ -35,6 +35,7 @@ def flush(tmp_path: Path) -> Iterator[FlushSocket]:
 def showgraph(tmpdir: Path, data: bytes) -> None:
     """What showgraph.cgi does: sendto from an unbound socket to every rrdctl.* file."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        s.settimeout(5)  # a full queue would block showgraph; here it fails the test instead
         for path in tmpdir.glob("rrdctl.*"):
             with suppress(OSError):  # showgraph ignores stale sockets
                 s.sendto(data, str(path))
@@ -190,10 +191,10 @@ def test_arbitrary_bytes(tmp_path: Path, flush: FlushSocket) -> None:
     check()
 
 
-def test_many_datagrams_drained_in_order(tmp_path: Path, flush: FlushSocket) -> None:
-    for i in range(50):
+def test_datagrams_drained_in_order(tmp_path: Path, flush: FlushSocket) -> None:
+    for i in range(8):  # Linux queues 10 datagrams by default (net.unix.max_dgram_qlen)
         showgraph(tmp_path, f"/h{i}/".encode())
-    assert [r.host for r in flush.requests()] == [f"h{i}" for i in range(50)]
+    assert [r.host for r in flush.requests()] == [f"h{i}" for i in range(8)]
     assert flush.requests() == []
 
 
