@@ -188,6 +188,7 @@ def serve(settings: Settings, rras: RraDefinitions) -> int:
             max_age=settings.cache_age,
             writes_per_second=settings.writes_per_second,
             creates_per_second=settings.creates_per_second,
+            max_pending=settings.max_pending,
         ),
         accepted=processor.accept if processor else None,
         observe=metrics.observe_flush if metrics else None,

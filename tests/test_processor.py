@@ -6,7 +6,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from rrdd.processor import RESTART_SECONDS, Processor
+from rrdd.processor import MAX_BACKLOG, RESTART_SECONDS, Processor
 
 
 def one_line_reader(tmp_path: Path) -> tuple[str, Path]:
@@ -38,14 +38,34 @@ def test_flushed_lines_arrive_while_rrdd_runs_and_a_dead_processor_restarts(
     assert wait_for(out, "la 1795312871:52 h1 la")  # RRD_EXTPROC_DOFLUSH: no waiting
     assert p.proc is not None
     p.proc.wait(timeout=10)  # it read its one line and exited
-    p.send("lost while it may not restart yet")
-    assert stats["processor_lines_lost"] == 1
+    p.send("waits while the processor may not restart yet")
+    assert p.backlog and stats["processor_lines_lost"] == 0
     now[0] += RESTART_SECONDS
-    p.send("after the restart")
-    assert wait_for(out, "after the restart")
+    p.send("after the restart")  # the new processor reads the waiting line, then exits
+    assert wait_for(out, "waits while")
     p.close()
-    assert out.read_text().splitlines() == ["la 1795312871:52 h1 la", "after the restart"]
-    assert stats["processor_lines"] == 2
+    assert out.read_text().splitlines() == [
+        "la 1795312871:52 h1 la",
+        "waits while the processor may not restart yet",
+    ]
+    assert stats["processor_lines"] == 3
+
+
+def test_a_processor_that_does_not_read_never_blocks_rrdd(tmp_path: Path) -> None:
+    script = tmp_path / "sleeper.sh"
+    script.write_text("#!/bin/sh\nexec sleep 600\n")
+    script.chmod(0o755)
+    stats: Counter[str] = Counter()
+    p = Processor(str(script), stats, flush_each=True)
+    started = time.monotonic()
+    for i in range(120000):  # about 6 MB: more than the pipe and the backlog hold
+        p.send(f"la 1795312871:{i} host{i:05d}.example.com la")
+    assert time.monotonic() - started < 10
+    assert stats["processor_lines_lost"] > 0
+    assert len(p.backlog) <= MAX_BACKLOG
+    assert p.proc is not None
+    p.proc.kill()
+    p.close()
 
 
 def test_buffered_lines_are_delivered_at_close(tmp_path: Path) -> None:

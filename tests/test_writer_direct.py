@@ -340,3 +340,19 @@ def test_creations_beyond_the_ceiling_wait_with_their_values(tmp_path: Path) -> 
     assert sorted(os.listdir(tmp_path / "rrd/new")) == [f"if{i}.rrd" for i in range(4)]
     w.close()
     assert last(tmp_path / "rrd/new/if3.rrd") == (T0, {"la": 3.0})
+
+
+def test_a_full_cache_writes_at_once_in_direct_mode(tmp_path: Path) -> None:
+    w, stats, _ = policy_writer(tmp_path, max_pending=3)
+    for h in range(5):
+        w.write(f"h{h}", "cpu", T0, Update("la.rrd", GAUGE, ("1",)))
+    assert w.pending() == 3 and stats["values_shed"] == 0
+    assert last(tmp_path / "rrd/h4/la.rrd") == (T0, {"la": 1.0})
+
+
+def test_a_full_cache_sheds_and_counts_what_cannot_be_written(tmp_path: Path) -> None:
+    w, stats, clock = policy_writer(tmp_path, max_pending=2, creates_per_second=1)
+    clock.now += 1
+    for i in range(4):  # one file made, three waiting for the create ceiling
+        w.write("new", "if", T0, Update(f"if{i}.rrd", GAUGE, ("1",)))
+    assert stats["values_shed"] == 2 and w.pending() == 2

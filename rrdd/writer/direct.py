@@ -43,6 +43,7 @@ class CachePolicy:
     jitter: float = 0.2  # up to this share of max_age is added at random, per file
     writes_per_second: float = 0.0  # 0: no ceiling
     creates_per_second: float = 0.0  # 0: no ceiling
+    max_pending: int = 2_000_000  # values held at most; then written at once, or shed
 
 
 @dataclass(slots=True)
@@ -102,6 +103,7 @@ class DirectWriter:
         self._budget_time = monotonic()
         self._unsent = 0  # values accepted and not yet handed to the store
         self._dirty: list[RrdFile] = []  # files with values for a batched store (rrdcached)
+        self._shed_logged = -60.0
 
     # --- the update path -------------------------------------------------------------
 
@@ -136,8 +138,15 @@ class DirectWriter:
             self.accepted(host, update, timestamp)
         if not self.update:
             return
+        full = self._unsent >= self.policy.max_pending
+        if full and (self.store.batched or not f.created):
+            self._shed()
+            return
         f.pending.append(row)
         self._unsent += 1
+        if full:  # direct mode: write this file now instead of holding more
+            self._write([f])
+            return
         if self.store.batched:
             if len(f.pending) == 1:
                 self._dirty.append(f)
@@ -156,6 +165,17 @@ class DirectWriter:
                 self._ready.append(f)
             else:
                 self._write([f])
+
+    def _shed(self) -> None:
+        """The cache holds max_pending values that cannot be written now (rrdcached is
+        away, or files wait for the create ceiling): drop the value, count it, say so."""
+        self.stats["values_shed"] += 1
+        now = self.monotonic()
+        if now - self._shed_logged > 60:
+            self._shed_logged = now
+            log.error(
+                "The cache is full (%d values): new values are shed until it drains", self._unsent
+            )
 
     def _open(self, host: str, test: str, timestamp: int, update: Update) -> RrdFile | None:
         reason = unsafe_name(host) or unsafe_name(update.rrd)
