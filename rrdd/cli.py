@@ -9,26 +9,31 @@ or unusable (the RRD directory), 2 for a bad option or setting.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rrdd import __version__, logsetup, privileges, systemd
+from rrdd.config import read_config
 from rrdd.control import FlushSocket, request_flush
-from rrdd.daemon import Daemon, load_rras
+from rrdd.daemon import Daemon, cache_policy, load_rras
 from rrdd.errors import ConfigError
 from rrdd.metrics import Metrics
 from rrdd.processor import Processor
-from rrdd.settings import Settings, load_settings
-from rrdd.writer.direct import CachePolicy, DirectWriter
+from rrdd.settings import Settings, resolve_settings
+from rrdd.watch import ConfigWatcher
+from rrdd.writer.direct import DirectWriter
 from rrdd.writer.rrdcached import Rrdcached
 from rrdd.writer.store import StoreUnavailable
 from rrdd.xymoncfg import RraDefinitions
 
 log = logging.getLogger("rrdd")
+
+DEFAULT_CONFIG = Path("/etc/rrdd/rrdd.toml")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,6 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
         "PINGCOLUMN, NCV_<test>, SPLITNCV_<test>, TRACKMAX, RRDDISKS, NORRDDISKS, "
         "XYMONNETSVCS, XYMONCHANNEL_LOGFILENAME, MAXMSG_<channel>. See rrdd(8).",
         allow_abbrev=False,
+    )
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        type=Path,
+        help=f"configuration file (default: {DEFAULT_CONFIG}, when it exists)",
     )
     p.add_argument("--rrddir", metavar="DIR", help="RRD directory (default: $XYMONRRDS)")
     p.add_argument(
@@ -129,27 +140,83 @@ def flush_command(argv: Sequence[str]) -> int:
     return 0 if answers else 1
 
 
+def read_settings(args: argparse.Namespace) -> tuple[Settings, dict[str, str], tuple[Path, ...]]:
+    """The Settings from the command line, environment and file, with their origins."""
+    file = read_config(args.config or DEFAULT_CONFIG, required=args.config is not None)
+    settings, origins = resolve_settings(vars(args), os.environ, file)
+    return settings, origins, file.files
+
+
+def check_config_command(argv: Sequence[str]) -> int:
+    """rrdd check-config [OPTIONS]: print every setting in effect and where it came from."""
+    p = build_parser()
+    p.prog = "rrdd check-config"
+    p.description = (
+        "Check the configuration and print every setting, in TOML's spelling, with where "
+        "it came from: the command line, the environment, FILE:LINE or its default."
+    )
+    args = p.parse_args(argv)
+    try:
+        settings, origins, files = read_settings(args)
+        load_rras(settings)
+    except ConfigError as e:
+        print(f"rrdd check-config: {e}", file=sys.stderr)
+        return 2
+    print(f"# read: {', '.join(map(str, files))}" if files else "# read: no configuration file")
+    for name, value in settings.model_dump().items():
+        print(f"{name} = {_toml(value)}  # {origins.get(name, 'default')}")
+    problem = check_rrddir(settings)
+    if problem:
+        print(f"rrdd check-config: {problem}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _toml(value: object) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)} = {_toml(v)}" for k, v in value.items()) + "}"
+    return json.dumps(str(value))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["flush"]:
         return flush_command(argv[1:])
+    if argv[:1] == ["check-config"]:
+        return check_config_command(argv[1:])
     args = build_parser().parse_args(argv)
     try:
-        settings = load_settings(vars(args), os.environ)
+        settings, _, files = read_settings(args)
         rras = load_rras(settings)
         logsetup.configure(settings.log, settings.debug)
     except ConfigError as e:
         print(f"rrdd: {e}", file=sys.stderr)
         return 2
     try:
-        return serve(settings, rras)
+        return serve(settings, rras, lambda: read_settings(args)[0], files)
     except ConfigError as e:
         log.error("%s", e)
         return 1
 
 
-def serve(settings: Settings, rras: RraDefinitions) -> int:
-    """Start up in order (what needs root first), read the channel, shut down."""
+def serve(
+    settings: Settings,
+    rras: RraDefinitions,
+    rebuild: Callable[[], Settings],
+    config_files: tuple[Path, ...],
+) -> int:
+    """Start up in order (what needs root first), read the channel, shut down.
+
+    `rebuild` reads the settings again, for a reload; `config_files` were read for them.
+    """
     stats: Counter[str] = Counter()
     metrics = Metrics(stats, version=__version__) if settings.metrics_listen else None
     if metrics is not None and settings.metrics_listen:
@@ -184,17 +251,23 @@ def serve(settings: Settings, rras: RraDefinitions) -> int:
         store=store,
         cache=settings.cache,
         update=settings.rrd,
-        policy=CachePolicy(
-            max_age=settings.cache_age,
-            writes_per_second=settings.writes_per_second,
-            creates_per_second=settings.creates_per_second,
-            max_pending=settings.max_pending,
-        ),
+        policy=cache_policy(settings),
         accepted=processor.accept if processor else None,
         observe=metrics.observe_flush if metrics else None,
         progress=lambda text: systemd.notify(f"STATUS={text}"),
     )
-    daemon = Daemon(settings, writer, stats, flush_socket)
+    daemon = Daemon(settings, writer, stats, flush_socket, rebuild)
+    # The main file, the directory of its fragments, and the Xymon files read at start.
+    fragment_dirs = {p.parent for p in config_files[1:]}
+    watched = [
+        *config_files[:1],
+        *fragment_dirs,
+        settings.rrddefinitions,
+        settings.protocols,
+        settings.snmpmibs,
+    ]
+    watcher = ConfigWatcher([p for p in watched if p is not None], daemon.request_reload)
+    watcher.start()
     if metrics is not None:
         metrics.gauges.update(
             {
@@ -208,6 +281,7 @@ def serve(settings: Settings, rras: RraDefinitions) -> int:
     try:
         daemon.run(sys.stdin.fileno())
     finally:
+        watcher.stop()
         if processor:
             processor.close()
         if metrics:

@@ -71,13 +71,13 @@ class FileSettings:
 
 
 def read_config(path: Path | None, *, required: bool) -> FileSettings:
-    """Read a TOML file and then the *.toml fragments of its `config_dir` (a key of the main
-    file; relative to the file's directory), merged in name order, later files overriding
-    earlier ones key by key. path None or (not required and missing) -> empty FileSettings.
-    Raises rrdd.errors.ConfigError naming the file (and line where tomllib gives one) and the
-    reason: TOML syntax errors, unknown keys (list the known ones that are close, difflib),
-    a config_dir that is not a directory."""
-    if path is None or (not required and not path.exists()):
+    """Read the configuration file `path`, then the fragments of its config_dir.
+
+    Without a path, or when an optional file is absent, the result is empty. A file that
+    cannot be read, bad TOML, an unknown key or a bad config_dir raise ConfigError with
+    FILE:LINE (when the line is known) and the reason.
+    """
+    if path is None or (not required and _absent(path)):
         return FileSettings()
     merged = _Merged()
     data, lines = _load(path)
@@ -92,6 +92,13 @@ def read_config(path: Path | None, *, required: bool) -> FileSettings:
             )
         merged.add(fragment, data, lines)
     return FileSettings(merged.values, merged.origins(), tuple(merged.files))
+
+
+def _absent(path: Path) -> bool:
+    try:
+        return not path.exists()
+    except OSError:  # a directory on the way cannot be searched: let reading say so
+        return False
 
 
 class _Merged:

@@ -31,6 +31,7 @@ from rrdd.schema import unsafe_name
 from rrdd.settings import Settings
 from rrdd.snmpmibs import load_mibs
 from rrdd.writer import Writer
+from rrdd.writer.direct import CachePolicy
 from rrdd.xymoncfg import RraDefinitions, tcp_services
 
 log = logging.getLogger("rrdd")
@@ -75,6 +76,37 @@ def _str(path: Path | None) -> str | None:
     return None if path is None else str(path)
 
 
+# What a reload changes in the parsers' context (their state across messages stays).
+LIVE_CONTEXT = ("mibs", "pingcolumn", "rrddisks", "norrddisks", "ncv", "splitncv", "trackmax")
+# Settings whose new values need a restart: they shaped what was opened or started.
+RESTART_SETTINGS = (
+    "rrddir",
+    "rrdcached",
+    "tmpdir",
+    "metrics_listen",
+    "user",
+    "group",
+    "processor",
+    "extra_script",
+    "extra_tests",
+    "extra_timeout",
+    "extra_workers",
+    "extra_persistent",
+    "cache",
+    "rrd",
+    "max_message",
+)
+
+
+def cache_policy(settings: Settings) -> CachePolicy:
+    return CachePolicy(
+        max_age=settings.cache_age,
+        writes_per_second=settings.writes_per_second,
+        creates_per_second=settings.creates_per_second,
+        max_pending=settings.max_pending,
+    )
+
+
 def load_rras(settings: Settings) -> RraDefinitions:
     return RraDefinitions.load(settings.rrddefinitions, str(settings.xymonhome or ""))
 
@@ -86,8 +118,10 @@ class Daemon:
         writer: Writer,
         stats: Counter[str],
         flush_socket: FlushSocket | None = None,
+        rebuild: Callable[[], Settings] | None = None,
     ):
         self.settings = settings
+        self.rebuild = rebuild or (lambda: self.settings)
         self.writer = writer
         self.flush_socket = flush_socket
         self.stats = stats
@@ -140,10 +174,12 @@ class Daemon:
                 self._take_signals()
         finally:
             sel.close()
+            # Our handlers stay through the final flush: a second SIGTERM (systemd signals
+            # the whole unit; xymond_channel also stops its worker) must not cut it short.
+            self.shutdown()
             for s, h in handlers.items():
                 signal.signal(s, h)
             signal.set_wakeup_fd(old_wakeup)
-            self.shutdown()
 
     def _read(self, fd: int) -> None:
         data = os.read(fd, 1 << 16)
@@ -170,17 +206,21 @@ class Daemon:
         self._signalled.append(signum)
 
     def _take_signals(self) -> None:
-        while self._signalled:
-            signum = self._signalled.pop(0)
-            if signum == signal.SIGHUP:
-                logsetup.reopen()
-                self.reload()
-            else:
-                log.info("Got signal %s, stopping", signal.Signals(signum).name)
-                self.running = False
+        signals, self._signalled = set(self._signalled), []
+        if signals - {signal.SIGHUP}:
+            log.info("Got signal %s, stopping", signal.Signals(max(signals)).name)
+            self.running = False
+        elif signals:  # one reload however many requests came together
+            logsetup.reopen()
+            self.reload()
+
+    def request_reload(self) -> None:
+        """From the file watcher's thread: reload between messages, soon."""
+        self._signalled.append(signal.SIGHUP)
+        self._wake()
 
     def _wake(self) -> None:
-        with contextlib.suppress(BlockingIOError):
+        with contextlib.suppress(BlockingIOError, OSError):
             os.write(self._wake_w, b"!")
 
     def shutdown(self) -> None:
@@ -286,13 +326,28 @@ class Daemon:
         return handler
 
     def reload(self) -> None:
-        """Re-read protocols.cfg and snmpmibs.cfg; a bad file keeps the old tables."""
+        """SIGHUP, @@reload or a changed file: new settings, swapped in between messages.
+
+        Everything is read and checked before anything is changed, so a bad file keeps
+        the old configuration whole. Pending values are not touched.
+        """
         try:
-            self.dispatcher.routes = make_routes(self.settings)
-            self.dispatcher.ctx.mibs = load_mibs(self.settings.snmpmibs)
+            new = self.rebuild()
+            routes = make_routes(new)
+            ctx = make_context(new, self.writer)
+            rras = load_rras(new)
+            logsetup.configure(new.log, new.debug)
         except ConfigError as e:
             log.error("Reload failed, keeping the old configuration: %s", e)
             return
+        self.dispatcher.routes = routes
+        for name in LIVE_CONTEXT:
+            setattr(self.dispatcher.ctx, name, getattr(ctx, name))
+        self.writer.reconfigure(rras, cache_policy(new))
+        later = [k for k in RESTART_SETTINGS if getattr(new, k) != getattr(self.settings, k)]
+        if later:
+            log.warning("Changed settings that take effect after a restart: %s", ", ".join(later))
+        self.settings = new
         log.info("Configuration reloaded")
 
 

@@ -183,6 +183,10 @@ _METRIC_NAME = re.compile(r"rrdd_[a-zA-Z0-9_]+")
 _OWN = ("rrdd_build_info", "rrdd_flush_duration_seconds")
 
 
+def _gauge_name_ok(name: str) -> bool:
+    return bool(_METRIC_NAME.fullmatch(name)) and name not in _FAMILIES and name not in _OWN
+
+
 def _family_of(key: str) -> tuple[str, str]:
     found = _EXACT.get(key)
     if found is not None:
@@ -197,8 +201,9 @@ class Metrics:
     """rrdd's Prometheus collector, its registry and the HTTP server that exposes it.
 
     `stats` is read, never changed. Each callback in `gauges` (keyed by the metric name, see
-    `GAUGES`) is called from the HTTP server's thread at every scrape, so it must be quick
-    and only read. A callback that raises is left out of that scrape. Without `registry`,
+    `GAUGES`; more may be added to `.gauges` later) is called from the HTTP server's thread
+    at every scrape, so it must be quick and only read. A callback that raises, or one
+    added later under a name that is not rrdd's, is left out of the scrape. Without `registry`,
     a new one is made that also holds prometheus_client's process, platform and gc
     collectors (process_resident_memory_bytes and friends).
     """
@@ -215,7 +220,7 @@ class Metrics:
         self.version = version
         self.gauges = dict(gauges or {})
         for name in self.gauges:
-            if not _METRIC_NAME.fullmatch(name) or name in _FAMILIES or name in _OWN:
+            if not _gauge_name_ok(name):
                 raise ValueError(f"not a gauge name for rrdd: {name!r}")
         self._failing: set[str] = set()
         self._lock = threading.Lock()  # observe_flush runs in the writer, collect() elsewhere
@@ -266,14 +271,17 @@ class Metrics:
         yield info
 
     def _gauges(self) -> Iterator[Metric]:
-        for name, read in self.gauges.items():
+        # A copy, since the caller may add gauges while a scrape runs.
+        for name, read in list(self.gauges.items()):
             try:
+                if not _gauge_name_ok(name):
+                    raise ValueError(f"not a gauge name for rrdd: {name!r}")
                 value = float(read())
             except Exception:
                 # A scrape must not fail because of one callback; say it once, not each time.
                 if name not in self._failing:
                     self._failing.add(name)
-                    log.warning("Metric %s left out: its callback failed", name, exc_info=True)
+                    log.warning("Metric %r left out of /metrics", name, exc_info=True)
                 continue
             self._failing.discard(name)
             yield GaugeMetricFamily(name, GAUGES.get(name, "See rrdd(8)."), value=value)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -20,6 +20,9 @@ from rrdd import logsetup
 from rrdd.channel import DEFAULT_MAX_MESSAGE
 from rrdd.dispatch import DEFAULT_TEST2RRD
 from rrdd.errors import ConfigError
+
+if TYPE_CHECKING:
+    from rrdd.config import FileSettings
 
 # DS types an NCV_<test> / SPLITNCV_<test> list may name (NONE drops the value).
 NCV_TYPES = ("GAUGE", "COUNTER", "DERIVE", "ABSOLUTE", "DCOUNTER", "DDERIVE")
@@ -108,80 +111,142 @@ class Settings(BaseModel):
         return value or None
 
 
-def load_settings(options: Mapping[str, Any], environ: Mapping[str, str]) -> Settings:
-    """Build the Settings from parsed command-line options and the environment.
+def load_settings(
+    options: Mapping[str, Any], environ: Mapping[str, str], file: FileSettings | None = None
+) -> Settings:
+    """Build the Settings from parsed command-line options, the environment and the file.
 
     `options` holds the command-line values (None when not given); raises ConfigError.
     """
-    env = environ.get
-    rrddir = options.get("rrddir") or env("XYMONRRDS") or env("BBRRDS")
-    var = env("XYMONVAR") or env("BBVAR")
-    if not rrddir and var:
-        rrddir = str(Path(var) / "rrd")
-    if not rrddir:
-        raise ConfigError("no RRD directory: give --rrddir=DIR or set XYMONRRDS")
-    home_env = env("XYMONHOME")
-    home = Path(home_env) if home_env else None
+    return resolve_settings(options, environ, file)[0]
 
-    rrddefs = options.get("rrddefinitions")
-    if rrddefs is None and home is not None and (home / "etc/rrddefinitions.cfg").is_file():
-        rrddefs = home / "etc/rrddefinitions.cfg"
-    protocols = snmpmibs = None
-    if home is not None and (home / "etc/protocols.cfg").is_file():
-        protocols = home / "etc/protocols.cfg"
-    if home is not None and (home / "etc/snmpmibs.cfg").is_file():
-        snmpmibs = home / "etc/snmpmibs.cfg"
 
-    pingcolumn = env("PINGCOLUMN") or "conn"
-    test2rrd = env("TEST2RRD")
+def resolve_settings(
+    options: Mapping[str, Any], environ: Mapping[str, str], file: FileSettings | None = None
+) -> tuple[Settings, dict[str, str]]:
+    """The Settings, and where each field's value came from: "command line",
+    "environment XYMONRRDS", "FILE:LINE" of the configuration file, or "default".
+
+    The first source that gives a value wins: command line, environment, file, then a
+    default derived from the environment (XYMONVAR/rrd, $XYMONHOME/etc/*.cfg), then the
+    model's own default.
+    """
+    fields: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    in_file = file.values if file else {}
+
+    def cli(key: str, value: Any = None) -> tuple[str, Any]:
+        given = options.get(key)
+        return "command line", given if value is None or given is None else value
+
+    def flag(key: str, value: bool) -> tuple[str, Any]:  # store_true: False is "not given"
+        return "command line", value if options.get(key) else None
+
+    def env(name: str, value: Any = None) -> tuple[str, Any]:
+        given = environ.get(name) or None
+        return f"environment {name}", given if value is None or given is None else value
+
+    def cfg(name: str) -> tuple[str, Any]:
+        return (file.origins.get(name, "") if file else ""), in_file.get(name)
+
+    def pick(name: str, *sources: tuple[str, Any]) -> Any:
+        for origin, value in sources:
+            if value is not None:
+                fields[name], origins[name] = value, origin
+                return value
+        origins[name] = "default"
+        return None
+
+    def words(value: str | None) -> tuple[str, ...] | None:
+        return None if value is None else tuple(w for w in value.split(",") if w)
+
+    rrddir = pick("rrddir", cli("rrddir"), env("XYMONRRDS"), env("BBRRDS"), cfg("rrddir"))
+    if rrddir is None:
+        var = next((v for v in ("XYMONVAR", "BBVAR") if environ.get(v)), None)
+        if not var:
+            raise ConfigError(
+                "no RRD directory: give --rrddir=DIR, set XYMONRRDS or set rrddir in the "
+                "configuration file"
+            )
+        pick("rrddir", env(var, str(Path(environ[var]) / "rrd")))
+    home = pick("xymonhome", env("XYMONHOME"), cfg("xymonhome"))
+    derived = f"default, from xymonhome ({origins['xymonhome']})"
+    for name, option in (("rrddefinitions", True), ("protocols", False), ("snmpmibs", False)):
+        found = Path(home) / f"etc/{name}.cfg" if home else None
+        pick(
+            name,
+            cli(name) if option else ("", None),
+            cfg(name),
+            (derived, found if found and found.is_file() else None),
+        )
+    pick("debug", flag("debug", True), cfg("debug"))
+    pick("cache", flag("no_cache", False), cfg("cache"))
+    pick("rrd", flag("no_rrd", False), cfg("rrd"))
+    pick("extra_persistent", flag("extra_persistent", True), cfg("extra_persistent"))
+    pick("extra_tests", cli("extra_tests", words(options.get("extra_tests"))), cfg("extra_tests"))
+    for name in (
+        *("extra_script", "extra_timeout", "extra_workers", "processor", "cache_age"),
+        *("writes_per_second", "creates_per_second", "user", "group", "metrics_listen"),
+    ):
+        pick(name, cli(name), cfg(name))
+    pick("rrdcached", cli("rrdcached"), env("RRDCACHED_ADDRESS"), cfg("rrdcached"))
+    pick("processor_bufsize", env("RRD_EXTPROC_BUFSIZ"), cfg("processor_bufsize"))
+    doflush = "RRD_EXTPROC_DOFLUSH" in environ or None
+    pick("processor_flush", ("environment RRD_EXTPROC_DOFLUSH", doflush), cfg("processor_flush"))
+    pick("netsvcs", ("environment XYMONNETSVCS", environ.get("XYMONNETSVCS")), cfg("netsvcs"))
+    pick("tmpdir", env("XYMONTMP"), env("BBTMP"), cfg("tmpdir"))
+    pingcolumn = pick("pingcolumn", env("PINGCOLUMN"), cfg("pingcolumn")) or "conn"
+    test2rrd = pick("test2rrd", ("environment TEST2RRD", environ.get("TEST2RRD")), cfg("test2rrd"))
     test2rrd = DEFAULT_TEST2RRD if test2rrd is None else test2rrd
     # xymonlaunch expands $PINGCOLUMN before the worker sees TEST2RRD; do it when run by hand.
-    test2rrd = test2rrd.replace("${PINGCOLUMN}", pingcolumn).replace("$PINGCOLUMN", pingcolumn)
-
-    fields: dict[str, Any] = {
-        "rrddir": rrddir,
-        "debug": bool(options.get("debug")),
-        "cache": not options.get("no_cache"),
-        "rrd": not options.get("no_rrd"),
-        "extra_script": options.get("extra_script"),
-        "extra_tests": tuple(t for t in (options.get("extra_tests") or "").split(",") if t),
-        **{k: options[k] for k in ("extra_timeout", "extra_workers") if options.get(k) is not None},
-        "extra_persistent": bool(options.get("extra_persistent")),
-        "processor": options.get("processor"),
-        "rrdcached": options.get("rrdcached") or env("RRDCACHED_ADDRESS") or None,
-        **{
-            k: options[k]
-            for k in ("cache_age", "writes_per_second", "creates_per_second")
-            if options.get(k) is not None
-        },
-        "processor_bufsize": env("RRD_EXTPROC_BUFSIZ") or 8192,
-        "processor_flush": env("RRD_EXTPROC_DOFLUSH") is not None,
-        "rrddefinitions": rrddefs,
-        "protocols": protocols,
-        "snmpmibs": snmpmibs,
-        "netsvcs": env("XYMONNETSVCS"),
-        "xymonhome": home,
-        "tmpdir": env("XYMONTMP") or env("BBTMP") or None,
-        "test2rrd": test2rrd,
-        "pingcolumn": pingcolumn,
-        "ncv": {k[4:]: v for k, v in environ.items() if k.startswith("NCV_") and k[4:]},
-        "splitncv": {k[9:]: v for k, v in environ.items() if k.startswith("SPLITNCV_") and k[9:]},
-        "trackmax": tuple(t for t in (env("TRACKMAX") or "").split(",") if t),
-        "rrddisks": env("RRDDISKS"),
-        "norrddisks": env("NORRDDISKS"),
-        "logfile": env("XYMONCHANNEL_LOGFILENAME") or None,
-        "max_message": _max_message(environ),
-        **{
-            k: options[k] for k in ("user", "group", "metrics_listen") if options.get(k) is not None
-        },
-    }
+    fields["test2rrd"] = test2rrd.replace("${PINGCOLUMN}", pingcolumn).replace(
+        "$PINGCOLUMN", pingcolumn
+    )
+    for name, prefix in (("ncv", "NCV_"), ("splitncv", "SPLITNCV_")):
+        _families(name, prefix, environ, cfg(name), fields, origins)
+    pick("trackmax", env("TRACKMAX", words(environ.get("TRACKMAX"))), cfg("trackmax"))
+    pick("rrddisks", env("RRDDISKS"), cfg("rrddisks"))
+    pick("norrddisks", env("NORRDDISKS"), cfg("norrddisks"))
+    pick("logfile", env("XYMONCHANNEL_LOGFILENAME"), cfg("logfile"))
+    pick("log", cfg("log"))
+    pick("max_pending", cfg("max_pending"))
+    fields["max_message"] = _max_message(environ)
+    maxmsg = sorted(k for k in environ if k.startswith("MAXMSG_"))
+    origins["max_message"] = f"environment {', '.join(maxmsg)}" if maxmsg else "default"
     try:
-        return Settings(**fields)
+        return Settings(**fields), origins
     except ValidationError as e:
-        problems = "; ".join(
-            f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()
-        )
+        problems = "; ".join(_problem(err["loc"], err["msg"], origins) for err in e.errors())
         raise ConfigError(problems) from None
+
+
+def _families(
+    name: str,
+    prefix: str,
+    environ: Mapping[str, str],
+    in_file: tuple[str, Any],
+    fields: dict[str, Any],
+    origins: dict[str, str],
+) -> None:
+    """NCV_<test> / SPLITNCV_<test> over the file's [ncv] / [splitncv] table, test by test."""
+    where, table = in_file
+    if table is not None and not isinstance(table, dict):  # for the model to refuse
+        fields[name], origins[name] = table, where
+        return
+    table = table or {}
+    from_env = {k[len(prefix) :]: v for k, v in environ.items() if k.startswith(prefix)}
+    from_env.pop("", None)
+    places = [f"environment {prefix}{test}" for test in sorted(from_env)]
+    if set(table) - set(from_env):
+        places.append(where)
+    fields[name] = {**table, **from_env}
+    origins[name] = ", ".join(places) or "default"
+
+
+def _problem(loc: tuple[int | str, ...], msg: str, origins: Mapping[str, str]) -> str:
+    where = origins.get(str(loc[0]), "") if loc else ""
+    place = f" ({where})" if where and where != "default" else ""
+    return f"{'.'.join(map(str, loc))}{place}: {msg}"
 
 
 def _max_message(environ: Mapping[str, str]) -> int:

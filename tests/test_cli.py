@@ -317,3 +317,56 @@ def test_root_is_dropped_to_the_configured_user() -> None:
     assert p.returncode == 0, p.stderr
     assert owner == pwd.getpwnam("nobody").pw_uid
     assert "Running as user nobody" in p.stderr
+
+
+def ncv_status(seq: int, host: str, test: str, ts: int) -> bytes:
+    return status(seq, host, test, ts, f"status {host}.{test} green fine\nconns: 5\nhits: 7")
+
+
+def wait_until(condition: object, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_reload_applies_a_changed_file_keeps_pending_values_and_survives_a_bad_one(
+    tmp_path: Path,
+) -> None:
+    rrddir = tmp_path / "rrd"
+    rrddir.mkdir()
+    config = tmp_path / "rrdd.toml"
+    config.write_text('test2rrd = "cpu=la"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("XYMON", "NCV_", "TEST2RRD"))}
+    proc = subprocess.Popen(
+        [RRDD, f"--rrddir={rrddir}", f"--config={config}"],
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    assert proc.stdin is not None and proc.stderr is not None
+    proc.stdin.write(cpu(1, "h1", T0, "0.50") + ncv_status(2, "h1", "myapp", T0))
+    proc.stdin.flush()
+    wait_until(lambda: (rrddir / "h1/la.rrd").exists())
+    time.sleep(0.3)
+    assert not (rrddir / "h1/myapp.rrd").exists()  # myapp has no handler yet
+    config.write_text('test2rrd = "cpu=la,myapp=ncv"\n[ncv]\nmyapp = "*:GAUGE"\n')
+    proc.send_signal(signal.SIGHUP)
+    time.sleep(0.5)
+    proc.stdin.write(ncv_status(3, "h1", "myapp", T0 + 300))
+    proc.stdin.flush()
+    wait_until(lambda: (rrddir / "h1/myapp.rrd").exists())
+    config.write_text('test2rrd = "cpu=la"\nthis is not toml\n')  # the watcher sees this too
+    proc.send_signal(signal.SIGHUP)
+    time.sleep(0.5)
+    proc.stdin.write(ncv_status(4, "h1", "myapp", T0 + 600) + cpu(5, "h1", T0 + 300, "0.70"))
+    proc.stdin.close()
+    assert proc.wait(timeout=20) == 0
+    log = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert "Configuration reloaded" in log
+    assert "Reload failed, keeping the old configuration" in log
+    # The values of the first cpu message waited in the cache through both reloads:
+    # 2 cpu messages x (la, procs, users) + 2 myapp messages, all written at the end.
+    assert "values_written 8" in log
+    assert lastupdate(rrddir / "h1/myapp.rrd") == (T0 + 600, {"conns": 5.0, "hits": 7.0})

@@ -11,6 +11,7 @@ import pytest
 
 from rrdd.channel import ChannelParser, Message
 from rrdd.cli import build_parser
+from rrdd.config import KEYS
 from rrdd.daemon import make_routes
 from rrdd.parsers import Handler, load_builtins
 from rrdd.schema import Schema
@@ -86,3 +87,9 @@ def test_handler_ids_are_unique_per_module() -> None:
     by_id: dict[str, Handler] = {}
     for hid, handler in HANDLERS.items():
         assert by_id.setdefault(hid, handler) is handler
+
+
+def test_every_file_setting_is_in_rrdd_conf_5() -> None:
+    conf = (ROOT / "man/rrdd.conf.5").read_text().replace("\\-", "-")
+    for key in [*KEYS, "config_dir"]:
+        assert re.search(rf"\b{key}\b", conf), f"man/rrdd.conf.5 lacks {key}"

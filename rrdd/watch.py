@@ -1,0 +1,49 @@
+"""Reload without restart, when a configuration file changes (watchdog).
+
+The watcher looks at the directories that hold the files rrdd read at start (its TOML
+file and config_dir, rrddefinitions.cfg, protocols.cfg, snmpmibs.cfg) and calls
+`changed` from its own thread when one of those files is written, created, moved or
+deleted. Editors replace a file by renaming a new one over it, so directories are
+watched, not files. The main loop does the reload itself, between messages.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+log = logging.getLogger("rrdd")
+
+
+class ConfigWatcher(FileSystemEventHandler):
+    def __init__(self, paths: Iterable[Path], changed: Callable[[], None]):
+        super().__init__()
+        self.changed = changed
+        self.files = {os.path.abspath(p) for p in paths if not p.is_dir()}
+        self.dirs = {os.path.abspath(p) for p in paths if p.is_dir()}
+        self.observer = Observer()
+        for directory in sorted({os.path.dirname(f) for f in self.files} | self.dirs):
+            if os.path.isdir(directory):
+                self.observer.schedule(self, directory, recursive=False)
+        self.observer.daemon = True
+
+    def start(self) -> None:
+        self.observer.start()
+
+    def stop(self) -> None:
+        self.observer.stop()
+        self.observer.join(timeout=5)
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type in ("opened", "closed_no_write"):
+            return
+        for path in (event.src_path, getattr(event, "dest_path", "")):
+            path = os.fsdecode(path)
+            if path in self.files or os.path.dirname(path) in self.dirs:
+                self.changed()
+                return

@@ -1,0 +1,294 @@
+"""rrdd.metrics: stats keys as Prometheus series, gauges, the flush histogram, /metrics."""
+
+from __future__ import annotations
+
+import socket
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from rrdd.errors import ConfigError
+from rrdd.metrics import FLUSH_BUCKETS, Metrics, split_address
+
+
+@pytest.fixture
+def stats() -> Counter[str]:
+    return Counter()
+
+
+@pytest.fixture
+def metrics(stats: Counter[str]) -> Iterator[Metrics]:
+    m = Metrics(stats, version="1.2.3", registry=CollectorRegistry())
+    yield m
+    m.close()
+
+
+def value(m: Metrics, name: str, **labels: str) -> float | None:
+    return m.registry.get_sample_value(name, labels)
+
+
+def test_counters_follow_the_counter(stats: Counter[str], metrics: Metrics) -> None:
+    assert value(metrics, "rrdd_messages_total", kind="status") == 0
+    stats["messages_status"] += 3
+    stats["messages_data"] += 1
+    stats["controls_drophost"] += 2
+    stats["updates_la"] += 5
+    stats["updates_extra"] += 1
+    stats["parse_errors_disk"] += 1
+    stats["rrd_creates"] += 4
+    stats["extra_runs"] += 6
+    stats["extra_timeouts"] += 1
+    stats["processor_lines"] += 9
+    assert value(metrics, "rrdd_messages_total", kind="status") == 3
+    assert value(metrics, "rrdd_messages_total", kind="data") == 1
+    assert value(metrics, "rrdd_messages_total", kind="drophost") == 2
+    assert value(metrics, "rrdd_updates_total", handler="la") == 5
+    assert value(metrics, "rrdd_updates_total", handler="extra") == 1
+    assert value(metrics, "rrdd_parse_errors_total", handler="disk") == 1
+    assert value(metrics, "rrdd_rrd_creates_total") == 4
+    assert value(metrics, "rrdd_extra_script_runs_total") == 6
+    assert value(metrics, "rrdd_extra_script_timeouts_total") == 1
+    assert value(metrics, "rrdd_processor_lines_total") == 9
+    stats["messages_status"] += 1
+    assert value(metrics, "rrdd_messages_total", kind="status") == 4
+
+
+def test_writer_keys_are_not_handlers(stats: Counter[str], metrics: Metrics) -> None:
+    stats.update(
+        updates_rejected=2,
+        updates_refused=3,
+        rrd_open_errors=1,
+        ds_mismatches=4,
+        updates_dropped_old=5,
+        values_written=50,
+        rrd_writes=7,
+    )
+    assert value(metrics, "rrdd_write_errors_total", reason="rejected") == 2
+    assert value(metrics, "rrdd_write_errors_total", reason="refused") == 3
+    assert value(metrics, "rrdd_write_errors_total", reason="open") == 1
+    assert value(metrics, "rrdd_write_errors_total", reason="ds_mismatch") == 4
+    assert value(metrics, "rrdd_updates_dropped_total", reason="old_timestamp") == 5
+    assert value(metrics, "rrdd_values_written_total") == 50
+    assert value(metrics, "rrdd_rrd_writes_total") == 7
+    assert value(metrics, "rrdd_updates_total", handler="rejected") is None
+    assert value(metrics, "rrdd_updates_total", handler="dropped_old") is None
+
+
+def test_channel_problems_and_ignored_messages(stats: Counter[str], metrics: Metrics) -> None:
+    for key in ("garbage", "duplicate", "bad_checksum", "oversize", "unterminated"):
+        stats[key] += 1
+        assert value(metrics, "rrdd_channel_errors_total", reason=key) == 1
+    stats.update(ignored_short=2, ignored_unknown=3, ignored_color=4)
+    stats.update(unhandled_tests=5, reverse_tests=6)
+    assert value(metrics, "rrdd_channel_errors_total", reason="short") == 2
+    assert value(metrics, "rrdd_channel_errors_total", reason="unknown") == 3
+    assert value(metrics, "rrdd_messages_ignored_total", reason="color") == 4
+    assert value(metrics, "rrdd_messages_ignored_total", reason="no_handler") == 5
+    assert value(metrics, "rrdd_messages_ignored_total", reason="reverse_test") == 6
+
+
+def test_known_series_start_at_zero(metrics: Metrics) -> None:
+    for kind in ("status", "data", "drophost", "renamehost", "droptest", "renametest"):
+        assert value(metrics, "rrdd_messages_total", kind=kind) == 0
+    for kind in ("shutdown", "logrotate", "reload", "idle"):
+        assert value(metrics, "rrdd_messages_total", kind=kind) == 0
+    for reason in ("open", "rejected", "refused", "ds_mismatch"):
+        assert value(metrics, "rrdd_write_errors_total", reason=reason) == 0
+    assert value(metrics, "rrdd_rrd_creates_total") == 0
+    assert value(metrics, "rrdd_processor_lines_lost_total") == 0
+
+
+def test_unknown_keys_are_events(stats: Counter[str], metrics: Metrics) -> None:
+    stats.update({"values_shed": 3, "something new": 1, "messages_": 2, "updates_": 1})
+    assert value(metrics, "rrdd_events_total", event="values_shed") == 3
+    assert value(metrics, "rrdd_events_total", event="something new") == 1
+    assert value(metrics, "rrdd_events_total", event="messages_") == 2
+    assert value(metrics, "rrdd_events_total", event="updates_") == 1
+    stats["creates_deferred"] += 2
+    stats["rrdcached_reconnects"] += 1
+    assert value(metrics, "rrdd_rrd_creates_deferred_total") == 2
+    assert value(metrics, "rrdd_rrdcached_reconnects_total") == 1
+
+
+def test_no_created_series_and_no_host_label(stats: Counter[str]) -> None:
+    stats.update(messages_status=1, updates_la=1)
+    m = Metrics(stats, version="1", gauges={"rrdd_cache_files": lambda: 1})
+    m.observe_flush(0.5)
+    families = list(text_string_to_metric_families(generate_latest(m.registry).decode()))
+    names = {s.name for f in families for s in f.samples}
+    assert not [n for n in names if n.endswith("_created")]
+    assert not [s for f in families for s in f.samples if "host" in s.labels]
+    # The default registry adds prometheus_client's own collectors.
+    assert "python_info" in names
+
+
+def test_build_info(metrics: Metrics) -> None:
+    assert value(metrics, "rrdd_build_info", version="1.2.3") == 1
+
+
+def test_gauges_are_read_at_scrape_time(stats: Counter[str]) -> None:
+    pending = [10.0]
+    gauges = {
+        "rrdd_cache_pending_values": lambda: pending[0],
+        "rrdd_cache_files": lambda: 3,
+        "rrdd_last_message_timestamp_seconds": lambda: 1_700_000_000.5,
+    }
+    m = Metrics(stats, version="1", gauges=gauges, registry=CollectorRegistry())
+    assert value(m, "rrdd_cache_pending_values") == 10
+    pending[0] = 12
+    assert value(m, "rrdd_cache_pending_values") == 12
+    assert value(m, "rrdd_cache_files") == 3
+    assert value(m, "rrdd_last_message_timestamp_seconds") == 1_700_000_000.5
+    assert value(m, "rrdd_rrdcached_connected") is None  # only when given
+
+
+def test_failing_gauge_is_left_out(stats: Counter[str], caplog: pytest.LogCaptureFixture) -> None:
+    def broken() -> float:
+        raise RuntimeError("dictionary changed size during iteration")
+
+    gauges = {"rrdd_rrdcached_connected": broken, "rrdd_cache_files": lambda: 2}
+    m = Metrics(stats, version="1", gauges=gauges, registry=CollectorRegistry())
+    generate_latest(m.registry)
+    generate_latest(m.registry)
+    assert value(m, "rrdd_rrdcached_connected") is None
+    assert value(m, "rrdd_cache_files") == 2
+    assert len([r for r in caplog.records if "rrdd_rrdcached_connected" in r.message]) == 1
+
+
+def test_gauges_added_later(stats: Counter[str], caplog: pytest.LogCaptureFixture) -> None:
+    m = Metrics(stats, version="1", registry=CollectorRegistry())
+    assert value(m, "rrdd_cache_files") is None
+    m.gauges["rrdd_cache_files"] = lambda: 5
+    m.gauges["rrdd_messages_total"] = lambda: 1  # not a gauge: left out, the scrape works
+    m.gauges["not rrdd's"] = lambda: 1
+    text = generate_latest(m.registry).decode()
+    assert "rrdd_cache_files 5.0" in text
+    assert "not rrdd" not in text
+    assert value(m, "rrdd_messages_total", kind="status") == 0
+    assert "not rrdd's" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "name", ["cache_files", "rrdd-cache", "rrdd_messages_total", "rrdd_build_info", "rrdd_"]
+)
+def test_bad_gauge_names(stats: Counter[str], name: str) -> None:
+    with pytest.raises(ValueError):
+        Metrics(stats, version="1", gauges={name: lambda: 1}, registry=CollectorRegistry())
+
+
+def test_flush_histogram(metrics: Metrics) -> None:
+    assert value(metrics, "rrdd_flush_duration_seconds_count") == 0
+    for seconds in (0.0005, 0.001, 0.3, 45.0, 900.0):
+        metrics.observe_flush(seconds)
+    name = "rrdd_flush_duration_seconds_bucket"
+    assert value(metrics, name, le="0.001") == 2  # le is "less or equal"
+    assert value(metrics, name, le="0.5") == 3
+    assert value(metrics, name, le="30.0") == 3
+    assert value(metrics, name, le="60.0") == 4
+    assert value(metrics, name, le="600.0") == 4
+    assert value(metrics, name, le="+Inf") == 5
+    assert value(metrics, "rrdd_flush_duration_seconds_count") == 5
+    assert value(metrics, "rrdd_flush_duration_seconds_sum") == pytest.approx(945.3015)
+    assert len(FLUSH_BUCKETS) == len(set(FLUSH_BUCKETS)) == len(sorted(FLUSH_BUCKETS))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def test_scrape_over_http(stats: Counter[str], metrics: Metrics) -> None:
+    stats.update(messages_status=7, updates_disk=3, odd_key=1)
+    metrics.observe_flush(2.0)
+    port = free_port()
+    metrics.serve(f"127.0.0.1:{port}")
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
+        assert reply.status == 200
+        text = reply.read().decode()
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for s in families["rrdd_messages"].samples
+    }
+    assert samples[("rrdd_messages_total", (("kind", "status"),))] == 7
+    assert families["rrdd_messages"].type == "counter"
+    assert families["rrdd_flush_duration_seconds"].type == "histogram"
+    assert families["rrdd_build_info"].samples[0].labels == {"version": "1.2.3"}
+    assert {s.labels["event"] for s in families["rrdd_events"].samples} == {"odd_key"}
+    with pytest.raises(ConfigError, match="already"):
+        metrics.serve(f"127.0.0.1:{free_port()}")
+    metrics.close()
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2)
+
+
+def test_port_in_use(metrics: Metrics) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(ConfigError, match="already in use"):
+            metrics.serve(f"127.0.0.1:{port}")
+
+
+def test_address_not_here(metrics: Metrics) -> None:
+    with pytest.raises(ConfigError, match="no such address"):
+        metrics.serve(f"192.0.2.1:{free_port()}")  # TEST-NET-1: never a local address
+
+
+def test_unknown_host(metrics: Metrics, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_such_host(*args: object, **kwargs: object) -> None:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_such_host)
+    with pytest.raises(ConfigError, match="unknown host"):
+        metrics.serve("metrics.example:9128")
+
+
+@pytest.mark.parametrize(
+    ("address", "expected"),
+    [
+        ("127.0.0.1:9128", ("127.0.0.1", 9128)),
+        ("localhost:1", ("localhost", 1)),
+        ("0.0.0.0:65535", ("0.0.0.0", 65535)),
+        ("[::1]:9128", ("::1", 9128)),
+        ("[::]:9128", ("::", 9128)),
+    ],
+)
+def test_split_address(address: str, expected: tuple[str, int]) -> None:
+    assert split_address(address) == expected
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "",
+        "9128",
+        ":9128",
+        "localhost",
+        "localhost:",
+        "localhost:0",
+        "localhost:65536",
+        "localhost:http",
+        "localhost:-1",
+        "localhost:٩١٢٨",  # Arabic-Indic digits: isdigit() but not a port
+        "::1:9128",
+        "[::1]9128",
+        "[::1]",
+        "[]:9128",
+    ],
+)
+def test_bad_addresses(address: str) -> None:
+    with pytest.raises(ConfigError, match="bad address"):
+        split_address(address)
+
+
+def test_bad_address_from_serve(metrics: Metrics) -> None:
+    with pytest.raises(ConfigError, match="bad address"):
+        metrics.serve("no-port")

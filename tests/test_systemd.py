@@ -1,0 +1,112 @@
+"""rrdd.systemd: sd_notify datagrams to a real socket, and the watchdog interval."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rrdd.systemd import notify, watchdog_interval
+
+linux_only = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="abstract sockets are Linux's"
+)
+
+
+@pytest.fixture
+def receiver(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[socket.socket]:
+    """A datagram socket bound to a file, named in $NOTIFY_SOCKET."""
+    path = tmp_path / "notify"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(path))
+        sock.settimeout(5)
+        monkeypatch.setenv("NOTIFY_SOCKET", str(path))
+        yield sock
+
+
+def test_no_socket(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    assert notify("READY=1") is False
+    monkeypatch.setenv("NOTIFY_SOCKET", "")
+    assert notify("READY=1") is False
+
+
+def test_one_datagram(receiver: socket.socket) -> None:
+    assert notify("READY=1", "STATUS=reading the status channel") is True
+    assert receiver.recv(4096) == b"READY=1\nSTATUS=reading the status channel"
+    assert notify("STATUS=flushing 1200/5000 files") is True
+    assert receiver.recv(4096) == b"STATUS=flushing 1200/5000 files"
+    assert notify("STOPPING=1") is True
+    assert receiver.recv(4096) == b"STOPPING=1"
+
+
+def test_a_newline_cannot_add_a_field(receiver: socket.socket) -> None:
+    assert notify("STATUS=host a\nREADY=1") is True
+    assert receiver.recv(4096) == b"STATUS=host a READY=1"
+
+
+def test_undecodable_text(receiver: socket.socket) -> None:
+    assert notify("STATUS=h\udcffst ok") is True  # a surrogate from surrogateescape input
+    assert receiver.recv(4096) == b"STATUS=h?st ok"
+
+
+def test_nothing_to_send(receiver: socket.socket) -> None:
+    assert notify() is False
+
+
+@linux_only
+def test_abstract_socket(monkeypatch: pytest.MonkeyPatch) -> None:
+    name = f"rrdd-test-{os.getpid()}-{secrets.token_hex(4)}"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind("\0" + name)
+        sock.settimeout(5)
+        monkeypatch.setenv("NOTIFY_SOCKET", "@" + name)
+        assert notify("WATCHDOG=1") is True
+        assert sock.recv(4096) == b"WATCHDOG=1"
+
+
+def test_nobody_listening(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "gone"))
+    assert notify("READY=1") is False
+    (tmp_path / "file").write_text("not a socket")
+    monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "file"))
+    assert notify("READY=1") is False
+
+
+@pytest.mark.parametrize("address", ["relative/path", "@", "vsock:2:1234", "/" + "x" * 200])
+def test_addresses_not_used(monkeypatch: pytest.MonkeyPatch, address: str) -> None:
+    monkeypatch.setenv("NOTIFY_SOCKET", address)
+    assert notify("READY=1") is False
+
+
+@pytest.mark.parametrize(
+    ("usec", "pid", "expected"),
+    [
+        (None, None, None),
+        ("30000000", None, 15.0),
+        ("30000000", "self", 15.0),
+        ("30000000", "other", None),  # meant for the main process, e.g. xymond_channel
+        ("1000", None, 0.0005),
+        ("0", None, None),
+        ("-5", None, None),
+        ("soon", None, None),
+        ("", None, None),
+        ("30000000", "", None),
+        ("30000000", "pid", None),
+    ],
+)
+def test_watchdog_interval(
+    monkeypatch: pytest.MonkeyPatch, usec: str | None, pid: str | None, expected: float | None
+) -> None:
+    for name, val in (("WATCHDOG_USEC", usec), ("WATCHDOG_PID", pid)):
+        if val is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            val = {"self": str(os.getpid()), "other": str(os.getpid() + 1)}.get(val, val)
+            monkeypatch.setenv(name, val)
+    assert watchdog_interval() == expected
