@@ -6,9 +6,13 @@ is given, for the golden tests. Nothing outside this package imports rrdtool.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from rrdd.schema import Update
+
+if TYPE_CHECKING:
+    from rrdd.writer.direct import CachePolicy
+    from rrdd.xymoncfg import RraDefinitions
 
 
 class Writer(Protocol):
@@ -24,6 +28,9 @@ class Writer(Protocol):
         """Write every pending value of one file, one host or all hosts now; return the paths.
 
         With `to_disk` a cache daemon is asked to write them into the files too."""
+
+    def reconfigure(self, rras: RraDefinitions, policy: CachePolicy) -> None:
+        """Use new RRA definitions and cache policy from now on (a reload)."""
 
     def pending(self) -> int:
         """Values accepted and not yet written."""

@@ -282,7 +282,10 @@ class DirectWriter:
             log.warning("%s/%s: value %.80s rejected: %s", f.host, f.name, f.pending[j], reason)
         again = [batch[i] for i in sorted(gone)]
         written = sum(len(f.pending) for f in batch)
-        self.stats["values_written"] += written - len(rejected)
+        retried = sum(len(f.pending) for f in again)  # counted when written again below
+        self.stats["values_written"] += (
+            written - len(rejected) - retried + sum(1 for i, _, _ in rejected if i in gone)
+        )
         self.stats["rrd_writes"] += len(batch)
         self._unsent -= written
         for i, f in enumerate(batch):
@@ -298,7 +301,6 @@ class DirectWriter:
                 f.pending = []
                 continue
             self._unsent += len(f.pending)
-            self.stats["values_written"] -= len(f.pending)  # counted when written again
             self._write([f])
         return True
 
@@ -359,6 +361,9 @@ class DirectWriter:
             return False
         self._create_budget -= 1
         return True
+
+    def reconfigure(self, rras: RraDefinitions, policy: CachePolicy) -> None:
+        self.rras, self.policy = rras, policy
 
     def pending(self) -> int:
         return self._unsent

@@ -40,6 +40,9 @@ class MemoryWriter:
     def sync(self) -> None:
         pass
 
+    def reconfigure(self, rras: object, policy: object) -> None:
+        pass
+
     def pending(self) -> int:
         return 0
 
