@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rrdd.errors import ConfigError
 from rrdd.schema import Schema
+from rrdd.xymoncfg import numbered_lines
 
 log = logging.getLogger("rrdd.config")
 
@@ -36,7 +36,6 @@ RRD_TYPES = {"GAUGE": "U", "ABSOLUTE": "U", "COUNTER": "0", "DERIVE": "0"}
 KEYWORDS = ("mibfile", "extra", "table", "keyidx", "validx")  # in readmibs()' order
 TABULAR = ("table", "keyidx", "validx")
 _TOKEN = re.compile(r"[^ \t]+")
-_MAX_DEPTH = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +84,7 @@ def load_mibs(path: Path | None) -> dict[str, Mib]:
             return
         mibs[name.lower()] = Mib(name, tabular, tuple(items))
 
-    for where, line in _numbered_lines(path, 0):
+    for where, line in numbered_lines(path, inline_comments=False):
         if line.startswith("["):
             close()
             name, bracket, _ = line[1:].partition("]")
@@ -122,36 +121,3 @@ def _item(line: str, where: str) -> MibItem:
                 # xymond ignores an unknown type (the stock file has /rrd:COUNTER32).
                 log.info("%s: %s: unknown %r, the item is not stored", where, tokens[0], option)
     return MibItem(tokens[0], rest[0], rrdtype)
-
-
-def _numbered_lines(path: Path, depth: int) -> Iterator[tuple[str, str]]:
-    """("file:line", text) for each non-blank, non-comment line, includes followed."""
-    if depth > _MAX_DEPTH:
-        raise ConfigError(f"{path}: includes nested too deep")
-    try:
-        text = path.read_text(encoding="utf-8", errors="surrogateescape")
-    except OSError as e:
-        raise ConfigError(f"cannot read {path}: {e.strerror}") from None
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        words = line.split(None, 1)
-        optional = words[0] == "optional" and len(words) == 2
-        if optional:
-            words = words[1].split(None, 1)
-        if words[0] in ("include", "directory") and len(words) == 2:
-            target = Path(words[1])
-            if not target.is_absolute():
-                target = path.parent / target
-            if not target.exists():
-                if optional:
-                    continue
-                raise ConfigError(f"{path}:{number}: {words[0]} {target}: no such file")
-            files = (
-                sorted(p for p in target.iterdir() if p.is_file()) if target.is_dir() else [target]
-            )
-            for f in files:
-                yield from _numbered_lines(f, depth + 1)
-            continue
-        yield f"{path}:{number}", line

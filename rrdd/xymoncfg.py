@@ -37,17 +37,23 @@ STOCK_PROTOCOLS = (
 )
 
 
-def config_lines(path: Path, xymonhome: str = "", _depth: int = 0) -> Iterator[str]:
-    """The meaningful lines of a Xymon configuration file, includes followed."""
+def numbered_lines(
+    path: Path, xymonhome: str = "", *, inline_comments: bool = True, _depth: int = 0
+) -> Iterator[tuple[str, str]]:
+    """("FILE:LINE", text) for each meaningful line of a Xymon configuration file.
+
+    Includes are followed. With `inline_comments` a "#" anywhere starts a comment (Xymon's
+    sanitize_input); without it only lines that start with "#" are comments.
+    """
     if _depth > 10:
         raise ConfigError(f"{path}: includes nested too deep")
     try:
         text = path.read_text(encoding="utf-8", errors="surrogateescape")
     except OSError as e:
         raise ConfigError(f"cannot read {path}: {e.strerror}") from None
-    for raw in text.splitlines():
-        line = raw.split("#", 1)[0].strip()
-        if not line:
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = (raw.split("#", 1)[0] if inline_comments else raw).strip()
+        if not line or line.startswith("#"):
             continue
         words = line.split(None, 1)
         optional = words[0] == "optional" and len(words) == 2
@@ -60,13 +66,21 @@ def config_lines(path: Path, xymonhome: str = "", _depth: int = 0) -> Iterator[s
             if not target.exists():
                 if optional:
                     continue
-                raise ConfigError(f"{path}: {words[0]} {target}: no such file or directory")
+                raise ConfigError(f"{path}:{number}: {words[0]} {target}: no such file")
             files = (
                 sorted(p for p in target.iterdir() if p.is_file()) if target.is_dir() else [target]
             )
             for f in files:
-                yield from config_lines(f, xymonhome, _depth + 1)
+                yield from numbered_lines(
+                    f, xymonhome, inline_comments=inline_comments, _depth=_depth + 1
+                )
             continue
+        yield f"{path}:{number}", line
+
+
+def config_lines(path: Path, xymonhome: str = "") -> Iterator[str]:
+    """The meaningful lines of a Xymon configuration file, includes followed."""
+    for _, line in numbered_lines(path, xymonhome):
         yield line
 
 
