@@ -265,6 +265,7 @@ def serve(
         settings.rrddefinitions,
         settings.protocols,
         settings.snmpmibs,
+        settings.hostscfg,
     ]
     watcher = ConfigWatcher([p for p in watched if p is not None], daemon.request_reload)
     watcher.start()

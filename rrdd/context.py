@@ -29,7 +29,7 @@ class Context:
     # legacy layout when an old file has one (sendmail, vmstat). The writer provides it.
     existing_ds: Callable[[str, str], tuple[str, ...] | None] = _no_files
     pingcolumn: str = "conn"  # PINGCOLUMN: the column of ping times
-    # A host's hosts.cfg INTERFACES: filter for ifstat (hosts.cfg is not read yet: none).
+    # A host's hosts.cfg INTERFACES: filter for ifstat, or None.
     interfaces: Callable[[str], re.Pattern[str] | None] = _no_filter
     rrddisks: re.Pattern[str] | None = None  # RRDDISKS: only these mount points (caseless)
     norrddisks: re.Pattern[str] | None = None  # NORRDDISKS: never these mount points

@@ -26,6 +26,7 @@ from rrdd.control import FlushSocket
 from rrdd.dispatch import Dispatcher, Routes
 from rrdd.errors import ConfigError
 from rrdd.external import ExtraScripts
+from rrdd.hostscfg import load_interfaces
 from rrdd.parsers import Handler, load_builtins, matching_files
 from rrdd.schema import unsafe_name
 from rrdd.settings import Settings
@@ -48,6 +49,7 @@ def make_context(settings: Settings, writer: Writer) -> Context:
 
     return Context(
         mibs=load_mibs(settings.snmpmibs),
+        interfaces=load_interfaces(settings.hostscfg),
         pingcolumn=settings.pingcolumn,
         existing_ds=writer.existing_ds,
         rrddisks=caseless(settings.rrddisks),
@@ -77,7 +79,16 @@ def _str(path: Path | None) -> str | None:
 
 
 # What a reload changes in the parsers' context (their state across messages stays).
-LIVE_CONTEXT = ("mibs", "pingcolumn", "rrddisks", "norrddisks", "ncv", "splitncv", "trackmax")
+LIVE_CONTEXT = (
+    "mibs",
+    "interfaces",
+    "pingcolumn",
+    "rrddisks",
+    "norrddisks",
+    "ncv",
+    "splitncv",
+    "trackmax",
+)
 # Settings whose new values need a restart: they shaped what was opened or started.
 RESTART_SETTINGS = (
     "rrddir",

@@ -60,6 +60,7 @@ class Settings(BaseModel):
     rrddefinitions: Path | None = None  # None: Xymon's built-in RRAs
     protocols: Path | None = None  # None: xymonnet's stock service list
     snmpmibs: Path | None = None  # $XYMONHOME/etc/snmpmibs.cfg, when it exists
+    hostscfg: Path | None = None  # HOSTSCFG, for ifstat's INTERFACES: filters
     netsvcs: str | None = None  # XYMONNETSVCS
     xymonhome: Path | None = None
     tmpdir: Path | None = None  # XYMONTMP
@@ -195,6 +196,15 @@ def resolve_settings(
     pick("processor_flush", ("environment RRD_EXTPROC_DOFLUSH", doflush), cfg("processor_flush"))
     pick("netsvcs", ("environment XYMONNETSVCS", environ.get("XYMONNETSVCS")), cfg("netsvcs"))
     pick("tmpdir", env("XYMONTMP"), env("BBTMP"), cfg("tmpdir"))
+    hostscfg = environ.get("HOSTSCFG") or environ.get("BBHOSTS")
+    pick(
+        "hostscfg",
+        (
+            f"environment {'HOSTSCFG' if environ.get('HOSTSCFG') else 'BBHOSTS'}",
+            hostscfg if hostscfg and Path(hostscfg).is_file() else None,
+        ),
+        cfg("hostscfg"),
+    )
     pingcolumn = pick("pingcolumn", env("PINGCOLUMN"), cfg("pingcolumn")) or "conn"
     test2rrd = pick("test2rrd", ("environment TEST2RRD", environ.get("TEST2RRD")), cfg("test2rrd"))
     test2rrd = DEFAULT_TEST2RRD if test2rrd is None else test2rrd

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from rrdd.errors import ConfigError
+from rrdd.hostscfg import load_interfaces
 from rrdd.xymoncfg import DEFAULT_RRAS, RraDefinitions, tcp_services
 
 
@@ -68,3 +69,20 @@ def test_the_shipped_file_equals_xymons_defaults() -> None:
         "RRA:AVERAGE:0.5:120:576",
         "RRA:AVERAGE:0.5:1440:576",
     )
+
+
+def test_hosts_cfg_interfaces_filters(tmp_path: Path) -> None:
+    (tmp_path / "hosts.d").mkdir()
+    (tmp_path / "hosts.d/more.cfg").write_text("10.0.0.3 r3 # INTERFACES:^gi\n")
+    cfg = tmp_path / "hosts.cfg"
+    cfg.write_text(
+        "# comment\npage servers Servers\n10.0.0.1 web1 # conn INTERFACES:^(eth|en)\n"
+        "10.0.0.2 web2 # conn ssh\n10.0.0.4 bad # INTERFACES:([\ndirectory hosts.d\n"
+    )
+    filters = load_interfaces(cfg)
+    web1 = filters("web1")
+    assert web1 is not None and web1.search("ETH0") and not web1.search("lo")
+    assert filters("web2") is None and filters("bad") is None and filters("nosuch") is None
+    r3 = filters("r3")
+    assert r3 is not None and r3.search("Gi0/1")
+    assert load_interfaces(None)("web1") is None
