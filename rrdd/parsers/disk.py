@@ -29,9 +29,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from rrdd.channel import Message
-from rrdd.cnum import atoi, strtoll
+from rrdd.cnum import strtoll
 from rrdd.context import Context
 from rrdd.parsers import register
+from rrdd.parsers._fdlib import percent, space_split
 from rrdd.parsers.dbcheck import dbcheck_tablespace
 from rrdd.parsers.netapp import netapp_disk
 from rrdd.schema import Schema, Update, commas, rrdname
@@ -40,12 +41,14 @@ SCHEMA = Schema.of("DS:pct:GAUGE:600:0:100", "DS:used:GAUGE:600:0:U")
 
 # (marker in the body, layout), first match wins
 LAYOUTS = (
-    ((" xfs ", " efs ", " cxfs "), "irix"),
-    (("DASD",), "as400"),
-    (("NetWare Volumes",), "netware"),
-    (("NetAPP",), "netapp"),
-    (("Summary",), "bbwin"),  # BBWin 0.10 and later, PowerShell
-    (("Filesystem",), "nt"),
+    (" xfs ", "irix"),
+    (" efs ", "irix"),
+    (" cxfs ", "irix"),
+    ("DASD", "as400"),
+    ("NetWare Volumes", "netware"),
+    ("NetAPP", "netapp"),
+    ("Summary", "bbwin"),  # BBWin 0.10 and later, PowerShell
+    ("Filesystem", "nt"),
 )
 # layout -> (column of the name, column of the percentage, column of the used amount)
 COLUMNS = {
@@ -68,20 +71,18 @@ def parse(msg: Message, ctx: Context) -> Iterator[Update]:
     if "dbcheck.pl" in body:
         yield from dbcheck_tablespace(msg, ctx)
         return
-    layout = next((kind for markers, kind in LAYOUTS if any(m in body for m in markers)), "unix")
+    layout = _layout(body)
     if layout == "nt":
         body = body.split("<b>Limits:</b>", 1)[0]  # MrBig appends HTML threshold tables
+    alerts = layout not in ("netapp", "netware", "as400")  # skip "&red ..." lines and such
+    mark = "DASD" if layout == "as400" else "/"  # a line without it holds no file system
+    wanted = ctx.rrddisks is not None or ctx.norrddisks is not None
     for line in body.split("\n")[1:]:  # the first line never holds a file system
-        if layout == "as400":
-            if "DASD" not in line:
-                continue
-        elif "/" not in line:
+        if mark not in line:
             continue
-        if layout not in ("netapp", "netware", "as400") and (
-            line.startswith("&") or " red " in line or " yellow " in line
-        ):
+        if alerts and (line.startswith("&") or " red " in line or " yellow " in line):
             continue
-        cols = [c for c in line.split(" ") if c][:20]  # blanks separate, tabs do not
+        cols = space_split(line)[:20]  # spaces separate, tabs do not
         ncols = len(cols)
         cols += [""] * (20 - ncols)
         if cols[1] == "-" and cols[2] == "-":
@@ -89,7 +90,7 @@ def parse(msg: Message, ctx: Context) -> Iterator[Update]:
         if layout == "nt" and cols[5] and "/" in cols[0]:
             layout = "unix"  # a Unix df: its header said "Filesystem"
         name, pct, used = _row(layout, cols, ncols)
-        if pct == -1 or not _wanted(name, ctx):
+        if pct == -1 or (wanted and not _wanted(name, ctx)):
             continue
         diskname = commas(name)
         if diskname == ",":
@@ -102,15 +103,22 @@ def parse(msg: Message, ctx: Context) -> Iterator[Update]:
         )
 
 
+def _layout(body: str) -> str:
+    for marker, layout in LAYOUTS:
+        if marker in body:
+            return layout
+    return "unix"
+
+
 def _row(layout: str, cols: list[str], ncols: int) -> tuple[str, int, int]:
     """The mount point, percentage and used amount of one row."""
     if layout == "as400":
-        return "/DASD", atoi(cols[ncols - 1].replace("%", " ", 1)), 0
+        return "/DASD", percent(cols[ncols - 1]), 0
     iname, ipct, iused = COLUMNS[layout]
     name = cols[iname]
     if layout in ("nt", "bbwin"):
         name = "/" + name
-    pct = atoi(cols[ipct].replace("%", " ", 1))
+    pct = percent(cols[ipct])
     used = strtoll(cols[iused])
     if layout == "netapp":
         unit = cols[iused].lstrip("0123456789")[:1]

@@ -39,6 +39,14 @@ from rrdd.parsers import register
 from rrdd.schema import Schema, Update, commas, rrdname
 
 SCHEMA = Schema.of("DS:bytesSent:DERIVE:600:0:U", "DS:bytesReceived:DERIVE:600:0:U")
+CAPTURE_MAX = 99  # pickdata copies a capture into a 100-byte buffer, or copies nothing
+INDENT = r"^\s+"  # how a pattern of an indented line starts
+BLANK = r"[^\S\n]"  # a blank that is not a line end: what \s means in a line pattern
+
+
+def _group(pattern: str) -> str:
+    """A pattern as one alternative of a line regex: its own group, blanks kept in the line."""
+    return "(" + pattern.replace(r"\s", BLANK) + ")"
 
 
 class LinePatterns:
@@ -49,22 +57,40 @@ class LinePatterns:
     """
 
     def __init__(self, *patterns: str):
-        self.groups: dict[int, tuple[int, range]] = {}  # outer group -> (which, captures)
-        parts, index = [], 1
+        # outer group -> (which pattern, the slice of Match.groups() with its captures)
+        self.groups: dict[int, tuple[int, slice]] = {}
+        parts: list[str] = []  # the alternatives of the line regex, in pattern order
+        indented: list[str] = []  # a run of patterns that start with blanks, blanks cut off
+        index = 1
         for which, pattern in enumerate(patterns):
             count = re.compile(pattern).groups
-            self.groups[index] = (which, range(index + 1, index + 1 + count))
-            parts.append("(" + pattern.removeprefix("^").replace(r"\s", r"[^\S\n]") + ")")
+            self.groups[index] = (which, slice(index, index + count))
             index += count + 1
+            # Consecutive patterns of blanks and then a letter share one possessive blank
+            # run, so the engine reads an indented line's blanks once, not once per pattern
+            # and again per backtrack. A letter is no blank: each pattern matches as before.
+            rest = pattern.removeprefix(INDENT)
+            if rest != pattern and rest[:1].isalpha():
+                indented.append(_group(rest))
+                continue
+            if indented:
+                parts.append(rf"{BLANK}++(?:{'|'.join(indented)})")
+                indented = []
+            parts.append(_group(pattern.removeprefix("^")))
+        if indented:
+            parts.append(rf"{BLANK}++(?:{'|'.join(indented)})")
         # A line start is found as the newline before it: sre searches a literal quickly.
         self.regex = re.compile("\n(?:" + "|".join(parts) + ")", re.I | re.A)
 
-    def scan(self, text: str, eol: int) -> Iterator[tuple[int, list[str]]]:
+    def scan(self, text: str, eol: int) -> Iterator[tuple[int, tuple[str, ...]]]:
         """(which pattern, its captures) for each line after the newline at `eol` that one
         of the patterns matches."""
         for m in self.regex.finditer(text, eol):
             which, captures = self.groups[m.lastindex or 0]
-            yield which, [_cap(m.group(i) or "") for i in captures]
+            values = m.groups("")[captures]
+            if m.end() - m.start() > CAPTURE_MAX:  # only a long match holds a long capture
+                values = tuple(_cap(v) for v in values)
+            yield which, values
 
 
 # get_ostype(): the leading [A-Za-z0-9/_-] of the OS line, caseless -> layout below.
@@ -149,7 +175,6 @@ SOLARIS = LinePatterns(
     r"^[a-z0-9]+:\d+:([a-z0-9]+):rbytes64\s+(\d+)",
 )
 SOLARIS_SKIP = ("mac", "wrsmd")  # parts of an aggregated NIC, counted in the aggregate
-CAPTURE_MAX = 99  # pickdata copies a capture into a 100-byte buffer, or copies nothing
 
 
 @dataclass(slots=True)
@@ -198,25 +223,26 @@ def parse(msg: Message, ctx: Context) -> Iterator[Update]:
 
 
 def _sections(layout: Sections, text: str, eol: int) -> Iterator[tuple[str, str, str]]:
-    p = _Pending()
+    # What xymond has collected for the interface it is reading.
+    name: str | None = None
+    counters: dict[str, str] = {}  # "rx", "tx"
+    mask = 0  # 1 = name, 2 = received, 4 = sent
     for which, values in layout.lines.scan(text, eol):
         if which == 0:
-            name = values[0]
-            if layout.ifconfig and name.endswith(":"):
-                name = name[:-1]
-            if layout.ifconfig and name == "lo":
-                p.name = None  # loopback: the counters read so far stay, as in xymond
+            found = values[0]
+            if layout.ifconfig:
+                found = found.removesuffix(":")
+            if layout.ifconfig and found == "lo":
+                name = None  # loopback: the counters read so far stay, as in xymond
             else:
-                p.name, p.rx, p.tx = name, None, None
-                p.mask = 1 if layout.ifconfig else p.mask | 1
+                name, counters = found, {}
+                mask = 1 if layout.ifconfig else mask | 1
         else:
-            for field, value in zip(layout.fields[which - 1], values, strict=True):
-                setattr(p, field, value)
-            p.mask |= layout.bits[which - 1]
-        row = p.take()
-        if row is not None:
-            yield row
-            p = _Pending()
+            counters.update(zip(layout.fields[which - 1], values, strict=True))
+            mask |= layout.bits[which - 1]
+        if mask == 7 and name is not None and len(counters) == 2:
+            yield name, counters["rx"], counters["tx"]
+            name, counters, mask = None, {}, 0
 
 
 def _solaris(text: str, eol: int) -> Iterator[tuple[str, str, str]]:

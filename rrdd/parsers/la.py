@@ -49,6 +49,7 @@ WINMEM = (
     "Total PageFile size:",
     "Available PageFile size:",
 )
+UPTIME = ("up: ", "Uptime:", "uptime:")  # where the first line's users and procs follow
 MEMORY_GRACE = 360  # seconds: let a separate memory report register its host first
 
 
@@ -83,8 +84,11 @@ def parse(msg: Message, ctx: Context) -> Iterator[Update]:
 def _first_line(line: str) -> tuple[int | None, int | None, int | None]:
     """Load, users and procs from the first line of a cpu report."""
     users = procs = load = None
-    pos = next((p for p in map(line.find, ("up: ", "Uptime:", "uptime:")) if p >= 0), -1)
-    if pos < 0:
+    for marker in UPTIME:
+        pos = line.find(marker)
+        if pos >= 0:
+            break
+    else:
         m = AS400.match(line)
         return (atoi(m.group(3)), atoi(m.group(1)), None) if m else (None, None, None)
     # xymond reads these with sscanf(", %d users"): only the number has to be there.
@@ -113,7 +117,7 @@ def _load(text: str) -> int:
         return atoi(text)
     m = FRACTION.match(text, dot + 1, dot + 3)
     fraction = int(m.group().ljust(2, "0")) if m else 0
-    whole = atoi(text)
+    whole = atoi(text[:dot])  # the same number: atoi stops at the dot
     return whole * 100 - fraction if text.lstrip().startswith("-") else whole * 100 + fraction
 
 

@@ -103,10 +103,8 @@ def _percent(line: str) -> int:
     pos = line.find("%")
     if pos < 0:
         return 0
-    p = pos - 1
-    while p > 0 and line[p] in "0123456789.":
-        p -= 1
-    return atoi(line[p + 1 :])
+    start = max(len(line[:pos].rstrip("0123456789.")), 1)
+    return atoi(line[start:pos])  # atoi stops at a dot or the '%' anyway
 
 
 def _zos(body: str) -> Iterator[Update]:

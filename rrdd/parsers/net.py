@@ -52,7 +52,7 @@ from rrdd.schema import Schema, Update, commas, rrdname
 SCHEMA = Schema.of("DS:sec:GAUGE:600:0:U")
 NTP_SCHEMA = Schema.of("DS:offset:GAUGE:600:U:U", "DS:rootdist:GAUGE:600:0:U")
 
-URL_LINES = ("&green", "&yellow", "&red")  # an "&clear" URL was not tested: no time
+URL_COLOURS = ("green", "yellow", "red")  # after "&"; an "&clear" URL was not tested: no time
 NAME_LONG = 205  # setupfn3: NAME_MAX (255) - 50
 RRDFN_MAX = 4094  # xymond formats names into a PATH_MAX buffer, one byte held back
 ROOTDIST_MAX = 23  # xymond prints the root distance into a 24-byte buffer
@@ -88,18 +88,29 @@ def parse(msg: Message, ctx: Context) -> Iterator[Update]:
 
 def _http(body: str) -> Iterator[Update]:
     url = None
-    for line in body.split("\n")[1:]:
-        if line.startswith(URL_LINES):
+    # Every line after the first that starts with "&" starts a chunk, so str.find does the
+    # per-line work: a URL line is a chunk's first line, its time is in a later line.
+    for chunk in body.split("\n&")[1:]:
+        start = 0  # where the lines that may hold a time begin
+        if chunk.startswith(URL_COLOURS):
+            eol = chunk.find("\n")
+            line = chunk if eol < 0 else chunk[:eol]
             # A colour line without "http" keeps the URL that is still waiting.
             at = line.find("http")
             if at >= 0:
                 url = line[at:].split(" ", 1)[0]
-        elif url is not None:
-            at = line.find("Seconds:")
-            seconds = _seconds(line, at + 8) if at >= 0 else None
+            start = len(chunk) if eol < 0 else eol + 1
+        while url is not None:
+            at = chunk.find("Seconds:", start)  # the first one of its line
+            if at < 0:
+                break
+            end = chunk.find("\n", at)
+            end = len(chunk) if end < 0 else end
+            seconds = _seconds(chunk, at + 8, end)
             if seconds is not None:
                 yield Update(_urlfile(url), SCHEMA, (_fmt(seconds, 2),))
                 url = None
+            start = end + 1
 
 
 def _ping(body: str) -> float:
@@ -147,9 +158,10 @@ def _ntp(body: str) -> Update | None:
     return Update("ntp.rrd", NTP_SCHEMA, (_fmt(offset * 1000.0, 6), rootdist))
 
 
-def _seconds(text: str, pos: int) -> float | None:
-    """What ``sscanf("Seconds: %f")`` reads after the "Seconds:" ending at `pos`."""
-    m = NUMBER.match(text, pos)
+def _seconds(text: str, pos: int, end: int | None = None) -> float | None:
+    """What ``sscanf("Seconds: %f")`` reads after the "Seconds:" ending at `pos` (in the
+    text up to `end`)."""
+    m = NUMBER.match(text, pos) if end is None else NUMBER.match(text, pos, end)
     return strtof(m.group(1)) if m else None
 
 
@@ -165,7 +177,10 @@ def _tcpfile(test: str) -> str:
 def _urlfile(url: str) -> str:
     """setupfn3's name for a URL: long names end in the MD5 of their tail."""
     name = url[7:] if url.startswith("http://") else url
-    raw = rrdname(f"tcp.http.{commas(name)}.rrd").encode("utf-8", "surrogateescape")
+    fn = rrdname(f"tcp.http.{commas(name)}.rrd")
+    if len(fn) < NAME_LONG and fn.isascii():
+        return fn  # short in bytes too: nothing to cut
+    raw = fn.encode("utf-8", "surrogateescape")
     raw = raw[:RRDFN_MAX]
     if len(raw) >= NAME_LONG:
         digest = hashlib.md5(raw[NAME_LONG:]).hexdigest()
@@ -189,12 +204,17 @@ def _double(token: str) -> float:
     return float(token.split("(", 1)[0])
 
 
+FLOAT = struct.Struct("<f")  # a C float
+FLOAT_BITS = struct.Struct("<I")  # its bits
+
+
 def float32(value: float) -> float:
     """A double stored into a C float (round to nearest even; too large -> inf)."""
     try:
-        return float(struct.unpack("<f", struct.pack("<f", value))[0])
+        single: float = FLOAT.unpack(FLOAT.pack(value))[0]
     except OverflowError:
         return math.copysign(math.inf, value)
+    return single
 
 
 def strtof(token: str) -> float:
@@ -218,11 +238,12 @@ def strtof(token: str) -> float:
 
 def _next_float32(single: float, toward: float) -> float:
     """The float next to `single` in the direction of `toward`."""
-    bits = struct.unpack("<I", struct.pack("<f", single))[0]
+    bits: int = FLOAT_BITS.unpack(FLOAT.pack(single))[0]
     if single == 0.0:
         bits = 1 if toward > 0 else 0x80000001
     elif (toward > single) == (single > 0):
         bits += 1
     else:
         bits -= 1
-    return float(struct.unpack("<f", struct.pack("<I", bits))[0])
+    other: float = FLOAT.unpack(FLOAT_BITS.pack(bits))[0]
+    return other

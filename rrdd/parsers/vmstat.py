@@ -32,6 +32,7 @@ from rrdd.cnum import strtoll
 from rrdd.context import Context
 from rrdd.errors import ParseError
 from rrdd.parsers import register
+from rrdd.parsers._fdlib import space_split
 from rrdd.parsers.netstat import ostype, skip_first_line
 from rrdd.schema import Schema, Update
 
@@ -134,8 +135,7 @@ def parse(msg: Message, ctx: Context) -> Iterator[Update]:
     if not dataline:
         raise ParseError("too few lines (only 1 or 2) in the vmstat report")
     end = body.find("\n", dataline)
-    columns = [c for c in body[dataline : end if end >= 0 else len(body)].split(" ") if c]
-    columns = columns[:MAX_COLUMNS]
+    columns = space_split(body[dataline : end if end >= 0 else len(body)])[:MAX_COLUMNS]
     os = ostype(body, osline)
     layout = LAYOUTS.get(os)
     if layout is None:
@@ -144,8 +144,17 @@ def parse(msg: Message, ctx: Context) -> Iterator[Update]:
             raise ParseError(f"vmstat report for an unknown OS {name!r}")
         raise ParseError(f"cannot handle vmstat from OS {name!r}")
     wanted, schema = layout
-    values = tuple(_value(columns[i]) if 0 <= i < len(columns) else "U" for i in wanted)
-    yield Update("vmstat.rrd", schema, values)
+    # U after the last column, so a column the line lacks and the column -1 read U
+    numbers = _values(columns) + ["U"] * (MAX_COLUMNS + 1 - len(columns))
+    yield Update("vmstat.rrd", schema, tuple(map(numbers.__getitem__, wanted)))
+
+
+def _values(columns: list[str]) -> list[str]:
+    """Each column read as `_value` reads it."""
+    digits = "".join(columns)
+    if digits.isdigit() and digits.isascii():
+        return list(map(str, map(int, columns)))  # plain digits: _value in one go
+    return [_value(column) for column in columns]
 
 
 def _value(column: str) -> str:

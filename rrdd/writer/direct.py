@@ -399,7 +399,7 @@ class DirectWriter:
             self.store.flush(paths)
         return paths
 
-    def close(self, patience: float = 30.0) -> None:
+    def close(self, patience: float = 10.0) -> None:
         """Write everything in one pass, with progress in the log for long flushes.
 
         With rrdcached, an unreachable daemon is tried again for `patience` seconds.

@@ -145,7 +145,8 @@ class Rrdcached:
             try:
                 code, message, _ = self._command(" ".join(["CREATE", self._name(path), *args]))
             except StoreUnavailable:
-                code, message = -1, "rrdcached is not reachable"
+                self.local.create(path, args)  # the directory is shared: no value waits
+                return
             if code >= 0:
                 return
             if "Unknown command" in message or "denied" in message.lower():
