@@ -45,7 +45,8 @@ def templates() -> list[tuple[str, str]]:
     return out
 
 
-def fleet_stream(hosts: int, cycles: int) -> bytes:
+def fleet_stream(hosts: int, cycles: int, t0: int = T0) -> bytes:
+    """The stream; cycle c of host h is posted at t0 + 300 c + h % 200."""
     parts = []
     seq = 0
     tmpl = templates()
@@ -53,7 +54,7 @@ def fleet_stream(hosts: int, cycles: int) -> bytes:
         for h in range(hosts):
             host = f"host{h:05d}.example.com"
             chost = host.replace(".", ",")
-            ts = T0 + 300 * cycle + h % 200
+            ts = t0 + 300 * cycle + h % 200
             for head, body in tmpl:
                 seq += 1
                 kind, rest = head.split("|", 1)

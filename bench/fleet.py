@@ -1,0 +1,109 @@
+"""A fleet from cold: the rrdd command on HOSTS x CYCLES of Linux client traffic, new files.
+
+    python bench/fleet.py [HOSTS] [CYCLES] [DIR] [--no-drop-caches]
+
+By default 1000 hosts x 8 cycles: 88,000 messages, 208,000 values, 26,000 new RRD
+files (about 1.3 GB) in DIR (default: the temp directory). Each mode starts with an
+empty RRD directory and, if this process may, an empty page cache (sync, then
+`echo 1 > /proc/sys/vm/drop_caches`), so that rrdd's start-up and the stream are read
+from disk too. The command runs end to end, timed from its start to its exit: start-up,
+reading stdin from a file, creating every file, writing, shutdown.
+
+- direct: rrdd creates the files; with fewer than 12 cycles, its cache writes every
+  value at shutdown.
+- rrdcached: a private rrdcached (journal, -w 3600) creates the files (CREATE) and holds
+  the values; after rrdd's exit the daemon's write-out (FLUSHALL) is timed too.
+
+There is no baseline here: write.py has the ratios. Printed: wall time, messages/s,
+values/s, rrdd's CPU time and the files created.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import RRDD, Client, Rrdcached, cpu_of
+from feed import fleet_stream, messages_per_host_cycle
+
+MODES = ("direct", "rrdcached")
+
+
+def drop_caches() -> str:
+    os.sync()
+    try:
+        Path("/proc/sys/vm/drop_caches").write_text("1\n")
+    except OSError as e:
+        return f"page cache not dropped ({e.strerror})"
+    return "page cache dropped"
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run(work: Path, stream: Path, messages: int, mode: str, drop: bool) -> float:
+    """Seconds until the values are in the files (with rrdcached: after its write-out)."""
+    rrddir = work / "rrd"
+    rrddir.mkdir()
+    argv = [RRDD, f"--rrddir={rrddir}"]
+    daemon = None
+    if mode == "rrdcached":
+        daemon = Rrdcached(Path(tempfile.mkdtemp(dir=work)))
+        argv.append(f"--rrdcached={daemon.address}")
+    cache = drop_caches() if drop else "page cache kept"
+    cpu, daemon_cpu = children_cpu(), cpu_of(daemon.proc.pid) if daemon else 0.0
+    with stream.open("rb") as stdin:
+        started = time.perf_counter()
+        done = subprocess.run(argv, stdin=stdin, capture_output=True, text=True, check=True)
+        wall = time.perf_counter() - started
+    cpu = children_cpu() - cpu
+    totals = dict(re.findall(r"(\w+) (\d+)", done.stderr.rsplit("Totals: ", 1)[-1]))
+    values = int(totals.get("values_written", 0))
+    files = sum(1 for _ in rrddir.glob("*/*.rrd"))
+    rates = f"{messages / wall:6.0f} msg/s, {values / wall:6.0f} values/s"
+    print(f"  {mode:9s} {wall:6.2f} s: {rates}; {files} files created; rrdd CPU {cpu:.2f} s")
+    if daemon is not None:
+        daemon_cpu = cpu_of(daemon.proc.pid) - daemon_cpu
+        client = Client(daemon.sock)
+        flush = client.flush_all(values)
+        client.close()
+        daemon.stop()
+        total = wall + flush
+        rates = f"{messages / total:6.0f} msg/s, {values / total:6.0f} values/s"
+        print(f"{'':12s}rrdcached CPU while rrdd ran: {daemon_cpu:.2f} s (creates, ingest)")
+        print(f"{'':12s}+ its write-out (FLUSHALL) {flush:.2f} s = {total:.2f} s: {rates}")
+    print(f"{'':12s}({cache})")
+    shutil.rmtree(rrddir)
+    return wall if daemon is None else wall + flush
+
+
+def main() -> None:
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    hosts, cycles = (int(a) for a in (args + ["1000", "8"][len(args) :])[:2])
+    work = Path(tempfile.mkdtemp(prefix="rrdd-fleet-", dir=args[2] if len(args) > 2 else None))
+    try:
+        stream = work / "stream"
+        stream.write_bytes(fleet_stream(hosts, cycles))
+        messages = hosts * cycles * messages_per_host_cycle()
+        size = stream.stat().st_size / 1e6
+        print(f"fleet, rrdd command from cold: {hosts} hosts x {cycles} cycles = ", end="")
+        print(f"{messages} messages ({size:.0f} MB), new files in {work}")
+        drop = "--no-drop-caches" not in sys.argv
+        seconds = {mode: run(work, stream, messages, mode, drop) for mode in MODES}
+        ratio = seconds["direct"] / seconds["rrdcached"]
+        print(f"ratio rrdcached / direct, msg/s until the values are in the files: {ratio:.2f}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+#!/bin/sh
+# Every benchmark of the write path (issue 6) at moderate sizes, with its ratios:
+# a few minutes on a 2-core machine. Needs rrdcached and strace on PATH, and the
+# interpreter of the venv rrdd is installed in (its `rrdd` command beside it):
+#
+#     PYTHON=.venv/bin/python bench/run.sh
+#
+# Full sizes: bench/fleet.py 1000 8, bench/write.py 1000 12 3, bench/memory.py 20000.
+set -e
+cd "$(dirname "$0")/.."
+PY="${PYTHON:-.venv/bin/python}"
+for tool in rrdcached strace; do
+    command -v "$tool" >/dev/null || { echo "run.sh: $tool is not on PATH" >&2; exit 1; }
+done
+
+bench() {
+    echo
+    echo "== bench/$*"
+    script=$1
+    shift
+    "$PY" "bench/$script" "$@"
+}
+
+bench parse.py 1000
+bench write.py 200 12 3
+bench syscalls.py 20 12
+bench memory.py 20000
+bench shutdown.py 400 10
+bench fleet.py 300 8
