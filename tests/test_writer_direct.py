@@ -356,3 +356,15 @@ def test_a_full_cache_sheds_and_counts_what_cannot_be_written(tmp_path: Path) ->
     for i in range(4):  # one file made, three waiting for the create ceiling
         w.write("new", "if", T0, Update(f"if{i}.rrd", GAUGE, ("1",)))
     assert stats["values_shed"] == 2 and w.pending() == 2
+
+
+def test_a_flood_of_new_hosts_does_not_grow_memory_without_bound(tmp_path: Path) -> None:
+    w, stats, _ = policy_writer(tmp_path, max_files=5, batch=2)
+    for h in range(12):
+        for i in range(2):  # two values: written, so the file's record is idle after
+            w.write(f"h{h}", "cpu", T0 + 300 * i, Update("la.rrd", GAUGE, ("1",)))
+    assert sum(len(files) for files in w.hosts.values()) <= 5
+    assert stats["file_records_dropped"] >= 1
+    w.write("h0", "cpu", T0 + 600, Update("la.rrd", GAUGE, ("3",)))  # forgotten: read again
+    w.close()
+    assert last(tmp_path / "rrd/h0/la.rrd") == (T0 + 600, {"la": 3.0})

@@ -44,6 +44,7 @@ class CachePolicy:
     writes_per_second: float = 0.0  # 0: no ceiling
     creates_per_second: float = 0.0  # 0: no ceiling
     max_pending: int = 2_000_000  # values held at most; then written at once, or shed
+    max_files: int = 1_000_000  # files remembered; beyond it, idle ones are forgotten
 
 
 @dataclass(slots=True)
@@ -104,6 +105,7 @@ class DirectWriter:
         self._unsent = 0  # values accepted and not yet handed to the store
         self._dirty: list[RrdFile] = []  # files with values for a batched store (rrdcached)
         self._shed_logged = -60.0
+        self._tracked = 0  # RrdFile records held
 
     # --- the update path -------------------------------------------------------------
 
@@ -166,6 +168,23 @@ class DirectWriter:
             else:
                 self._write([f])
 
+    def _forget_idle(self) -> None:
+        """Bound the memory a flood of new hosts takes: drop the records of files with
+        nothing pending (about 700 bytes each); they are read again when next updated."""
+        for host in list(self.hosts):
+            files = self.hosts[host]
+            for name in [n for n, f in files.items() if not f.pending and f.created]:
+                del files[name]
+            if not files:
+                del self.hosts[host]
+        self._tracked = sum(len(files) for files in self.hosts.values())
+        self.stats["file_records_dropped"] += 1
+        log.info(
+            "Over %d files tracked: idle ones forgotten, %d remain",
+            self.policy.max_files,
+            self._tracked,
+        )
+
     def _shed(self) -> None:
         """The cache holds max_pending values that cannot be written now (rrdcached is
         away, or files wait for the create ceiling): drop the value, count it, say so."""
@@ -202,7 +221,10 @@ class DirectWriter:
             log.error("%s/%s: cannot use %s: %s", host, update.rrd, path, e)
             return None
         self._fit(f, update.schema)
+        if self._tracked >= self.policy.max_files:
+            self._forget_idle()
         self.hosts.setdefault(host, {})[update.rrd] = f
+        self._tracked += 1
         return f
 
     def _create(self, f: RrdFile, first: int) -> None:
@@ -328,8 +350,18 @@ class DirectWriter:
         try:
             self._create(f, int(f.pending[0].split(":", 1)[0]) if f.pending else f.last)
         except (OSError, StoreError) as e:
-            log.error("%s/%s: cannot create %s: %s", f.host, f.name, f.path, e)
-            self.hosts[f.host].pop(f.name, None)
+            log.error(
+                "%s/%s: cannot create %s, %d values lost: %s",
+                f.host,
+                f.name,
+                f.path,
+                len(f.pending),
+                e,
+            )
+            self.stats["updates_rejected"] += len(f.pending)
+            self._unsent -= len(f.pending)
+            if self.hosts.get(f.host, {}).pop(f.name, None) is not None:
+                self._tracked -= 1
             return
         if f.pending:
             f.due = self.monotonic()
@@ -502,6 +534,7 @@ class DirectWriter:
             _check(name)
             f = self.hosts.get(host, {}).pop(name, None)
             if f is not None:
+                self._tracked -= 1
                 self._unsent -= len(f.pending)
                 self._dirty = [d for d in self._dirty if d is not f]
             path = os.path.join(self.rrddir, host, name)
@@ -517,7 +550,8 @@ class DirectWriter:
             _check(new)
             self.store.flush(self.flush(host, old) + self.flush(host, new))
             for name in (old, new):
-                self.hosts.get(host, {}).pop(name, None)
+                if self.hosts.get(host, {}).pop(name, None) is not None:
+                    self._tracked -= 1
             src, dst = os.path.join(self.rrddir, host, old), os.path.join(self.rrddir, host, new)
             if os.path.lexists(dst):
                 log.warning("renametest %s: %s exists, %s left as it is", host, new, old)
@@ -529,6 +563,7 @@ class DirectWriter:
 
     def _forget(self, host: str) -> None:
         files = self.hosts.pop(host, {})
+        self._tracked -= len(files)
         dropped = sum(len(f.pending) for f in files.values())
         self._unsent -= dropped
         self._dirty = [f for f in self._dirty if f.host != host]
