@@ -23,6 +23,7 @@ from rrdd.control import FlushSocket, request_flush
 from rrdd.daemon import Daemon, cache_policy, load_rras
 from rrdd.errors import ConfigError
 from rrdd.metrics import Metrics
+from rrdd.parsers import load_builtins
 from rrdd.processor import Processor
 from rrdd.settings import Settings, resolve_settings
 from rrdd.watch import ConfigWatcher
@@ -226,6 +227,7 @@ def serve(
     except StoreUnavailable as e:
         raise ConfigError(str(e)) from None
     flush_socket = FlushSocket(settings.tmpdir, str(settings.rrddir)) if settings.tmpdir else None
+    load_builtins()  # import every parser while the code is surely readable
     privileges.drop(settings.user, settings.group)
     problem = check_rrddir(settings)
     if problem:
