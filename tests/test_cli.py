@@ -18,8 +18,9 @@ import pytest
 import rrdtool
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.helpers import T0, wait_until
+
 RRDD = str(Path(sys.executable).with_name("rrdd"))
-T0 = 1795312871  # message timestamps; rrdd starts files before the first one
 
 
 def status(seq: int, host: str, test: str, ts: int, text: str) -> bytes:
@@ -321,13 +322,6 @@ def test_root_is_dropped_to_the_configured_user() -> None:
 
 def ncv_status(seq: int, host: str, test: str, ts: int) -> bytes:
     return status(seq, host, test, ts, f"status {host}.{test} green fine\nconns: 5\nhits: 7")
-
-
-def wait_until(condition: object, seconds: float = 20) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 def test_reload_applies_a_changed_file_keeps_pending_values_and_survives_a_bad_one(

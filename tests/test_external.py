@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 
 import pytest
-import rrdtool
 
 from rrdd.external import parse_output
+from tests.helpers import rrd_contents
 from tests.test_cli import T0, cpu, lastupdate, run, status
 
 EXTRA = Path(__file__).parent / "data/extra"
@@ -91,18 +91,6 @@ def test_script_output_cannot_leave_the_host_directory(rrddir: Path) -> None:
     assert "refused" in p.stderr
 
 
-def dump(rrddir: Path) -> dict[str, object]:
-    out = {}
-    for host in sorted(os.listdir(rrddir)):
-        for name in sorted(os.listdir(rrddir / host)):
-            path = str(rrddir / host / name)
-            info = {k: v for k, v in rrdtool.info(path).items() if not k.endswith(".cur_row")}
-            info.pop("filename")  # cur_row above: librrd starts each RRA at a random row
-            rows = rrdtool.fetch(path, "AVERAGE", "-s", str(T0 - 600), "-e", str(T0 + 3000))[2]
-            out[f"{host}/{name}"] = (info, rows)
-    return out
-
-
 def test_persistent_mode_gives_the_same_files(rrddir: Path, tmp_path: Path) -> None:
     stream = b"".join(
         weather(i * 3 + j + 1, T0 + 300 * i + j, 10 + i + j, 2 * i, host=f"h{j}")
@@ -115,8 +103,8 @@ def test_persistent_mode_gives_the_same_files(rrddir: Path, tmp_path: Path) -> N
     other.mkdir()
     p = run(other, stream, *args, "--extra-persistent")
     assert p.returncode == 0, p.stderr
-    assert dump(rrddir) == dump(other)
-    assert len(dump(other)) == 3
+    assert rrd_contents(rrddir) == rrd_contents(other)
+    assert len(rrd_contents(other)) == 3
 
 
 def test_processor_gets_xymons_lines(rrddir: Path, tmp_path: Path) -> None:

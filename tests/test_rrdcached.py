@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import rrdtool
 
+from tests.helpers import rrd_contents, wait_until
 from tests.test_cli import RRDD, T0, cpu, run, status
 
 RRDCACHED = shutil.which("rrdcached") or "/usr/bin/rrdcached"
@@ -107,23 +107,11 @@ def stream(cycles: int, hosts: int = 3, start: int = 0) -> bytes:
     return b"".join(parts)
 
 
-def contents(rrddir: Path) -> dict[str, object]:
-    out = {}
-    for host in sorted(os.listdir(rrddir)):
-        for name in sorted(os.listdir(rrddir / host)):
-            path = str(rrddir / host / name)
-            info = {k: v for k, v in rrdtool.info(path).items() if not k.endswith(".cur_row")}
-            info.pop("filename")
-            rows = rrdtool.fetch(path, "AVERAGE", "-s", str(T0 - 600), "-e", str(T0 + 9000))[2]
-            out[f"{host}/{name}"] = (info, rows)
-    return out
-
-
 def direct_result(tmp_path: Path, data: bytes) -> dict[str, object]:
     rrddir = tmp_path / "direct"
     rrddir.mkdir()
     assert run(rrddir, data).returncode == 0
-    return contents(rrddir)
+    return rrd_contents(rrddir)
 
 
 def test_same_files_as_direct_mode(rrdcached: Daemon, tmp_path: Path) -> None:
@@ -132,7 +120,7 @@ def test_same_files_as_direct_mode(rrdcached: Daemon, tmp_path: Path) -> None:
     assert p.returncode == 0, p.stderr
     assert rrdcached.stats()["UpdatesReceived"] == 20 * 3 * 5
     rrdcached.stop()  # -F writes everything
-    assert contents(rrdcached.rrddir) == direct_result(tmp_path, data)
+    assert rrd_contents(rrdcached.rrddir) == direct_result(tmp_path, data)
 
 
 def test_no_rrdcached_at_that_address_stops_start_up(tmp_path: Path) -> None:
@@ -140,15 +128,6 @@ def test_no_rrdcached_at_that_address_stops_start_up(tmp_path: Path) -> None:
     p = run(tmp_path / "rrd", b"", f"--rrdcached=unix:{tmp_path / 'nothere.sock'}")
     assert p.returncode == 1
     assert "cannot connect to rrdcached" in p.stderr
-
-
-def wait_for(condition: object, seconds: float = 20) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out")
 
 
 def test_values_survive_an_rrdcached_restart(rrdcached: Daemon, tmp_path: Path) -> None:
@@ -163,7 +142,7 @@ def test_values_survive_an_rrdcached_restart(rrdcached: Daemon, tmp_path: Path) 
     first, second, third = stream(5), stream(5, start=5), stream(5, start=10)
     proc.stdin.write(first)
     proc.stdin.flush()
-    wait_for(lambda: rrdcached.stats()["UpdatesReceived"] == 75)
+    wait_until(lambda: rrdcached.stats()["UpdatesReceived"] == 75)
     rrdcached.stop()
     proc.stdin.write(second)  # rrdd keeps these while the daemon is away
     proc.stdin.flush()
@@ -176,7 +155,7 @@ def test_values_survive_an_rrdcached_restart(rrdcached: Daemon, tmp_path: Path) 
     proc.stderr.close()
     assert "trying again" in log and "reached again" in log
     rrdcached.stop()
-    assert contents(rrdcached.rrddir) == direct_result(tmp_path, first + second + third)
+    assert rrd_contents(rrdcached.rrddir) == direct_result(tmp_path, first + second + third)
 
 
 def test_nothing_is_lost_when_rrdd_is_killed(rrdcached: Daemon, tmp_path: Path) -> None:
@@ -191,12 +170,12 @@ def test_nothing_is_lost_when_rrdd_is_killed(rrdcached: Daemon, tmp_path: Path) 
     data = stream(8)
     proc.stdin.write(data)
     proc.stdin.flush()
-    wait_for(lambda: rrdcached.stats()["UpdatesReceived"] == 8 * 3 * 5)
+    wait_until(lambda: rrdcached.stats()["UpdatesReceived"] == 8 * 3 * 5)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
     proc.stdin.close()
     rrdcached.stop()
-    assert contents(rrdcached.rrddir) == direct_result(tmp_path, data)
+    assert rrd_contents(rrdcached.rrddir) == direct_result(tmp_path, data)
 
 
 def test_values_the_daemon_refuses_are_counted_and_the_rest_kept(
