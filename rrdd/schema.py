@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 STEP = 300  # Xymon's default RRD step, in seconds
 NAME_MAX = 255  # longest file name (one path component, in bytes) rrdd writes
@@ -33,9 +34,8 @@ class Schema:
         return cls(tuple(defs))
 
 
-@dataclass(frozen=True, slots=True)
-class Update:
-    """One value row for one RRD file, as a parser produced it."""
+class Update(NamedTuple):
+    """One value row for one RRD file, as a parser produced it (a tuple: cheap to make)."""
 
     rrd: str  # file name inside <rrddir>/<host>/, e.g. "disk,root.rrd"
     schema: Schema

@@ -296,10 +296,12 @@ def test_metrics_move_as_a_stream_is_ingested(rrddir: Path) -> None:
     proc.stdin.flush()
     deadline = time.monotonic() + 20
     after = scrape()
-    while after.get("rrdd_messages_total[('kind', 'status')]", 0) < 2:
+    # The counters move while rrdd works: wait for the last one the two messages move.
+    while after.get("rrdd_cache_pending_values[]", 0) < 6:
         assert time.monotonic() < deadline
         time.sleep(0.1)
         after = scrape()
+    assert after["rrdd_messages_total[('kind', 'status')]"] == 2
     assert before.get("rrdd_messages_total[('kind', 'status')]", 0) == 0
     assert after["rrdd_updates_total[('handler', 'la')]"] == 6
     assert after["rrdd_rrd_creates_total[]"] == 6

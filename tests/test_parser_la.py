@@ -8,8 +8,6 @@ The arithmetic is C integer arithmetic on byte counts.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from rrdd.channel import Message
@@ -165,14 +163,14 @@ def test_integer_arithmetic(
 def test_all_four_lines_are_needed() -> None:
     ctx, _ = aged_context()
     msg = cpu_report("nt01.example.com")
-    short = replace(msg, body=msg.body.replace("Available PageFile size:", "Available PageFile:"))
+    short = msg._replace(body=msg.body.replace("Available PageFile size:", "Available PageFile:"))
     assert memory_files(run("la", short, ctx)) == {}
 
 
 def test_mrbig_lowercase_lines_do_not_match() -> None:
     ctx, _ = aged_context()
     msg = cpu_report("mrbig.example.com")
-    lower = replace(msg, body=msg.body.replace("Total Physical memory:", "Total physical memory:"))
+    lower = msg._replace(body=msg.body.replace("Total Physical memory:", "Total physical memory:"))
     assert memory_files(run("la", lower, ctx)) == {}
 
 
