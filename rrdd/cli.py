@@ -2,8 +2,9 @@
 
     xymond_channel --channel=status rrdd --rrddir=/var/lib/xymon/rrd
 
-Exit codes: 0 after a clean shutdown, 1 when something rrdd was told to use is missing
-or unusable (the RRD directory), 2 for a bad option or setting.
+Exit codes: 0 after a clean shutdown; 1 when something rrdd was told to use cannot be
+used at start (the RRD directory, rrdcached, the flush socket, the metrics port, the
+user); 2 for a bad option, setting or configuration file.
 """
 
 from __future__ import annotations
