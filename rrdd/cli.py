@@ -27,6 +27,7 @@ from rrdd.metrics import Metrics
 from rrdd.parsers import load_builtins
 from rrdd.processor import Processor
 from rrdd.settings import Settings, resolve_settings
+from rrdd.snmpmibs import load_mibs
 from rrdd.watch import ConfigWatcher
 from rrdd.writer.direct import DirectWriter
 from rrdd.writer.rrdcached import Rrdcached
@@ -198,6 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings, _, files = read_settings(args)
         rras = load_rras(settings)
+        load_mibs(settings.snmpmibs)  # a bad file is a configuration error: exit 2
         logsetup.configure(settings.log, settings.debug)
     except ConfigError as e:
         print(f"rrdd: {e}", file=sys.stderr)
