@@ -12,9 +12,9 @@ import math
 import pytest
 
 from rrdd.channel import Message
+from rrdd.cnum import strtof
 from rrdd.context import Context
 from rrdd.parsers import load_builtins, matching_files
-from rrdd.parsers.net import strtof
 from rrdd.schema import Update
 
 HANDLERS = load_builtins()

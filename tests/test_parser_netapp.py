@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from rrdd.channel import Message
+from rrdd.cnum import atof, printf_f
 from rrdd.context import Context
 from rrdd.parsers import _fdlib
 from rrdd.parsers.netapp import netapp_disk
@@ -119,11 +120,11 @@ def test_value_lookup_is_the_first_substring_on_its_line() -> None:
 
 
 def test_c_number_forms() -> None:
-    assert _fdlib.cfloat(7.005, "%05.2f") == "07.00"
-    assert _fdlib.cfloat(float("inf"), "%05.2f") == "  inf"
-    assert _fdlib.cfloat(float("-nan"), "%f") == "-nan"
-    assert _fdlib.atof("  .5") == 0.5
-    assert _fdlib.atof("nan") != _fdlib.atof("nan")
+    assert printf_f(7.005, "%05.2f") == "07.00"
+    assert printf_f(float("inf"), "%05.2f") == "  inf"
+    assert printf_f(float("-nan"), "%f") == "-nan"
+    assert atof("  .5") == 0.5
+    assert atof("nan") != atof("nan")
     assert _fdlib.used_kb("9007199254740993") == 9007199254740992  # through a double
     assert _fdlib.used_kb("9223372036854775807") == -(2**63)
     assert _fdlib.used_kb("3.9T") == 3 * 1024**3

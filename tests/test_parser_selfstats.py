@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from rrdd.parsers.selfstats import c_int, fixed2, float32, float_token, strtod, strtoul
+from rrdd.cnum import c_int, float32, float_token, printf_f, strtod, strtoul
 
 
 @pytest.mark.parametrize(
@@ -41,13 +41,13 @@ def test_strtoul(text: str, value: int) -> None:
     ],
 )
 def test_fixed2_prints_as_glibc(value: float, width: int, text: str) -> None:
-    assert fixed2(value, width) == text
+    assert printf_f(value, f"%0{width}.2f" if width else "%.2f") == text
 
 
 def test_float32_rounds_like_a_c_float() -> None:
     # A C float holding 41.275 prints as 41.28 where a double prints 41.27.
-    assert fixed2(float32(41.275)) == "41.28"
-    assert fixed2(float32(0.045)) == "0.05"
+    assert printf_f(float32(41.275), "%.2f") == "41.28"
+    assert printf_f(float32(0.045), "%.2f") == "0.05"
     assert float32(1e39) == math.inf
     assert float32(-1e39) == -math.inf
 

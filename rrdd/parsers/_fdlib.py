@@ -11,21 +11,15 @@ reads as 0, as in xymond.
 
 from __future__ import annotations
 
-import math
 import re
 
-from rrdd.cnum import INT64, atoi, strtoll
+from rrdd.cnum import INT64, atof, atoi, strtoll
 from rrdd.context import Context
 from rrdd.schema import Schema, Update, commas, rrdname
 
 UNITS = {"M": 1024, "G": 1024**2, "T": 1024**3}  # a size suffix -> KB
 U64 = 2**64
 
-_DOUBLE = re.compile(
-    r"[ \t\n\v\f\r]*([+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
-    r"|inf(?:inity)?|nan))",
-    re.IGNORECASE,
-)
 _TOKEN = re.compile(r"[^ ]+")
 
 
@@ -63,21 +57,6 @@ def get_double(text: str, key: str) -> float:
     """get_double_data(): atof of the value."""
     value = after_key(text, key)
     return 0.0 if value is None else atof(value)
-
-
-def atof(text: str) -> float:
-    """C's atof() for decimal input: the longest number at the start, else 0."""
-    m = _DOUBLE.match(text)
-    return float(m.group(1)) if m else 0.0
-
-
-def cfloat(value: float, fmt: str) -> str:
-    """printf of a double with `fmt` ("%05.2f", "%f"); inf and nan spelled as glibc does."""
-    if math.isfinite(value):
-        return fmt % value
-    text = ("-" if math.copysign(1.0, value) < 0 else "") + ("inf" if math.isinf(value) else "nan")
-    width = atoi(fmt[1:].lstrip("0"))  # glibc pads non-numbers with blanks, never zeros
-    return text.rjust(width)
 
 
 def comment_block(body: str) -> str | None:

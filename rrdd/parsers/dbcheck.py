@@ -41,14 +41,13 @@ Writes:
 from __future__ import annotations
 
 import re
-import struct
 from collections.abc import Iterator
 
 from rrdd.channel import Message
+from rrdd.cnum import float32, printf_f
 from rrdd.context import Context
 from rrdd.parsers import register
 from rrdd.parsers._fdlib import (
-    cfloat,
     comment_block,
     disk_update,
     get_double,
@@ -101,7 +100,7 @@ ROLLBACK_LINE = re.compile(
 @register("HitCache", files=("{test}.rrd",))
 def parse_hitcache(msg: Message, ctx: Context) -> Iterator[Update]:
     if MARKER in msg.body:
-        values = tuple(cfloat(get_double(msg.body, k), "%05.2f") for k in HITCACHE_KEYS)
+        values = tuple(printf_f(get_double(msg.body, k), "%05.2f") for k in HITCACHE_KEYS)
         yield Update(rrdname(f"{msg.testname}.rrd"), HITCACHE, values)
 
 
@@ -112,10 +111,10 @@ def parse_session(msg: Message, ctx: Context) -> Iterator[Update]:
         values = (
             get_long(body, "MaxSession"),
             get_long(body, "CurrSession"),
-            cfloat(get_double(body, "SessUsedPct"), "%05.2f"),
+            printf_f(get_double(body, "SessUsedPct"), "%05.2f"),
             get_long(body, "MaxProcs"),
             get_long(body, "CurrProcs"),
-            cfloat(get_double(body, "ProcsUsedPct"), "%05.2f"),
+            printf_f(get_double(body, "ProcsUsedPct"), "%05.2f"),
         )
         yield Update(rrdname(f"{msg.testname}.rrd"), SESSION, values)
 
@@ -131,7 +130,7 @@ def parse_rollback(msg: Message, ctx: Context) -> Iterator[Update]:
         m = ROLLBACK_LINE.match(body, start, pos) if pos >= 0 else None
         if m:
             name = commas(m.group(1))
-            pct = cfloat(_cfloat32(float(m.group(2))), "%05.2f")
+            pct = printf_f(float32(float(m.group(2))), "%05.2f")
             yield Update(rrdname(f"{msg.testname},{name}.rrd"), ROLLBACK, (pct,))
 
 
@@ -160,9 +159,9 @@ def parse_memreq(msg: Message, ctx: Context) -> Iterator[Update]:
     if block is not None:
         values = (
             get_long(block, "ResFree"),
-            cfloat(get_double(block, "ResAvgFree"), "%f"),
+            printf_f(get_double(block, "ResAvgFree"), "%f"),
             get_long(block, "ResUsed"),
-            cfloat(get_double(block, "ResAvgUsed"), "%f"),
+            printf_f(get_double(block, "ResAvgUsed"), "%f"),
             get_long(block, "ReqFail"),
             get_long(block, "FailSize"),
         )
@@ -193,11 +192,3 @@ def dbcheck_tablespace(msg: Message, ctx: Context) -> Iterator[Update]:
         update = disk_update(ctx, TABLESPACE, msg.testname, "/" + cols[0], percent(cols[4]), used)
         if update is not None:
             yield update
-
-
-def _cfloat32(value: float) -> float:
-    """The value as a C float holds it (sscanf's %f into a float)."""
-    try:
-        return float(struct.unpack("f", struct.pack("f", value))[0])
-    except OverflowError:
-        return value * float("inf")

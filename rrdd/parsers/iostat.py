@@ -33,9 +33,9 @@ import re
 from collections.abc import Iterator
 
 from rrdd.channel import Message
+from rrdd.cnum import NUMBER, strtof
 from rrdd.context import Context
 from rrdd.parsers import register
-from rrdd.parsers.net import NUMBER, strtof
 from rrdd.schema import Schema, Update, commas, rrdname
 
 SCHEMA = Schema.of(

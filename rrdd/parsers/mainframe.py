@@ -31,10 +31,9 @@ import re
 from collections.abc import Iterator
 
 from rrdd.channel import Message
-from rrdd.cnum import atoi
+from rrdd.cnum import FLOAT, WS, atoi, c_int, strtof
 from rrdd.context import Context
 from rrdd.parsers import register
-from rrdd.parsers.selfstats import FLOAT, WS, c_int, float32, float_token
 from rrdd.schema import Schema, Update
 
 PAGING_SCHEMA = Schema.of("DS:rate:GAUGE:600:0:U")
@@ -111,5 +110,5 @@ def _int_at(body: str, pos: int) -> str:
 
 def _pct(body: str, label: str, pos: int) -> str:
     m = _ASID[label].match(body, pos)
-    value = c_int(float32(float_token(m.group(4)))) if m else None
+    value = c_int(strtof(m.group(4))) if m else None
     return "U" if value is None else str(value)

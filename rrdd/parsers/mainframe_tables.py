@@ -34,10 +34,9 @@ import re
 from collections.abc import Iterator
 
 from rrdd.channel import Message
-from rrdd.cnum import atoi
+from rrdd.cnum import FLOAT, atoi, c_int, strtof
 from rrdd.context import Context
 from rrdd.parsers import register
-from rrdd.parsers.selfstats import FLOAT, c_int, float32, float_token
 from rrdd.schema import Schema, Update, commas, rrdname
 
 CICS_SCHEMA = Schema.of("DS:numtrans:GAUGE:600:0:U")
@@ -90,5 +89,5 @@ def parse_getvis(msg: Message, ctx: Context) -> Iterator[Update]:
 
 def _pct(token: str | None) -> str:
     """A scanf %f value, as C's (int) cast of the float gives it; U if there is none."""
-    value = c_int(float32(float_token(token))) if token is not None else None
+    value = c_int(strtof(token)) if token is not None else None
     return "U" if value is None else str(value)

@@ -40,11 +40,10 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-import struct
 from collections.abc import Iterator
-from fractions import Fraction
 
 from rrdd.channel import Message
+from rrdd.cnum import NUMBER, atof, float32, float_token, strtof
 from rrdd.context import Context
 from rrdd.parsers import register
 from rrdd.schema import Schema, Update, commas, rrdname
@@ -57,12 +56,6 @@ NAME_LONG = 205  # setupfn3: NAME_MAX (255) - 50
 RRDFN_MAX = 4094  # xymond formats names into a PATH_MAX buffer, one byte held back
 ROOTDIST_MAX = 23  # xymond prints the root distance into a 24-byte buffer
 
-# C's strtod()/scanf("%f") number: leading blanks, then decimal, hex, inf or nan.
-NUMBER = re.compile(
-    r"[ \t\n\v\f\r]*([+-]?(?:0x(?:[0-9a-f]+\.?[0-9a-f]*|\.[0-9a-f]+)(?:p[+-]?[0-9]+)?"
-    r"|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:e[+-]?[0-9]+)?|inf(?:inity)?|nan(?:\([0-9a-z_]*\))?))",
-    re.IGNORECASE | re.ASCII,
-)
 PING_DIGITS = re.compile(r"[0-9. ]*")
 NTP_TOKEN = re.compile(r"[ \r\n\t]*([^ \r\n\t]*)")  # strtok(" \r\n\t")
 
@@ -145,14 +138,14 @@ def _ntp(body: str) -> Update | None:
     # no sample.
     if not token or m is None or token[m.end() :] not in ("", ","):
         return None
-    offset = _double(m.group(1))
+    offset = float_token(m.group(1))
     if not math.isfinite(offset):
         return None
     rootdist = "U"
     pos = body.find("+/- ")
     if pos >= 0:
         m = NUMBER.match(body, pos + 4)
-        distance = _double(m.group(1)) * 1000.0 if m else math.nan
+        distance = float_token(m.group(1)) * 1000.0 if m else math.nan
         if math.isfinite(distance) and distance >= 0.0:
             rootdist = f"{distance:.6f}"[:ROOTDIST_MAX]
     return Update("ntp.rrd", NTP_SCHEMA, (_fmt(offset * 1000.0, 6), rootdist))
@@ -186,64 +179,3 @@ def _urlfile(url: str) -> str:
         digest = hashlib.md5(raw[NAME_LONG:]).hexdigest()
         raw = raw[:NAME_LONG] + f"_{digest}.rrd".encode()
     return raw.decode("utf-8", "surrogateescape")
-
-
-# --- C floating point: atof/strtod (double) and scanf's %f (float) -------------------
-
-
-def atof(text: str, pos: int = 0) -> float:
-    """C's atof() of `text` from `pos`: 0.0 when no number starts there."""
-    m = NUMBER.match(text, pos)
-    return _double(m.group(1)) if m else 0.0
-
-
-def _double(token: str) -> float:
-    """The double strtod() makes of a token that `NUMBER` matched."""
-    if "x" in token or "X" in token:
-        return float.fromhex(token)
-    return float(token.split("(", 1)[0])
-
-
-FLOAT = struct.Struct("<f")  # a C float
-FLOAT_BITS = struct.Struct("<I")  # its bits
-
-
-def float32(value: float) -> float:
-    """A double stored into a C float (round to nearest even; too large -> inf)."""
-    try:
-        single: float = FLOAT.unpack(FLOAT.pack(value))[0]
-    except OverflowError:
-        return math.copysign(math.inf, value)
-    return single
-
-
-def strtof(token: str) -> float:
-    """The float scanf's %f makes of a token that `NUMBER` matched.
-
-    glibc rounds the decimal text straight to single precision; rounding it to double
-    first can land exactly between two floats, and then the exact text decides.
-    """
-    value = _double(token)
-    single = float32(value)
-    if single == value or not math.isfinite(single) or "x" in token or "X" in token:
-        return single
-    other = _next_float32(single, value)
-    if (single + other) * 0.5 != value:
-        return single
-    exact = Fraction(token.split("(", 1)[0])
-    if exact == Fraction(value):
-        return single
-    return max(single, other) if exact > Fraction(value) else min(single, other)
-
-
-def _next_float32(single: float, toward: float) -> float:
-    """The float next to `single` in the direction of `toward`."""
-    bits: int = FLOAT_BITS.unpack(FLOAT.pack(single))[0]
-    if single == 0.0:
-        bits = 1 if toward > 0 else 0x80000001
-    elif (toward > single) == (single > 0):
-        bits += 1
-    else:
-        bits -= 1
-    other: float = FLOAT.unpack(FLOAT_BITS.pack(bits))[0]
-    return other

@@ -41,26 +41,14 @@ Writes:
 
 from __future__ import annotations
 
-import math
 import re
-import struct
 from collections.abc import Iterator
 
 from rrdd.channel import Message
+from rrdd.cnum import FLOAT, WS, printf_f, strtof, strtoul
 from rrdd.context import Context
 from rrdd.parsers import register
 from rrdd.schema import Schema, Update, commas, rrdname
-
-WS = " \t\n\v\f\r"  # C's isspace()
-# What C's strtod (and scanf's %f) reads: decimal, hexadecimal, inf, infinity, nan, nan(...)
-FLOAT = (
-    r"[+-]?(?:0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP][+-]?[0-9]+)?"
-    r"|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
-    r"|[iI][nN][fF](?:[iI][nN][iI][tT][yY])?|[nN][aA][nN](?:\([0-9A-Za-z_]*\))?)"
-)
-_STRTOD = re.compile(f"[{WS}]*({FLOAT})")
-_STRTOUL = re.compile(f"[{WS}]*([+-]?)([0-9]+)")
-ULONG = 2**64
 
 # xymond's statistics rows: DS name, the start of its line
 XYMOND_ROWS = (
@@ -84,57 +72,6 @@ _UP_TO_COLON = re.compile(r"[^:\r\n]*:")
 RUNTIME_SCHEMA = Schema.of("DS:runtime:GAUGE:600:0:U")
 _NET_TIME = re.compile(f"TIME TOTAL[{WS}]*({FLOAT})")
 _PROXY_TIME = re.compile(f"Average queue time[{WS}]*:[{WS}]*({FLOAT})")
-
-
-def strtod(text: str, pos: int = 0) -> float | None:
-    """C's strtod() at `pos`: the number there, or None when there is none."""
-    m = _STRTOD.match(text, pos)
-    return float_token(m.group(1)) if m else None
-
-
-def float_token(token: str) -> float:
-    """The value of a token that `FLOAT` matched."""
-    if token.lstrip("+-")[1:2] in ("x", "X"):
-        try:
-            return float.fromhex(token)
-        except OverflowError:  # strtod gives HUGE_VAL
-            return -math.inf if token.startswith("-") else math.inf
-    return float(token.split("(", 1)[0])
-
-
-def float32(value: float) -> float:
-    """The value a C ``float`` holds after scanf's %f: rounded to single precision."""
-    try:
-        return float(struct.unpack("f", struct.pack("f", value))[0])
-    except OverflowError:
-        return math.copysign(math.inf, value)
-
-
-def c_int(value: float) -> int | None:
-    """C's ``(int)`` cast of a float, or None where C's result is undefined."""
-    if math.isfinite(value) and -(2**31) - 1 < value < 2**31:
-        return int(value)
-    return None
-
-
-def fixed2(value: float, width: int = 0) -> str:
-    """printf's ``%.2f`` / ``%0<width>.2f``, with glibc's spelling of inf and nan."""
-    if math.isfinite(value):
-        return f"{value:0{width}.2f}"
-    sign = "-" if math.copysign(1.0, value) < 0 else ""
-    return (sign + ("nan" if math.isnan(value) else "inf")).rjust(width)
-
-
-def strtoul(text: str, pos: int = 0) -> int:
-    """C's strtoul(text + pos, NULL, 10) for a 64-bit unsigned long."""
-    m = _STRTOUL.match(text, pos)
-    if not m:
-        return 0
-    digits = m.group(2).lstrip("0")
-    value = int(digits or "0") if len(digits) <= 20 else ULONG  # int() refuses huge digit strings
-    if value >= ULONG:
-        return ULONG - 1
-    return (ULONG - value) % ULONG if m.group(1) == "-" else value
 
 
 def filename(base: str, test: str, own: str) -> str:
@@ -169,5 +106,5 @@ def _runtime(msg: Message, marker: str, regex: re.Pattern[str], own: str) -> Ite
     pos = msg.body.find(marker)
     m = regex.match(msg.body, pos) if pos >= 0 else None
     if m:
-        runtime = fixed2(float32(float_token(m.group(1))))
+        runtime = printf_f(strtof(m.group(1)), "%.2f")
         yield Update(filename(own, msg.testname, own), RUNTIME_SCHEMA, (runtime,))

@@ -47,19 +47,10 @@ import re
 from collections.abc import Iterator
 
 from rrdd.channel import Message
-from rrdd.cnum import atoi
+from rrdd.cnum import FLOAT, WS, atoi, printf_f, strtod, strtof
 from rrdd.context import Context
 from rrdd.parsers import register
-from rrdd.parsers.selfstats import (
-    FLOAT,
-    RUNTIME_SCHEMA,
-    WS,
-    filename,
-    fixed2,
-    float32,
-    float_token,
-    strtod,
-)
+from rrdd.parsers.selfstats import RUNTIME_SCHEMA, filename
 from rrdd.schema import Schema, Update
 
 COUNTS_SCHEMA = Schema.of("DS:hostcount:GAUGE:600:0:U", "DS:statuscount:GAUGE:600:0:U")
@@ -106,7 +97,7 @@ def parse(msg: Message, ctx: Context) -> Iterator[Update]:
         if text.startswith("TIME TOTAL"):
             m = _TIME.match(text)
             if m:
-                runtime = float32(float_token(m.group(1)))
+                runtime = strtof(m.group(1))
             continue
         for prefix, index, has_pct in LINES:
             if text.startswith(prefix):
@@ -119,7 +110,9 @@ def parse(msg: Message, ctx: Context) -> Iterator[Update]:
                         pcts[index - 2] = 0.0 if pct is None else pct  # atof()
                 break
     test = msg.testname
-    yield Update(filename("xymongen", test, "xymongen"), RUNTIME_SCHEMA, (fixed2(runtime),))
+    yield Update(
+        filename("xymongen", test, "xymongen"), RUNTIME_SCHEMA, (printf_f(runtime, "%.2f"),)
+    )
     yield Update(filename("xymon", test, "xymongen"), COUNTS_SCHEMA, tuple(map(str, counts[:2])))
-    values = (*map(str, counts[2:]), *(fixed2(p, 5) for p in pcts))
+    values = (*map(str, counts[2:]), *(printf_f(p, "%05.2f") for p in pcts))
     yield Update(filename("xymon2", test, "xymongen"), COLORS_SCHEMA, values)
