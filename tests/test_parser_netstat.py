@@ -5,7 +5,8 @@ import pytest
 from rrdd.channel import Message
 from rrdd.context import Context
 from rrdd.errors import ParseError
-from rrdd.parsers.netstat import SCHEMA, ostype, parse
+from rrdd.parsers._common import ostype
+from rrdd.parsers.netstat import SCHEMA, parse
 
 
 def run(body: str) -> dict[str, str] | None:

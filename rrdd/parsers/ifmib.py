@@ -46,6 +46,7 @@ from rrdd.channel import Message
 from rrdd.cnum import atoi
 from rrdd.context import Context
 from rrdd.parsers import register
+from rrdd.parsers._common import skip_first_line
 from rrdd.schema import STEP, Schema, Update, commas, rrdname
 
 SCHEMA = Schema.of(
@@ -116,13 +117,6 @@ def number(text: str) -> str:
 def step(interval: int) -> int:
     """The RRD step for a collector's ``Interval=``: 0 (none) means the default."""
     return interval if interval > 0 else STEP
-
-
-def skip_first_line(body: str) -> int:
-    """Where the data starts: after line 1 of a full status or data message."""
-    if body.startswith(("status", "data")):
-        return body.find("\n") + 1 or len(body)
-    return 0
 
 
 @register("ifmib", files=("ifmib.*.rrd",))

@@ -36,6 +36,7 @@ from rrdd.channel import Message
 from rrdd.context import Context
 from rrdd.errors import ParseError
 from rrdd.parsers import register
+from rrdd.parsers._common import ostype, skip_first_line
 from rrdd.schema import Schema, Update, commas, rrdname
 
 SCHEMA = Schema.of("DS:bytesSent:DERIVE:600:0:U", "DS:bytesReceived:DERIVE:600:0:U")
@@ -93,18 +94,20 @@ class LinePatterns:
             yield which, values
 
 
-# get_ostype(): the leading [A-Za-z0-9/_-] of the OS line, caseless -> layout below.
+# The OS (as ostype() names it) -> which layout below reads its ifstat section.
 LAYOUT_OF = {
-    "linux": "ifconfig", "redhat": "ifconfig", "debian": "ifconfig", "suse": "ifconfig",
-    "mandrake": "ifconfig", "redhatas": "ifconfig", "debian3": "ifconfig",
-    "linux22": "ifconfig", "redhates": "ifconfig", "rhel3": "ifconfig", "zvm": "ifconfig",
-    "zvse": "ifconfig", "zos": "ifconfig",
-    "freebsd": "freebsd", "openbsd": "bsd", "netbsd": "bsd", "darwin": "darwin",
-    "macosx": "darwin", "sco_sv": "sco_sv", "unixware": "sco_sv", "bbwin": "windows",
+    **dict.fromkeys(("linux", "linux22", "rhel3", "zvm", "zvse", "zos"), "ifconfig"),
+    "freebsd": "freebsd",
+    "openbsd": "bsd",
+    "netbsd": "bsd",
+    "darwin": "darwin",
+    "sco_sv": "sco_sv",
+    "bbwin": "windows",
     "powershell": "windows",
-    "solaris": "solaris", "sunos": "solaris", "aix": "aix", "hpux": "hpux", "hp-ux": "hpux",
-}  # fmt: skip
-OSWORD = re.compile(r"[A-Za-z0-9/_-]*")
+    "solaris": "solaris",
+    "aix": "aix",
+    "hpux": "hpux",
+}
 
 # One line per interface, captures (name, received, sent); the first pattern that matches.
 ROWS = {
@@ -198,9 +201,8 @@ class _Pending:
 @register("ifstat", files=("ifstat.*.rrd",))
 def parse(msg: Message, ctx: Context) -> Iterator[Update]:
     body = msg.body
-    start = body.find("\n") + 1 if body.startswith(("status", "data")) else 0
-    m = OSWORD.match(body, start)
-    layout = LAYOUT_OF.get(m.group().lower() if m else "")
+    start = skip_first_line(body)
+    layout = LAYOUT_OF.get(ostype(body, start))
     eol = body.find("\n", start)
     if eol < 0:
         raise ParseError("too few lines in the ifstat report: no OS line")

@@ -59,6 +59,7 @@ from rrdd.cnum import strtoll
 from rrdd.context import Context
 from rrdd.errors import ParseError
 from rrdd.parsers import register
+from rrdd.parsers._common import ostype, skip_first_line
 from rrdd.schema import Schema, Update
 
 SCHEMA = Schema.of(
@@ -79,34 +80,6 @@ SCHEMA = Schema.of(
     "DS:tcpInUnorderPackets:DERIVE:600:0:U",
     "DS:tcpRetransPackets:DERIVE:600:0:U",
 )
-
-# get_ostype(): the leading [A-Za-z0-9/_-] run of the OS line, caseless -> OS; a name
-# starting with "irix" is irix.
-OSNAMES = {
-    "solaris": "solaris", "sunos": "solaris", "hpux": "hpux", "hp-ux": "hpux", "aix": "aix",
-    "osf": "osf", "osf1": "osf", "win32": "win32", "hmdc": "hmdc", "bbwin": "bbwin",
-    "powershell": "powershell", "freebsd": "freebsd", "netbsd": "netbsd", "openbsd": "openbsd",
-    "debian3": "linux22", "linux22": "linux22", "linux": "linux", "redhat": "linux",
-    "debian": "linux", "suse": "linux", "mandrake": "linux", "redhatas": "linux",
-    "redhates": "rhel3", "rhel3": "rhel3", "snmp": "snmp", "snmpnetstat": "snmp",
-    "macosx": "darwin", "darwin": "darwin", "sco_sv": "sco_sv", "unixware": "sco_sv",
-    "netware_snmp": "netware_snmp", "zvm": "zvm", "zvse": "zvse", "zos": "zos",
-    "snmpcollect": "snmpcollect", "mqcollect": "mqcollect", "gnu/kfreebsd": "gnu/kfreebsd",
-}  # fmt: skip
-OSWORD = re.compile(r"[A-Za-z0-9/_-]*")
-
-
-def ostype(body: str, pos: int = 0) -> str:
-    """Xymon's get_ostype() of the line at `pos`, as its canonical name; else "unknown"."""
-    m = OSWORD.match(body, pos)
-    word = m.group().lower() if m else ""
-    return OSNAMES.get(word) or ("irix" if word.startswith("irix") else "unknown")
-
-
-def skip_first_line(body: str) -> int:
-    """Where the report starts: after a "status ..." or "data ..." line, else at 0."""
-    return body.find("\n") + 1 if body.startswith(("status", "data")) else 0
-
 
 # Marker tables: one entry per DS, in SCHEMA order; "" = never read.
 UNIX = (

@@ -49,7 +49,8 @@ from rrdd.channel import Message
 from rrdd.cnum import atoi
 from rrdd.context import Context
 from rrdd.parsers import register
-from rrdd.parsers.ifmib import number, skip_first_line, step
+from rrdd.parsers._common import skip_first_line
+from rrdd.parsers.ifmib import number, step
 from rrdd.schema import Schema, Update, commas, rrdname
 from rrdd.snmpmibs import Mib
 

@@ -32,8 +32,8 @@ from rrdd.cnum import strtoll
 from rrdd.context import Context
 from rrdd.errors import ParseError
 from rrdd.parsers import register
+from rrdd.parsers._common import ostype, skip_first_line
 from rrdd.parsers._fdlib import space_split
-from rrdd.parsers.netstat import ostype, skip_first_line
 from rrdd.schema import Schema, Update
 
 MAX_COLUMNS = 30  # xymond reads no more columns than this
@@ -129,8 +129,6 @@ LAYOUTS: dict[str, tuple[Columns, Schema]] = {
 def parse(msg: Message, ctx: Context) -> Iterator[Update]:
     body = msg.body
     osline = skip_first_line(body)
-    if osline == 0 and body.startswith(("status", "data")):
-        raise ParseError("too few lines (only 1) in the vmstat report")
     dataline = body.find("\n", osline) + 1
     if not dataline:
         raise ParseError("too few lines (only 1 or 2) in the vmstat report")
