@@ -25,15 +25,10 @@ DEFAULT_RRAS = (
     "RRA:AVERAGE:0.5:288:576",
 )
 
-# Service names xymonnet tests over TCP: XYMONNETSVCS's default plus the sections of
-# xymonnet's stock protocols.cfg. Each one is routed to the tcp handler as "<svc>=tcp".
+# Service names xymonnet tests over TCP when XYMONNETSVCS is unset. Each one, and each
+# section of protocols.cfg, is routed to the tcp handler as "<svc>=tcp".
 DEFAULT_NETSVCS = (
     "smtp telnet ftp pop pop3 pop-3 ssh imap ssh1 ssh2 imap2 imap3 imap4 pop2 pop-2 nntp"
-)
-STOCK_PROTOCOLS = (
-    "ftp ftps ssh ssh1 ssh2 telnet telnets smtp smtps submission msa pop2 pop-2 pop pop3 pop-3 "
-    "pop3s imap imap2 imap4 imap3 imaps nntp nntps ldap ldaps rsync bbd clamd spamd svn oratns "
-    "qmtp qmqp amqp amqps vnc cupsd ajp13 rdp netbios-ssn snpp ircd lpd"
 )
 
 
@@ -118,12 +113,10 @@ class RraDefinitions:
 def tcp_services(protocols: Path | None, netsvcs: str | None, xymonhome: str = "") -> list[str]:
     """Every TCP service name: $XYMONNETSVCS (or its default) plus protocols.cfg's sections.
 
-    Without a protocols.cfg the names of xymonnet's stock file are used.
+    Without a protocols.cfg only $XYMONNETSVCS counts, as in xymond_rrd.
     """
     names = (netsvcs if netsvcs is not None else DEFAULT_NETSVCS).split()
-    if protocols is None:
-        names += STOCK_PROTOCOLS.split()
-    else:
+    if protocols is not None:
         for line in config_lines(protocols, xymonhome):
             if line.startswith("["):
                 names += [n.strip() for n in line[1:].split("]", 1)[0].split("|") if n.strip()]

@@ -6,7 +6,7 @@ import pytest
 
 from rrdd.errors import ConfigError
 from rrdd.hostscfg import load_interfaces
-from rrdd.xymoncfg import DEFAULT_RRAS, RraDefinitions, tcp_services
+from rrdd.xymoncfg import DEFAULT_NETSVCS, DEFAULT_RRAS, RraDefinitions, tcp_services
 
 
 def test_sections_are_caseless_first_wins_and_empty_ones_dropped(tmp_path: Path) -> None:
@@ -55,8 +55,8 @@ def test_tcp_services_from_protocols_cfg_and_netsvcs(tmp_path: Path) -> None:
     cfg = tmp_path / "protocols.cfg"
     cfg.write_text('[ftp]\n   send "quit"\n[ssh|ssh1|ssh2]\n[ mysvc ]\n')
     assert tcp_services(cfg, "smtp ftp") == ["smtp", "ftp", "ssh", "ssh1", "ssh2", "mysvc"]
-    stock = tcp_services(None, None)
-    assert {"ldap", "imaps", "rdp", "smtp", "pop-3"} <= set(stock)
+    assert tcp_services(None, None) == DEFAULT_NETSVCS.split()  # no protocols.cfg
+    assert tcp_services(None, "ldap") == ["ldap"]
 
 
 def test_the_shipped_file_equals_xymons_defaults() -> None:
