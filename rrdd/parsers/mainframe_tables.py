@@ -64,8 +64,9 @@ def parse_cics(msg: Message, ctx: Context) -> Iterator[Update]:
     start = body.find("\n", pos) if pos >= 0 else -1
     if start < 0:
         return
-    # xymond also makes a row of every other line, with the previous row's numbers: the
-    # "Status message received from" line gave every host a cics.Status.rrd.
+    # Measured: xymond_rrd stores only the first line after the heading and loses the
+    # rest; for an empty table that is the "Status message received from" line, hence
+    # its cics.Status.rrd. Here every row is kept and only rows count.
     for m in _CICS.finditer(body, start + 1):
         appl, numtrans, dsa, edsa = m.groups()
         yield Update(rrdname(f"cics.{appl}.rrd"), CICS_SCHEMA, (str(atoi(numtrans)),))
