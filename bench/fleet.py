@@ -1,6 +1,6 @@
 """A fleet from cold: the rrdd command on HOSTS x CYCLES of Linux client traffic, new files.
 
-    python bench/fleet.py [HOSTS] [CYCLES] [DIR] [--no-drop-caches]
+    python bench/fleet.py [HOSTS] [CYCLES] [DIR] [--no-drop-caches] [--xymond=PATH]
 
 By default 1000 hosts x 8 cycles: 88,000 messages, 208,000 values, 26,000 new RRD
 files (about 1.3 GB) in DIR (default: the temp directory). Each mode starts with an
@@ -14,8 +14,11 @@ reading stdin from a file, creating every file, writing, shutdown.
 - rrdcached: a private rrdcached (journal, -w 3600) creates the files (CREATE) and holds
   the values; after rrdd's exit the daemon's write-out (FLUSHALL) is timed too.
 
-There is no baseline here: write.py has the ratios. Printed: wall time, messages/s,
-values/s, rrdd's CPU time and the files created.
+- xymond (only with --xymond=PATH, a xymond_rrd binary): the same stream through the
+  real xymond_rrd, the program rrdd replaces, as the baseline of both modes above.
+
+Without --xymond there is no baseline here: write.py has the ratios. Printed: wall
+time, messages/s, values/s, the command's CPU time and the files created.
 """
 
 from __future__ import annotations
@@ -50,11 +53,17 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run(work: Path, stream: Path, messages: int, mode: str, drop: bool) -> float:
+def run(work: Path, stream: Path, messages: int, mode: str, drop: bool, xymond: str) -> float:
     """Seconds until the values are in the files (with rrdcached: after its write-out)."""
     rrddir = work / "rrd"
     rrddir.mkdir()
-    argv = [RRDD, f"--rrddir={rrddir}"]
+    argv = [xymond if mode == "xymond" else RRDD, f"--rrddir={rrddir}"]
+    env = dict(os.environ)
+    if mode == "xymond":  # it stops without a Xymon home and wants its control socket
+        home = Path(tempfile.mkdtemp(dir=work))
+        (home / "etc").mkdir()
+        (home / "tmp").mkdir()
+        env.update(XYMONHOME=str(home), XYMONTMP=str(home / "tmp"))
     daemon = None
     if mode == "rrdcached":
         daemon = Rrdcached(Path(tempfile.mkdtemp(dir=work)))
@@ -63,14 +72,16 @@ def run(work: Path, stream: Path, messages: int, mode: str, drop: bool) -> float
     cpu, daemon_cpu = children_cpu(), cpu_of(daemon.proc.pid) if daemon else 0.0
     with stream.open("rb") as stdin:
         started = time.perf_counter()
-        done = subprocess.run(argv, stdin=stdin, capture_output=True, text=True, check=True)
+        done = subprocess.run(argv, stdin=stdin, capture_output=True, text=True, env=env)
         wall = time.perf_counter() - started
+    if done.returncode or "cannot continue" in done.stderr:
+        sys.exit(f"{argv[0]} failed: {done.stderr[-500:]}")
     cpu = children_cpu() - cpu
     totals = dict(re.findall(r"(\w+) (\d+)", done.stderr.rsplit("Totals: ", 1)[-1]))
     values = int(totals.get("values_written", 0))
     files = sum(1 for _ in rrddir.glob("*/*.rrd"))
-    rates = f"{messages / wall:6.0f} msg/s, {values / wall:6.0f} values/s"
-    print(f"  {mode:9s} {wall:6.2f} s: {rates}; {files} files created; rrdd CPU {cpu:.2f} s")
+    rates = f"{messages / wall:6.0f} msg/s" + (f", {values / wall:6.0f} values/s" if values else "")
+    print(f"  {mode:9s} {wall:6.2f} s: {rates}; {files} files created; CPU {cpu:.2f} s")
     if daemon is not None:
         daemon_cpu = cpu_of(daemon.proc.pid) - daemon_cpu
         client = Client(daemon.sock)
@@ -98,9 +109,16 @@ def main() -> None:
         print(f"fleet, rrdd command from cold: {hosts} hosts x {cycles} cycles = ", end="")
         print(f"{messages} messages ({size:.0f} MB), new files in {work}")
         drop = "--no-drop-caches" not in sys.argv
-        seconds = {mode: run(work, stream, messages, mode, drop) for mode in MODES}
+        xymond = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--xymond=")), "")
+        modes = MODES + ("xymond",) if xymond else MODES
+        seconds = {mode: run(work, stream, messages, mode, drop, xymond) for mode in modes}
         ratio = seconds["direct"] / seconds["rrdcached"]
         print(f"ratio rrdcached / direct, msg/s until the values are in the files: {ratio:.2f}")
+        for mode in MODES if xymond else ():
+            ratio = seconds["xymond"] / seconds[mode]
+            print(
+                f"ratio {mode} / xymond_rrd, msg/s until the values are in the files: {ratio:.2f}"
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
