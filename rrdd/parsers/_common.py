@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from rrdd.errors import ParseError
+
 # get_ostype(): the leading [A-Za-z0-9/_-] run of the OS line, caseless -> OS; a name
 # starting with "irix" is irix.
 OSNAMES = {
@@ -38,3 +40,13 @@ def skip_first_line(body: str) -> int:
     if body.startswith(("status", "data")):
         return body.find("\n") + 1 or len(body)
     return 0
+
+
+def os_line(body: str, handler: str) -> tuple[str, str, int]:
+    """The report's OS line: (its OS as ostype() names it, the line as sent, where the
+    lines after it start). A report that ends on that line is a ParseError."""
+    start = skip_first_line(body)
+    end = body.find("\n", start)
+    if end < 0:
+        raise ParseError(f"too few lines in the {handler} report: nothing after the OS line")
+    return ostype(body, start), body[start:end], end + 1

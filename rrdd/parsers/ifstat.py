@@ -34,9 +34,8 @@ from dataclasses import dataclass
 
 from rrdd.channel import Message
 from rrdd.context import Context
-from rrdd.errors import ParseError
 from rrdd.parsers import register
-from rrdd.parsers._common import ostype, skip_first_line
+from rrdd.parsers._common import os_line
 from rrdd.schema import Schema, Update, commas, rrdname
 
 SCHEMA = Schema.of("DS:bytesSent:DERIVE:600:0:U", "DS:bytesReceived:DERIVE:600:0:U")
@@ -201,11 +200,9 @@ class _Pending:
 @register("ifstat", files=("ifstat.*.rrd",))
 def parse(msg: Message, ctx: Context) -> Iterator[Update]:
     body = msg.body
-    start = skip_first_line(body)
-    layout = LAYOUT_OF.get(ostype(body, start))
-    eol = body.find("\n", start)
-    if eol < 0:
-        raise ParseError("too few lines in the ifstat report: no OS line")
+    os, _, report = os_line(body, "ifstat")
+    layout = LAYOUT_OF.get(os)
+    eol = report - 1  # the rows' patterns start with the newline before them
     if layout is None:
         return
     # A line no pattern matches leaves xymond's state as it was, so only matches count.

@@ -59,7 +59,7 @@ from rrdd.cnum import strtoll
 from rrdd.context import Context
 from rrdd.errors import ParseError
 from rrdd.parsers import register
-from rrdd.parsers._common import ostype, skip_first_line
+from rrdd.parsers._common import os_line
 from rrdd.schema import Schema, Update
 
 SCHEMA = Schema.of(
@@ -324,13 +324,9 @@ METHODS: dict[str, tuple[Method, ...]] = {
 @register("netstat", files=("netstat.rrd",))
 def parse(msg: Message, ctx: Context) -> Iterator[Update]:
     body = msg.body
-    osline = skip_first_line(body)
-    report = body.find("\n", osline) + 1
-    if not report:
-        raise ParseError("too few lines in the netstat report")
-    os = ostype(body, osline)
+    os, osname, report = os_line(body, "netstat")
     if os == "unknown":
-        raise ParseError(f"netstat report for an unknown OS {body[osline : report - 1][:40]!r}")
+        raise ParseError(f"netstat report for an unknown OS {osname[:40]!r}")
     for method in METHODS.get(os, ()):
         values = method(body, report)
         if values is not None:

@@ -32,7 +32,7 @@ from rrdd.cnum import strtoll
 from rrdd.context import Context
 from rrdd.errors import ParseError
 from rrdd.parsers import register
-from rrdd.parsers._common import ostype, skip_first_line
+from rrdd.parsers._common import os_line
 from rrdd.parsers._fdlib import space_split
 from rrdd.schema import Schema, Update
 
@@ -128,16 +128,12 @@ LAYOUTS: dict[str, tuple[Columns, Schema]] = {
 @register("vmstat", files=("vmstat.rrd",))
 def parse(msg: Message, ctx: Context) -> Iterator[Update]:
     body = msg.body
-    osline = skip_first_line(body)
-    dataline = body.find("\n", osline) + 1
-    if not dataline:
-        raise ParseError("too few lines (only 1 or 2) in the vmstat report")
+    os, osname, dataline = os_line(body, "vmstat")
     end = body.find("\n", dataline)
     columns = space_split(body[dataline : end if end >= 0 else len(body)])[:MAX_COLUMNS]
-    os = ostype(body, osline)
     layout = LAYOUTS.get(os)
     if layout is None:
-        name = body[osline : dataline - 1][:40]
+        name = osname[:40]
         if os == "unknown":
             raise ParseError(f"vmstat report for an unknown OS {name!r}")
         raise ParseError(f"cannot handle vmstat from OS {name!r}")
