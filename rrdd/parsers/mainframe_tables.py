@@ -60,14 +60,13 @@ _GETVIS = re.compile(
 @register("cics", files=("cics.*.rrd", "dsa.*.rrd"))
 def parse_cics(msg: Message, ctx: Context) -> Iterator[Update]:
     body = msg.body
-    pos = body.find("Appl")
-    start = body.find("\n", pos) if pos >= 0 else -1
+    start = _after_line_of(body, "Appl")
     if start < 0:
         return
     # Measured: xymond_rrd stores only the first line after the heading and loses the
     # rest; for an empty table that is the "Status message received from" line, hence
     # its cics.Status.rrd. Here every row is kept and only rows count.
-    for m in _CICS.finditer(body, start + 1):
+    for m in _CICS.finditer(body, start):
         appl, numtrans, dsa, edsa = m.groups()
         yield Update(rrdname(f"cics.{appl}.rrd"), CICS_SCHEMA, (str(atoi(numtrans)),))
         yield Update(rrdname(f"dsa.{appl}.rrd"), DSA_SCHEMA, (_pct(dsa), _pct(edsa)))
@@ -78,14 +77,20 @@ def parse_getvis(msg: Message, ctx: Context) -> Iterator[Update]:
     body = msg.body
     if "z/VSE Getvis Map" not in body:
         return
-    pos = body.find("PID ")
-    start = body.find("\n", pos) if pos >= 0 else -1
+    start = _after_line_of(body, "PID ")
     if start < 0:
         return
-    for m in _GETVIS.finditer(body, start + 1):
+    for m in _GETVIS.finditer(body, start):
         pid, _job, below, anyp = m.groups()
         values = tuple("U" if v is None else str(atoi(v)) for v in (below, anyp))
         yield Update(rrdname(f"getvis.{commas(pid)}.rrd"), GETVIS_SCHEMA, values)
+
+
+def _after_line_of(body: str, text: str) -> int:
+    """Where the line after the first one holding `text` starts; -1 if there is none."""
+    pos = body.find(text)
+    end = body.find("\n", pos) if pos >= 0 else -1
+    return end + 1 if end >= 0 else -1
 
 
 def _pct(token: str | None) -> str:
