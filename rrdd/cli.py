@@ -237,6 +237,8 @@ def serve(
         raise ConfigError(problem)
     if settings.snmpmibs is None:
         log.info("No snmpmibs.cfg in $XYMONHOME/etc: SNMP MIB tests other than ifmib are not read")
+    if settings.protocols is None:
+        log.info("No protocols.cfg in $XYMONHOME/etc: the TCP services are XYMONNETSVCS only")
     if bool(settings.extra_script) != bool(settings.extra_tests):
         log.warning("--extra-script and --extra-tests work only together; neither is used")
     processor = None

@@ -39,8 +39,6 @@ log = logging.getLogger("rrdd")
 
 
 def make_routes(settings: Settings) -> Routes:
-    if settings.protocols is None:
-        log.info("No protocols.cfg: the TCP services are those of XYMONNETSVCS only")
     services = tcp_services(settings.protocols, settings.netsvcs, str(settings.xymonhome or ""))
     return Routes(settings.test2rrd, services)
 

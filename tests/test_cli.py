@@ -99,6 +99,20 @@ def test_a_stream_becomes_rrd_files(rrddir: Path) -> None:
     assert "Cache flush completed" in p.stderr
 
 
+def test_tcp_services_come_from_protocols_cfg_or_xymonnetsvcs_alone(
+    rrddir: Path, tmp_path: Path
+) -> None:
+    ldap = status(1, "dir1", "ldap", T0, "status dir1.ldap green OK\n\nSeconds: 0.25\n")
+    p = run(rrddir, ldap, XYMONHOME=str(tmp_path))  # no etc/protocols.cfg: as xymond_rrd
+    assert p.returncode == 0 and "No protocols.cfg" in p.stderr
+    assert not (rrddir / "dir1").exists()
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/protocols.cfg").write_text("[ldap|ldaps]\n   port 389\n")
+    p = run(rrddir, ldap, XYMONHOME=str(tmp_path))
+    assert p.returncode == 0 and "No protocols.cfg" not in p.stderr
+    assert lastupdate(rrddir / "dir1/tcp.ldap.rrd") == (T0, {"sec": 0.25})
+
+
 def test_unknown_option_is_an_error(rrddir: Path) -> None:
     p = run(rrddir, b"", "--no-such-option")
     assert p.returncode == 2 and "--no-such-option" in p.stderr
