@@ -226,7 +226,11 @@ def serve(
     if metrics is not None and settings.metrics_listen:
         metrics.serve(settings.metrics_listen)
     try:
-        store = Rrdcached(settings.rrdcached, str(settings.rrddir)) if settings.rrdcached else None
+        store = (
+            Rrdcached(settings.rrdcached, str(settings.rrddir), stats=stats)
+            if settings.rrdcached
+            else None
+        )
     except StoreUnavailable as e:
         raise ConfigError(str(e)) from None
     flush_socket = FlushSocket(settings.tmpdir, str(settings.rrddir)) if settings.tmpdir else None

@@ -154,6 +154,7 @@ def test_values_survive_an_rrdcached_restart(rrdcached: Daemon, tmp_path: Path) 
     log = proc.stderr.read().decode()
     proc.stderr.close()
     assert "trying again" in log and "reached again" in log
+    assert "rrdcached_reconnects 1" in log  # the Totals line, as /metrics counts it
     rrdcached.stop()
     assert rrd_contents(rrdcached.rrddir) == direct_result(tmp_path, first + second + third)
 

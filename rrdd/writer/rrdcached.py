@@ -17,6 +17,7 @@ import logging
 import os
 import socket
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 
 from rrdd.writer.store import Librrd, Rejection, StoreError, StoreUnavailable
@@ -50,6 +51,7 @@ class Rrdcached:
         *,
         timeout: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
+        stats: Counter[str] | None = None,
     ):
         self.address = address
         self.family, self.target = parse_address(address)
@@ -62,7 +64,7 @@ class Rrdcached:
         self.reader: socket.SocketIO | None = None
         self._retry_at = 0.0
         self._backoff = 1.0
-        self.reconnects = 0
+        self.stats: Counter[str] = Counter() if stats is None else stats
         self._connect()
 
     # --- the connection ----------------------------------------------------------------
@@ -101,7 +103,7 @@ class Rrdcached:
             self._connect()
         except StoreUnavailable as e:
             raise self._lost(str(e)) from None
-        self.reconnects += 1
+        self.stats["rrdcached_reconnects"] += 1
         log.info("rrdcached at %s reached again", self.address)
 
     @property
