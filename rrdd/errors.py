@@ -3,7 +3,6 @@
     RrddError
      +-- ConfigError    bad option, environment value or configuration file; exit code 2
      +-- ParseError     a parser cannot read a message; the dispatcher logs it and goes on
-     +-- WriteError     an RRD file cannot be created or updated; the writer logs it and goes on
 
 The channel reader raises nothing: garbage on stdin is logged, counted and skipped.
 """
@@ -19,7 +18,3 @@ class ConfigError(RrddError):
 
 class ParseError(RrddError):
     """A message cannot be read by its parser."""
-
-
-class WriteError(RrddError):
-    """An RRD file could not be created or updated."""
