@@ -12,6 +12,7 @@ import rrdtool
 
 from rrdd.schema import Schema, Update
 from rrdd.writer.direct import CACHE_SIZE, CachePolicy, DirectWriter
+from rrdd.writer.store import read_header
 from rrdd.xymoncfg import RraDefinitions
 
 NOW = 1795312800
@@ -368,3 +369,37 @@ def test_a_flood_of_new_hosts_does_not_grow_memory_without_bound(tmp_path: Path)
     w.write("h0", "cpu", T0 + 600, Update("la.rrd", GAUGE, ("3",)))  # forgotten: read again
     w.close()
     assert last(tmp_path / "rrd/h0/la.rrd") == (T0 + 600, {"la": 3.0})
+
+
+@pytest.mark.parametrize("ds_count", [1, 17, 40])
+def test_the_header_reader_agrees_with_librrd(tmp_path: Path, ds_count: int) -> None:
+    path = str(tmp_path / "x.rrd")
+    defs = [f"DS:d{i}:GAUGE:600:U:U" for i in range(ds_count)]
+    rrdtool.create(
+        path, "-b", str(NOW), "-s", "300", *defs, *RraDefinitions.load(None).lookup("la", 300)
+    )
+    rrdtool.update(path, f"{T0}:" + ":".join(["1"] * ds_count))
+    info = rrdtool.info(path)
+    names = tuple(
+        sorted(
+            (k[3:-7] for k in info if k.endswith("].index")), key=lambda n: info[f"ds[{n}].index"]
+        )
+    )
+    assert (
+        read_header(path)
+        == (info["last_update"], names)
+        == (T0, tuple(f"d{i}" for i in range(ds_count)))
+    )
+
+
+def test_the_header_reader_leaves_what_is_not_an_rrd_to_librrd(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.rrd"
+    junk.write_bytes(b"RRD\0" + b"x" * 300)
+    assert read_header(str(junk)) is None
+    w, stats = writer(tmp_path)
+    (tmp_path / "rrd/h1").mkdir()
+    (tmp_path / "rrd/h1/la.rrd").write_bytes(b"not an rrd")
+    w.write("h1", "cpu", T0, Update("la.rrd", GAUGE, ("1",)))
+    assert stats["rrd_open_errors"] == 1
+    with pytest.raises(FileNotFoundError):
+        read_header(str(tmp_path / "missing.rrd"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import struct
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -57,6 +58,10 @@ class Librrd:
             raise StoreError(str(e)) from None
 
     def info(self, path: str) -> tuple[int, tuple[str, ...]]:
+        """Raises FileNotFoundError when there is no file, StoreError when it is no RRD."""
+        header = read_header(path)
+        if header is not None:
+            return header
         try:
             info = rrdtool.info(path)
         except RRD_ERRORS as e:
@@ -103,6 +108,57 @@ class Librrd:
 
     def close(self) -> None:
         pass
+
+
+# The start of an RRD file as librrd lays it out on a 64-bit Linux (rrd_format.h):
+# stat_head (cookie, version, float cookie, ds_cnt, rra_cnt, pdp_step, 10 params),
+# then ds_cnt ds_def (name[20], type[20], 10 params), rra_cnt rra_def, then live_head,
+# whose first field is the time of the last update.
+_STAT_HEAD = struct.Struct("<4s5s7xdQQQ80x")
+_DEF_SIZE = 120  # a ds_def and an rra_def
+_LAST_UP = struct.Struct("<q")
+_FLOAT_COOKIE = 8.642135e130
+_NATIVE_LP64 = struct.calcsize("@L") == 8 and struct.pack("@H", 1) == b"\x01\x00"
+_READ = 4096  # the header of a file with up to ~30 DS and RRAs in one read
+
+
+def read_header(path: str) -> tuple[int, tuple[str, ...]] | None:
+    """The last update time and the DS names of an RRD file, read from its header.
+
+    rrdtool.info() builds a dict of every value in the header (about 80 us for a 17-DS
+    file); this reads one page (about 10 us). None when the file is not laid out as
+    expected (another platform or version): the caller asks librrd. Raises OSError
+    (FileNotFoundError when it does not exist).
+    """
+    if not _NATIVE_LP64:
+        return None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        data = os.read(fd, _READ)
+        if len(data) < _STAT_HEAD.size:
+            return None
+        cookie, version, float_cookie, ds_cnt, rra_cnt, _ = _STAT_HEAD.unpack_from(data)
+        if (
+            cookie != b"RRD\0"
+            or version[:3] != b"000"
+            or version[3:] not in (b"1\0", b"2\0", b"3\0", b"4\0")
+        ):
+            return None
+        if float_cookie != _FLOAT_COOKIE or not 0 < ds_cnt < 10000 or not 0 < rra_cnt < 10000:
+            return None
+        last_up = _STAT_HEAD.size + _DEF_SIZE * (ds_cnt + rra_cnt)
+        if last_up + _LAST_UP.size > len(data):
+            data += os.pread(fd, last_up + _LAST_UP.size - len(data), len(data))
+    finally:
+        os.close(fd)
+    if last_up + _LAST_UP.size > len(data):
+        return None  # a truncated file: librrd says what is wrong with it
+    names = []
+    for i in range(ds_cnt):
+        at = _STAT_HEAD.size + _DEF_SIZE * i
+        raw = data[at : at + 20].partition(b"\0")[0]
+        names.append(raw.decode("ascii", "surrogateescape"))
+    return _LAST_UP.unpack_from(data, last_up)[0], tuple(names)
 
 
 def with_mtime(path: str) -> None:
