@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rrdd.schema import Schema, Update, unsafe_name, unsafe_path
-from rrdd.writer.store import Librrd, Store, StoreError, StoreUnavailable
+from rrdd.writer.store import Librrd, Rejection, Store, StoreError, StoreUnavailable
 from rrdd.xymoncfg import RraDefinitions
 
 log = logging.getLogger("rrdd.writer")
@@ -198,24 +198,17 @@ class DirectWriter:
 
     def _open(self, host: str, test: str, timestamp: int, update: Update) -> RrdFile | None:
         reason = unsafe_name(host) or unsafe_name(update.rrd)
-        hostdir = os.path.join(self.rrddir, host)
-        path = os.path.join(hostdir, update.rrd)
+        path = os.path.join(self.rrddir, host, update.rrd)
         reason = reason or unsafe_path(path)
         if reason:
             self._refuse(host, update.rrd, reason)
             return None
         f = RrdFile(host, update.rrd, path, test, update.schema, update.step, update.track_max)
         try:
-            os.makedirs(hostdir, exist_ok=True)
-            if os.path.exists(path):
+            try:
                 f.last, f.ds = self.store.info(path)
-            elif self._may_create():
-                self._create(f, timestamp)
-            else:
-                f.created, f.ds = False, update.schema.names
-                f.last = min(int(self.clock()), timestamp) - 10
-                self._uncreated.append(f)
-                self.stats["creates_deferred"] += 1
+            except FileNotFoundError:
+                self._new_file(f, timestamp)
         except (OSError, StoreError) as e:
             self.stats["rrd_open_errors"] += 1
             log.error("%s/%s: cannot use %s: %s", host, update.rrd, path, e)
@@ -226,6 +219,16 @@ class DirectWriter:
         self.hosts.setdefault(host, {})[update.rrd] = f
         self._tracked += 1
         return f
+
+    def _new_file(self, f: RrdFile, timestamp: int) -> None:
+        """Create a file now, or queue it when the create ceiling is reached."""
+        if self._may_create():
+            self._create(f, timestamp)
+            return
+        f.created, f.ds = False, f.schema.names
+        f.last = min(int(self.clock()), timestamp) - 10
+        self._uncreated.append(f)
+        self.stats["creates_deferred"] += 1
 
     def _create(self, f: RrdFile, first: int) -> None:
         """Create the file, starting 10 s before now or before `first` if that is earlier."""
@@ -241,6 +244,7 @@ class DirectWriter:
                 ),
             )
         step = [] if any(a.startswith(("-s", "--step")) for a in rras) else ["-s", str(f.step)]
+        os.makedirs(os.path.dirname(f.path), exist_ok=True)
         self.store.create(f.path, ["-b", str(start), *step, *f.schema.defs, *rras])
         self.stats["rrd_creates"] += 1
         f.last, f.ds, f.created = max(f.last, start), f.schema.names, True
@@ -280,8 +284,10 @@ class DirectWriter:
 
     def _write(self, files: Sequence[RrdFile]) -> bool:
         """Hand the pending values of these files to the store; False if it is unreachable."""
-        batch = list({id(f): f for f in files if f.pending and f.created}.values())
-        if not batch:
+        batch = [f for f in files if f.pending and f.created]
+        if len(batch) > 1:
+            batch = list({id(f): f for f in batch}.values())
+        elif not batch:
             return True
         started = self.monotonic()
         try:
@@ -290,6 +296,19 @@ class DirectWriter:
             return False
         if self.observe is not None:
             self.observe(self.monotonic() - started)
+        written = sum(len(f.pending) for f in batch)
+        self._unsent -= written
+        self.stats["rrd_writes"] += len(batch)
+        if rejected:
+            self._rejected(batch, rejected, written)
+            return True
+        self.stats["values_written"] += written
+        for f in batch:
+            f.pending = []
+        return True
+
+    def _rejected(self, batch: list[RrdFile], rejected: list[Rejection], written: int) -> None:
+        """Count and log the values the store refused; make deleted files again."""
         gone = {i for i, _, _ in rejected if not os.path.exists(batch[i].path)}
         for i, j, reason in rejected:
             f = batch[i]
@@ -303,13 +322,10 @@ class DirectWriter:
             self.stats["updates_rejected"] += 1
             log.warning("%s/%s: value %.80s rejected: %s", f.host, f.name, f.pending[j], reason)
         again = [batch[i] for i in sorted(gone)]
-        written = sum(len(f.pending) for f in batch)
         retried = sum(len(f.pending) for f in again)  # counted when written again below
         self.stats["values_written"] += (
             written - len(rejected) - retried + sum(1 for i, _, _ in rejected if i in gone)
         )
-        self.stats["rrd_writes"] += len(batch)
-        self._unsent -= written
         for i, f in enumerate(batch):
             if i not in gone:
                 f.pending = []
@@ -324,7 +340,6 @@ class DirectWriter:
                 continue
             self._unsent += len(f.pending)
             self._write([f])
-        return True
 
     def sync(self) -> None:
         """Between reads: send values to rrdcached, or write what is due in direct mode."""
