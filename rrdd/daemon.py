@@ -328,10 +328,7 @@ class Daemon:
         if unsafe_name(host):
             log.error("Unsafe hostname '%.200s' in a %s message, ignoring it", host, what)
             return None
-        hid = self.dispatcher.routes.handler_id(test) or ""
-        handler = self.handlers.get(hid)
-        if handler is None and hid.lower() in self.dispatcher.ctx.mibs:
-            handler = self.handlers.get("snmpmib")
+        _, handler = self.dispatcher.handler_for(test)
         if handler is None:
             log.warning("%s %s/%s: no handler writes files for this test", what, host, test)
         return handler
@@ -351,9 +348,9 @@ class Daemon:
         except ConfigError as e:
             log.error("Reload failed, keeping the old configuration: %s", e)
             return
-        self.dispatcher.routes = routes
         for name in LIVE_CONTEXT:
             setattr(self.dispatcher.ctx, name, getattr(ctx, name))
+        self.dispatcher.reconfigure(routes)
         self.writer.reconfigure(rras, cache_policy(new))
         later = [k for k in RESTART_SETTINGS if getattr(new, k) != getattr(self.settings, k)]
         if later:

@@ -75,35 +75,56 @@ class Dispatcher:
         self.writer = writer
         self.stats = stats
         self._logged: dict[tuple[str, str, str], float] = {}
+        self._resolved: dict[str, tuple[str, Handler | None]] = {}  # test -> handler id, handler
 
     def handle(self, msg: Message) -> None:
-        self.stats[f"messages_{msg.kind}"] += 1
-        hid = self.routes.handler_id(msg.testname, msg.flags)
-        if hid is None:
-            self.stats["reverse_tests"] += 1
+        self.stats["messages_" + msg.kind] += 1
+        if "R" in msg.flags:
+            self.stats["reverse_tests"] += 1  # a reverse test has no data
             return
-        handler = self.handlers.get(hid)
-        if handler is None and hid.lower() in self.ctx.mibs:
-            handler = self.handlers.get("snmpmib")  # a MIB of snmpmibs.cfg, read generically
-        if handler is None and self.extra is not None and self.extra.wants(hid):
-            self.extra.submit(msg)  # the answer comes back through collect()
-            return
+        route = self._resolved.get(msg.testname)
+        if route is None:
+            route = self._resolve(msg.testname)
+        hid, handler = route
         if handler is None:
+            if self.extra is not None and self.extra.wants(hid):
+                self.extra.submit(msg)  # the answer comes back through collect()
+                return
             self.stats["unhandled_tests"] += 1
             log.debug("%s/%s: no handler for %r, skipped", msg.hostname, msg.testname, hid)
             return
         updates: list[Update] = []
         try:
-            for update in handler.parse(msg, self.ctx):
-                updates.append(update)
+            updates.extend(handler.parse(msg, self.ctx))  # keeps what came before an error
         except ParseError as e:
             self._parse_failed(msg, hid, str(e))
         except Exception as e:  # a parser bug must not stop the daemon or lose other data
             self._parse_failed(msg, hid, f"parser error {type(e).__name__}: {e}")
             log.debug("parser traceback", exc_info=True)
-        self.stats[f"updates_{hid}"] += len(updates)
+        self.stats["updates_" + hid] += len(updates)
+        write, host, test, timestamp = self.writer.write, msg.hostname, msg.testname, msg.timestamp
         for update in updates:
-            self.writer.write(msg.hostname, msg.testname, msg.timestamp, update)
+            write(host, test, timestamp, update)
+
+    def handler_for(self, test: str) -> tuple[str, Handler | None]:
+        """The handler id of a test and its built-in handler (None: none, or the extra script)."""
+        route = self._resolved.get(test)
+        return route if route is not None else self._resolve(test)
+
+    def _resolve(self, test: str) -> tuple[str, Handler | None]:
+        hid = self.routes.handler_id(test) or ""
+        handler = self.handlers.get(hid)
+        if handler is None and hid.lower() in self.ctx.mibs:
+            handler = self.handlers.get("snmpmib")  # a MIB of snmpmibs.cfg, read generically
+        if len(self._resolved) > 10000:  # test names come from the network
+            self._resolved.clear()
+        self._resolved[test] = (hid, handler)
+        return hid, handler
+
+    def reconfigure(self, routes: Routes) -> None:
+        """New routes (and a context changed in place): resolve test names afresh."""
+        self.routes = routes
+        self._resolved.clear()
 
     def collect(self) -> None:
         """Write what the extra script answered for earlier messages."""
