@@ -170,10 +170,11 @@ class Rrdcached:
             for j, row in enumerate(rows):
                 lines.append(f"UPDATE {name} {row}\n")
                 where.append((i, j))
-        code, message, _ = self._command("BATCH")
-        if code != 0:
-            raise self._lost(f"BATCH refused: {message}")
-        self._send("".join(lines).encode("utf-8", "surrogateescape") + b".\n")
+        # The lines go with the BATCH command, not after its go-ahead: one round trip.
+        self._send(b"BATCH\n" + "".join(lines).encode("utf-8", "surrogateescape") + b".\n")
+        code, _, message = self._line().partition(" ")
+        if code != "0":
+            raise self._lost(f"BATCH refused: {code} {message}")
         status, _, _ = self._line().partition(" ")
         rejected: list[Rejection] = []
         for _ in range(int(status) if status.isdigit() else 0):
