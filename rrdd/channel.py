@@ -92,23 +92,19 @@ class ChannelParser:
         buf = self._buf
         scan_from = max(0, len(buf) - len(TERMINATOR) + 1)
         buf += data
-        start = 0
-        while True:
-            end = buf.find(TERMINATOR, max(start, scan_from))
-            if end < 0:
-                break
-            block = buf[start:end]
-            start = end + len(TERMINATOR)
-            if self._skipping:
-                self._skipping = False
-                continue
-            if len(block) > self.max_message:
-                self._oversize(block)
-                continue
-            item = self._block(block)
-            if item is not None:
-                yield item
-        del buf[:start]
+        if buf.find(TERMINATOR, scan_from) >= 0:
+            *blocks, rest = buf.split(TERMINATOR)
+            buf = self._buf = rest
+            for block in blocks:
+                if self._skipping:
+                    self._skipping = False
+                    continue
+                if len(block) > self.max_message:
+                    self._oversize(block)
+                    continue
+                item = self._block(block)
+                if item is not None:
+                    yield item
         if len(buf) > self.max_message and not self._skipping:
             self._oversize(buf)
             self._skipping = True
