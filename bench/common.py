@@ -45,11 +45,11 @@ class Recorder(Librrd):
     """Creates files as rrdd does; records each write instead of making it."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.calls: list[Call] = []
 
-    def write(self, batch: Sequence[tuple[str, Sequence[str]]]) -> list[tuple[int, int, str]]:
+    def send(self, batch: Sequence[tuple[str, Sequence[str]]]) -> None:
         self.calls.extend((path, list(rows)) for path, rows in batch)
-        return []
 
 
 def prepare(rrddir: Path, data: bytes, cache: bool = True) -> list[Call]:
@@ -85,9 +85,9 @@ class Recording(RrdcachedStore):
         super().__init__(address, rrddir)
         self.sent: list[list[Call]] = []
 
-    def write(self, batch: Sequence[tuple[str, Sequence[str]]]) -> list[tuple[int, int, str]]:
+    def send(self, batch: Sequence[tuple[str, Sequence[str]]]) -> None:
+        super().send(batch)
         self.sent.append(batch)  # type: ignore[arg-type]
-        return super().write(batch)
 
 
 class Timer:

@@ -50,8 +50,8 @@ class NoStore(Librrd):
     def create(self, path: str, args: Sequence[str]) -> None:
         pass
 
-    def write(self, batch: Sequence[tuple[str, Sequence[str]]]) -> list[tuple[int, int, str]]:
-        return []
+    def send(self, batch: Sequence[tuple[str, Sequence[str]]]) -> None:
+        pass
 
 
 def rss() -> int:

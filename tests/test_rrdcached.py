@@ -8,11 +8,17 @@ import signal
 import socket
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import rrdtool
 
+from rrdd.schema import Schema, Update
+from rrdd.writer.direct import DirectWriter
+from rrdd.writer.rrdcached import Rrdcached
+from rrdd.xymoncfg import RraDefinitions
 from tests.helpers import rrd_contents, wait_until
 from tests.test_cli import RRDD, T0, cpu, run, status
 
@@ -190,3 +196,29 @@ def test_values_the_daemon_refuses_are_counted_and_the_rest_kept(
     assert "illegal attempt to update" in p.stderr
     assert "updates_dropped_old 2" in p.stderr
     assert rrdcached.stats()["UpdatesReceived"] == 15 + 1 + 30
+
+
+def test_a_batch_whose_answer_never_came_is_sent_again(rrdcached: Daemon) -> None:
+    now = [0.0]
+    stats: Counter[str] = Counter()
+    store = Rrdcached(rrdcached.address, str(rrdcached.rrddir), clock=lambda: now[0], stats=stats)
+    writer = DirectWriter(rrdcached.rrddir, RraDefinitions.load(None), stats, store=store)
+    gauge = Schema.of("DS:la:GAUGE:600:U:U")
+    for i in range(3):
+        writer.write("h1", "cpu", T0 + 300 * i, Update("la.rrd", gauge, (str(i),)))
+    assert rrdcached.proc is not None
+    rrdcached.proc.send_signal(signal.SIGSTOP)
+    writer.sync()  # the batch goes out; the stopped daemon never reads it
+    rrdcached.proc.kill()
+    rrdcached.proc.wait()
+    rrdcached.proc = None
+    rrdcached.start()
+    writer.sync()  # no answer: the values are taken back; the daemon is retried in 1 s
+    assert writer.pending() == 3 and stats["values_written"] == 0
+    now[0] += 2
+    writer.sync()
+    writer.close()
+    assert stats["rrdcached_reconnects"] == 1 and stats["values_written"] == 3
+    rrdcached.stop()
+    info = rrdtool.lastupdate(str(rrdcached.rrddir / "h1/la.rrd"))
+    assert (int(info["date"].timestamp()), info["ds"]) == (T0 + 600, {"la": 2.0})

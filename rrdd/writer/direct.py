@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rrdd.schema import Schema, Update, unsafe_name, unsafe_path
-from rrdd.writer.store import Librrd, Rejection, Store, StoreError, StoreUnavailable
+from rrdd.writer.store import Librrd, Store, StoreError, StoreUnavailable
 from rrdd.xymoncfg import RraDefinitions
 
 log = logging.getLogger("rrdd.writer")
@@ -282,70 +282,87 @@ class DirectWriter:
 
     # --- writing ---------------------------------------------------------------------
 
-    def _write(self, files: Sequence[RrdFile]) -> bool:
-        """Hand the pending values of these files to the store; False if it is unreachable."""
+    def _write(self, files: Sequence[RrdFile], wait: bool = True) -> bool:
+        """Hand the pending values of these files to the store; False if it is unreachable.
+
+        With `wait`, what the store said of them is taken in before returning; without
+        (rrdcached, between reads), at the next sync.
+        """
         batch = [f for f in files if f.pending and f.created]
         if len(batch) > 1:
             batch = list({id(f): f for f in batch}.values())
-        elif not batch:
-            return True
         started = self.monotonic()
-        try:
-            rejected = self.store.write([(f.path, f.pending) for f in batch])
-        except StoreUnavailable:
-            return False
-        if self.observe is not None:
+        if batch:
+            try:
+                self.store.send([(f.path, f.pending) for f in batch])
+            except StoreUnavailable:
+                return False
+        if self.observe is not None and batch:
             self.observe(self.monotonic() - started)
         written = sum(len(f.pending) for f in batch)
         self._unsent -= written
-        self.stats["rrd_writes"] += len(batch)
-        if rejected:
-            self._rejected(batch, rejected, written)
-            return True
         self.stats["values_written"] += written
+        self.stats["rrd_writes"] += len(batch)
         for f in batch:
-            f.pending = []
+            f.pending = []  # a new list: the store may still hold the old one
+        if wait:
+            self._take_answers()
         return True
 
-    def _rejected(self, batch: list[RrdFile], rejected: list[Rejection], written: int) -> None:
-        """Count and log the values the store refused; make deleted files again."""
-        gone = {i for i, _, _ in rejected if not os.path.exists(batch[i].path)}
-        for i, j, reason in rejected:
-            f = batch[i]
-            if i in gone:
-                continue  # deleted behind our back: made again below
+    def _take_answers(self) -> None:
+        """Count and log the values the store refused; take back those to send again,
+        and make deleted files again."""
+        refused, returned = self.store.answers()
+        for path, rows in returned:
+            self.stats["values_written"] -= len(rows)
+            self._put_back(path, rows)
+        gone: dict[str, list[str]] = {}
+        for path, row, reason in refused:
+            self.stats["values_written"] -= 1
+            if path in gone or not os.path.exists(path):
+                gone.setdefault(path, []).append(row)  # deleted behind our back
+                continue
+            where = path.removeprefix(self.rrddir + "/")
             if "illegal attempt to update using time" in reason:
                 # rrdcached already has a newer value (sent before a restart of rrdd).
                 self.stats["updates_dropped_old"] += 1
-                log.debug("%s/%s: %s", f.host, f.name, reason)
+                log.debug("%s: %s", where, reason)
                 continue
             self.stats["updates_rejected"] += 1
-            log.warning("%s/%s: value %.80s rejected: %s", f.host, f.name, f.pending[j], reason)
-        again = [batch[i] for i in sorted(gone)]
-        retried = sum(len(f.pending) for f in again)  # counted when written again below
-        self.stats["values_written"] += (
-            written - len(rejected) - retried + sum(1 for i, _, _ in rejected if i in gone)
-        )
-        for i, f in enumerate(batch):
-            if i not in gone:
-                f.pending = []
-        for f in again:
+            log.warning("%s: value %.80s rejected: %s", where, row, reason)
+        for path, rows in gone.items():
+            f = self._file_at(path)
+            if f is None:
+                continue  # forgotten since (drophost, droptest): its values with it
             log.warning("%s/%s: the file disappeared; creating it again", f.host, f.name)
             try:
-                self._create(f, int(f.pending[0].split(":", 1)[0]))
+                self._create(f, int(rows[0].split(":", 1)[0]))
             except (OSError, StoreError) as e:
-                log.error("%s/%s: %d values lost: %s", f.host, f.name, len(f.pending), e)
-                self.stats["updates_rejected"] += len(f.pending)
-                f.pending = []
+                log.error("%s/%s: %d values lost: %s", f.host, f.name, len(rows), e)
+                self.stats["updates_rejected"] += len(rows)
                 continue
-            self._unsent += len(f.pending)
-            self._write([f])
+            self._put_back(path, rows)
+            if not self.store.batched:
+                self._write([f])
+
+    def _put_back(self, path: str, rows: Sequence[str]) -> None:
+        """Rows sent that must go again, ahead of the file's newer values."""
+        f = self._file_at(path)
+        if f is None:
+            return
+        if not f.pending and self.store.batched:
+            self._dirty.append(f)
+        f.pending = [*rows, *f.pending]
+        self._unsent += len(rows)
+
+    def _file_at(self, path: str) -> RrdFile | None:
+        host, _, name = path.removeprefix(self.rrddir + "/").partition("/")
+        return self.hosts.get(host, {}).get(name)
 
     def sync(self) -> None:
         """Between reads: send values to rrdcached, or write what is due in direct mode."""
         if self.store.batched:
-            if self._dirty and self._write(self._dirty):
-                self._dirty = []
+            self._send_dirty(wait=False)
             return
         now = self.monotonic()
         self._refill(now)
@@ -360,6 +377,16 @@ class DirectWriter:
                 self._ready.append(f)
         while self._ready and self._may_write():
             self._write([self._ready.popleft()])
+
+    def _send_dirty(self, wait: bool) -> bool:
+        """rrdcached: take the answer to the batch sent last, then send the values that
+        came since; False if the daemon is unreachable (the values stay here)."""
+        self._take_answers()
+        dirty, self._dirty = self._dirty, []
+        sent = self._write(dirty, wait=wait)
+        if not sent:
+            self._dirty = dirty + self._dirty
+        return sent
 
     def _create_deferred(self, f: RrdFile) -> None:
         try:
@@ -453,11 +480,15 @@ class DirectWriter:
         """
         if self.store.batched:
             deadline = self.monotonic() + patience
-            while self._dirty and not self._write(self._dirty):
+            while True:
+                sent = self._send_dirty(wait=True)
+                if sent and not self._dirty:
+                    break
                 if self.monotonic() > deadline:
                     log.error("rrdcached is unreachable: %d values are lost", self._unsent)
                     break
-                time.sleep(0.2)
+                if not sent:
+                    time.sleep(0.2)
             self.store.close()
             return
         files = [f for fs in self.hosts.values() for f in fs.values() if f.pending]

@@ -4,10 +4,13 @@ Addresses as librrd takes them: ``unix:/path``, ``/path``, ``host``, ``host:port
 ``[v6addr]:port`` (port 42217 by default). Over a Unix socket paths are absolute; over
 TCP they are relative to the RRD directory, which must be the daemon's base directory
 (``-b``). Updates go in one BATCH per sync, one UPDATE line per value, so the daemon's
-error lines name the value they refuse. Files are created with the daemon's CREATE when
-it allows it, else by rrdd itself (the directory is shared). When the daemon cannot be
-reached, the store says so (StoreUnavailable) and the writer keeps the values; the store
-tries again after 1, 2, 4 ... 60 seconds.
+error lines name the value they refuse. A batch's answer is read just before the next
+command goes out, so the daemon applies one batch while rrdd parses the next; a batch
+whose answer never came (the connection was lost) is handed back to be sent again.
+Files are created with the daemon's CREATE when it allows it, else by rrdd itself (the
+directory is shared). When the daemon cannot be reached, the store says so
+(StoreUnavailable) and the writer keeps the values; the store tries again after 1, 2,
+4 ... 60 seconds.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 
-from rrdd.writer.store import Librrd, Rejection, StoreError, StoreUnavailable
+from rrdd.writer.store import Librrd, Rejection, Rows, StoreError, StoreUnavailable
 
 log = logging.getLogger("rrdd.rrdcached")
 
@@ -62,6 +65,9 @@ class Rrdcached:
         self.daemon_creates = True
         self.sock: socket.socket | None = None
         self.reader: socket.SocketIO | None = None
+        self._in_flight: list[Rows] = []  # the batch sent last, its answer not read yet
+        self._refused: list[Rejection] = []  # from answers read, for answers()
+        self._returned: list[Rows] = []  # batches to send again
         self._retry_at = 0.0
         self._backoff = 1.0
         self.stats: Counter[str] = Counter() if stats is None else stats
@@ -129,6 +135,7 @@ class Rrdcached:
 
     def _command(self, text: str) -> tuple[int, str, list[str]]:
         """Send one command; its status, message and the lines that follow."""
+        self._settle()
         self._ensure()
         self._send(text.encode("utf-8", "surrogateescape") + b"\n")
         status, _, message = self._line().partition(" ")
@@ -161,28 +168,47 @@ class Rrdcached:
     def info(self, path: str) -> tuple[int, tuple[str, ...]]:
         return self.local.info(path)
 
-    def write(self, batch: Sequence[tuple[str, Sequence[str]]]) -> list[Rejection]:
+    def send(self, batch: Sequence[Rows]) -> None:
+        """Send one BATCH and return without its answer: the daemon applies it while
+        rrdd reads on. The answer is read before the next command (one batch in flight)."""
+        self._settle()
         self._ensure()
         lines = []
-        where: list[tuple[int, int]] = []
-        for i, (path, rows) in enumerate(batch):
-            name = self._name(path)
-            for j, row in enumerate(rows):
-                lines.append(f"UPDATE {name} {row}\n")
-                where.append((i, j))
+        for path, rows in batch:
+            prefix = f"UPDATE {self._name(path)} "
+            lines += [prefix + row for row in rows]
         # The lines go with the BATCH command, not after its go-ahead: one round trip.
-        self._send(b"BATCH\n" + "".join(lines).encode("utf-8", "surrogateescape") + b".\n")
-        code, _, message = self._line().partition(" ")
-        if code != "0":
-            raise self._lost(f"BATCH refused: {code} {message}")
-        status, _, _ = self._line().partition(" ")
-        rejected: list[Rejection] = []
-        for _ in range(int(status) if status.isdigit() else 0):
-            number, _, reason = self._line().partition(" ")
-            if number.isdigit() and 0 < int(number) <= len(where):
-                i, j = where[int(number) - 1]
-                rejected.append((i, j, reason))
-        return rejected
+        payload = "BATCH\n" + "\n".join(lines) + "\n.\n"
+        self._send(payload.encode("utf-8", "surrogateescape"))
+        self._in_flight = list(batch)
+
+    def answers(self) -> tuple[list[Rejection], list[Rows]]:
+        self._settle()
+        refused, returned = self._refused, self._returned
+        self._refused, self._returned = [], []
+        return refused, returned
+
+    def _settle(self) -> None:
+        """Read the answer to the batch in flight: its refused rows, or, when the
+        connection is lost first, the whole batch to send again."""
+        batch, self._in_flight = self._in_flight, []
+        if not batch:
+            return
+        try:
+            code, _, message = self._line().partition(" ")
+            if code != "0":
+                raise self._lost(f"BATCH refused: {code} {message}")
+            status, _, _ = self._line().partition(" ")
+            errors = [self._line() for _ in range(int(status) if status.isdigit() else 0)]
+        except StoreUnavailable:
+            self._returned += batch
+            return
+        if errors:
+            rows = [(path, row) for path, file_rows in batch for row in file_rows]
+            for error in errors:
+                number, _, reason = error.partition(" ")  # the line's number in the batch
+                if number.isdigit() and 0 < int(number) <= len(rows):
+                    self._refused.append((*rows[int(number) - 1], reason))
 
     def flush(self, paths: Sequence[str]) -> None:
         for path in paths:
@@ -195,6 +221,7 @@ class Rrdcached:
                 self._command(f"FORGET {self._name(path)}")
 
     def close(self) -> None:
+        self._settle()
         if self.sock is not None:
             with contextlib.suppress(OSError):
                 self.sock.sendall(b"QUIT\n")

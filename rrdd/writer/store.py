@@ -25,7 +25,8 @@ class StoreUnavailable(Exception):
     """The store cannot be reached at all (rrdcached is down); nothing was written."""
 
 
-Rejection = tuple[int, int, str]  # (file index in the batch, row index, librrd's reason)
+Rows = tuple[str, Sequence[str]]  # a file's path and rows, in order
+Rejection = tuple[str, str, str]  # (path, row, the reason librrd or rrdcached gives)
 
 
 class Store(Protocol):
@@ -36,8 +37,14 @@ class Store(Protocol):
     def info(self, path: str) -> tuple[int, tuple[str, ...]]:
         """The last update time and the DS names of an existing file."""
 
-    def write(self, batch: Sequence[tuple[str, Sequence[str]]]) -> list[Rejection]:
-        """Apply the rows of each file in order; return the rows refused."""
+    def send(self, batch: Sequence[Rows]) -> None:
+        """Apply the rows of each file in order, now or as soon as the store can.
+
+        Raises StoreUnavailable when nothing could be sent."""
+
+    def answers(self) -> tuple[list[Rejection], list[Rows]]:
+        """The rows refused since the last call, and the rows to send again: sent, but
+        the connection was lost before the store said what became of them."""
 
     def flush(self, paths: Sequence[str]) -> None: ...
 
@@ -71,9 +78,11 @@ class Librrd:
         }
         return int(info["last_update"]), tuple(sorted(index, key=index.__getitem__))
 
-    def write(self, batch: Sequence[tuple[str, Sequence[str]]]) -> list[Rejection]:
-        rejected: list[Rejection] = []
-        for i, (path, rows) in enumerate(batch):
+    def __init__(self) -> None:
+        self._refused: list[Rejection] = []
+
+    def send(self, batch: Sequence[Rows]) -> None:
+        for path, rows in batch:
             done = 0
             while done < len(rows):
                 try:
@@ -83,12 +92,15 @@ class Librrd:
                     # librrd applies a batch in order and stops at the first bad row.
                     bad = self._first_unapplied(path, rows, done)
                     if bad is None:
-                        rejected += [(i, j, str(e)) for j in range(done, len(rows))]
+                        self._refused += [(path, row, str(e)) for row in rows[done:]]
                         break
-                    rejected.append((i, bad, str(e)))
+                    self._refused.append((path, rows[bad], str(e)))
                     done = bad + 1
             with_mtime(path)
-        return rejected
+
+    def answers(self) -> tuple[list[Rejection], list[Rows]]:
+        refused, self._refused = self._refused, []
+        return refused, []
 
     def _first_unapplied(self, path: str, rows: Sequence[str], start: int) -> int | None:
         try:
