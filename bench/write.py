@@ -26,7 +26,12 @@ touches its mtime after each write; the baselines do neither. The baselines:
   (recorded from the rrdd run), formatting an UPDATE line per value as rrdd does. The
   daemon's write-out (FLUSHALL until its queue is empty) is timed after the baseline.
 
-Targets: direct >= 0.7 x its baseline; rrdcached >= 0.35 x raw BATCH and >= 3 x direct.
+Targets, as the perf note defines them (T3-T5): rrdd's direct mode >= 0.7 x the raw
+update loop of one value per call (the loop a writer without a cache makes, the note's
+limit L for T3); rrdcached mode >= 0.35 x the raw BATCH client and >= 3 x direct mode
+of one value per call (--no-cache: the note's "direct mode" made one call per value).
+Also printed, without a target: --no-cache against the same loop; direct against the
+same 12-value calls (how much of rrdd's time is librrd's); rrdcached against direct.
 """
 
 from __future__ import annotations
@@ -43,12 +48,14 @@ import rrdtool
 from common import Call, Client, Recording, Rrdcached, Timer, median, prepare, run_rrdd, shifted
 from feed import T0, fleet_stream, messages_per_host_cycle
 
-RATIOS = (  # text, mode, baseline mode, target
-    ("rrdd direct / raw update, same calls", "rrdd direct", "raw direct", 0.7),
-    ("rrdd --no-cache / raw update, 1 value", "rrdd no-cache", "raw no-cache", 0.7),
-    ("rrdd rrdcached / raw BATCH", "rrdd rrdcached", "raw BATCH", 0.35),
-    ("rrdd rrdcached / rrdd direct", "rrdd rrdcached", "rrdd direct", 3.0),
-    ("rrdd rrdcached / rrdd --no-cache", "rrdd rrdcached", "rrdd no-cache", 3.0),
+# text, mode, baseline mode, target (None: no target, shown for what it says)
+RATIOS: tuple[tuple[str, str, str, float | None], ...] = (
+    ("T3 rrdd direct / raw update, 1 value", "rrdd direct", "raw no-cache", 0.7),
+    ("   rrdd --no-cache / raw update, 1 value", "rrdd no-cache", "raw no-cache", None),
+    ("   rrdd direct / raw update, same calls", "rrdd direct", "raw direct", None),
+    ("T4 rrdd rrdcached / raw BATCH", "rrdd rrdcached", "raw BATCH", 0.35),
+    ("T4 rrdd rrdcached / rrdd --no-cache", "rrdd rrdcached", "rrdd no-cache", 3.0),
+    ("   rrdd rrdcached / rrdd direct", "rrdd rrdcached", "rrdd direct", None),
 )
 
 
@@ -145,10 +152,14 @@ def main() -> None:
         print(f"  FLUSHALL took {flush:.2f} s ({bench.values / flush:.0f} values/s)")
         print("ratios (wall, CPU) and targets:")
         for text, a, b, target in RATIOS:
-            print(f"  {text:40s} {wall[a] / wall[b]:5.2f} {cpu[a] / cpu[b]:5.2f}  >= {target}")
+            goal = "" if target is None else f">= {target}"
+            print(f"  {text:42s} {wall[a] / wall[b]:5.2f} {cpu[a] / cpu[b]:5.2f}        {goal}")
         with_write_out = bench.values / (bench.values / wall["rrdd rrdcached"] + flush)
-        both = with_write_out / wall["rrdd direct"]
-        print(f"  {'rrdd rrdcached incl. write-out / direct':40s} {both:5.2f}        >= 2")
+        for text, base, goal in (
+            ("T5 rrdd rrdcached incl. write-out / --no-cache", "rrdd no-cache", ">= 2"),
+            ("   rrdd rrdcached incl. write-out / direct", "rrdd direct", ""),
+        ):
+            print(f"  {text:48s} {with_write_out / wall[base]:5.2f}  {goal}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
