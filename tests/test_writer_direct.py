@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -114,10 +115,14 @@ def test_one_rejected_value_does_not_lose_the_rest_of_the_batch(
     assert "h1/app.rrd: value" in caplog.text and "0.5" in caplog.text
 
 
-def test_a_file_deleted_behind_rrdds_back_is_made_again(tmp_path: Path) -> None:
+@pytest.mark.parametrize("deleted", ["rrd/h1/la.rrd", "rrd/h1"])
+def test_a_file_deleted_behind_rrdds_back_is_made_again(tmp_path: Path, deleted: str) -> None:
     w, _ = writer(tmp_path)
     w.write("h1", "cpu", T0, Update("la.rrd", GAUGE, ("1",)))
-    (tmp_path / "rrd/h1/la.rrd").unlink()
+    if (tmp_path / deleted).is_dir():
+        shutil.rmtree(tmp_path / deleted)
+    else:
+        (tmp_path / deleted).unlink()
     w.write("h1", "cpu", T0 + 300, Update("la.rrd", GAUGE, ("2",)))
     w.close()
     assert last(tmp_path / "rrd/h1/la.rrd") == (T0 + 300, {"la": 2.0})

@@ -106,6 +106,7 @@ class DirectWriter:
         self._dirty: list[RrdFile] = []  # files with values for a batched store (rrdcached)
         self._shed_logged = -60.0
         self._tracked = 0  # RrdFile records held
+        self._host_dirs: set[str] = set()  # host directories made or found since start
 
     # --- the update path -------------------------------------------------------------
 
@@ -244,7 +245,9 @@ class DirectWriter:
                 ),
             )
         step = [] if any(a.startswith(("-s", "--step")) for a in rras) else ["-s", str(f.step)]
-        os.makedirs(os.path.dirname(f.path), exist_ok=True)
+        if f.host not in self._host_dirs:
+            os.makedirs(os.path.dirname(f.path), exist_ok=True)
+            self._host_dirs.add(f.host)
         self.store.create(f.path, ["-b", str(start), *step, *f.schema.defs, *rras])
         self.stats["rrd_creates"] += 1
         f.last, f.ds, f.created = max(f.last, start), f.schema.names, True
@@ -335,6 +338,7 @@ class DirectWriter:
             if f is None:
                 continue  # forgotten since (drophost, droptest): its values with it
             log.warning("%s/%s: the file disappeared; creating it again", f.host, f.name)
+            self._host_dirs.discard(f.host)  # perhaps with its directory
             try:
                 self._create(f, int(rows[0].split(":", 1)[0]))
             except (OSError, StoreError) as e:
@@ -608,6 +612,7 @@ class DirectWriter:
                 log.error("renametest %s: cannot rename %s to %s: %s", host, old, new, e)
 
     def _forget(self, host: str) -> None:
+        self._host_dirs.discard(host)
         files = self.hosts.pop(host, {})
         self._tracked -= len(files)
         dropped = sum(len(f.pending) for f in files.values())
