@@ -29,6 +29,7 @@ from rrdd.processor import Processor
 from rrdd.settings import Settings, resolve_settings
 from rrdd.snmpmibs import load_mibs
 from rrdd.watch import ConfigWatcher
+from rrdd.writer.creator import Creators
 from rrdd.writer.direct import DirectWriter
 from rrdd.writer.rrdcached import Rrdcached
 from rrdd.writer.store import StoreUnavailable
@@ -93,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--creates-per-second", metavar="N", type=float, help="cap on new files (default none)"
+    )
+    p.add_argument(
+        "--create-workers", metavar="N", type=int, help="processes creating files (default 2)"
     )
     p.add_argument("--metrics-listen", metavar="HOST:PORT", help="serve Prometheus /metrics")
     p.add_argument("--user", help="drop root to this user after start-up")
@@ -266,6 +270,9 @@ def serve(
         accepted=processor.accept if processor else None,
         observe=metrics.observe_flush if metrics else None,
         progress=lambda text: systemd.notify(f"STATUS={text}"),
+        creators=Creators(settings.create_workers)
+        if store is None and settings.create_workers
+        else None,
     )
     daemon = Daemon(settings, writer, stats, flush_socket, rebuild)
     # The main file, the directory of its fragments, and the Xymon files read at start.

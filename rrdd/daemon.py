@@ -103,6 +103,7 @@ RESTART_SETTINGS = (
     "extra_timeout",
     "extra_workers",
     "extra_persistent",
+    "create_workers",
     "cache",
     "rrd",
     "max_message",

@@ -54,6 +54,7 @@ class Settings(BaseModel):
     cache_age: float = Field(3600.0, gt=0)  # seconds a value may wait in rrdd's cache
     writes_per_second: float = Field(0.0, ge=0)  # 0: no ceiling
     creates_per_second: float = Field(0.0, ge=0)
+    create_workers: int = Field(2, ge=0)  # processes that create files; 0: rrdd itself
     processor: str | None = None
     processor_bufsize: int = Field(8192, ge=1)  # RRD_EXTPROC_BUFSIZ
     processor_flush: bool = False  # RRD_EXTPROC_DOFLUSH
@@ -187,7 +188,8 @@ def resolve_settings(
     pick("extra_tests", cli("extra_tests", words(options.get("extra_tests"))), cfg("extra_tests"))
     for name in (
         *("extra_script", "extra_timeout", "extra_workers", "processor", "cache_age"),
-        *("writes_per_second", "creates_per_second", "user", "group", "metrics_listen"),
+        *("writes_per_second", "creates_per_second", "create_workers", "user", "group"),
+        "metrics_listen",
     ):
         pick(name, cli(name), cfg(name))
     pick("rrdcached", cli("rrdcached"), env("RRDCACHED_ADDRESS"), cfg("rrdcached"))

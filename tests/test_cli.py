@@ -310,8 +310,12 @@ def test_metrics_move_as_a_stream_is_ingested(rrddir: Path) -> None:
     proc.stdin.flush()
     deadline = time.monotonic() + 20
     after = scrape()
-    # The counters move while rrdd works: wait for the last one the two messages move.
-    while after.get("rrdd_cache_pending_values[]", 0) < 6:
+    # The counters move while rrdd works: wait for the last ones the two messages move
+    # (a file counts as created once its worker process has made it).
+    while (
+        after.get("rrdd_cache_pending_values[]", 0) < 6
+        or after.get("rrdd_rrd_creates_total[]", 0) < 6
+    ):
         assert time.monotonic() < deadline
         time.sleep(0.1)
         after = scrape()

@@ -7,11 +7,13 @@ import os
 import shutil
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 import rrdtool
 
 from rrdd.schema import Schema, Update
+from rrdd.writer.creator import Creators
 from rrdd.writer.direct import CACHE_SIZE, CachePolicy, DirectWriter
 from rrdd.writer.store import read_header
 from rrdd.xymoncfg import RraDefinitions
@@ -22,7 +24,7 @@ GAUGE = Schema.of("DS:la:GAUGE:600:U:U")
 DERIVE = Schema.of("DS:n:DERIVE:600:0:U")
 
 
-def writer(tmp_path: Path, **kw: bool) -> tuple[DirectWriter, Counter[str]]:
+def writer(tmp_path: Path, **kw: Any) -> tuple[DirectWriter, Counter[str]]:
     stats: Counter[str] = Counter()
     rrddir = tmp_path / "rrd"
     rrddir.mkdir(exist_ok=True)
@@ -408,3 +410,36 @@ def test_the_header_reader_leaves_what_is_not_an_rrd_to_librrd(tmp_path: Path) -
     assert stats["rrd_open_errors"] == 1
     with pytest.raises(FileNotFoundError):
         read_header(str(tmp_path / "missing.rrd"))
+
+
+def test_new_files_are_made_by_worker_processes(tmp_path: Path) -> None:
+    creators = Creators(2)
+    w, stats = writer(tmp_path, creators=creators)
+    for i in range(20):
+        w.write(f"h{i}", "cpu", T0, Update("la.rrd", GAUGE, (str(i),)))
+    workers = [worker.proc for worker in creators.workers]
+    assert len(workers) == 2 and all(p.pid != os.getpid() for p in workers)
+    w.close()
+    assert stats["rrd_creates"] == 20 and stats["values_written"] == 20
+    assert [last(tmp_path / f"rrd/h{i}/la.rrd") for i in range(20)] == [
+        (T0, {"la": float(i)}) for i in range(20)
+    ]
+    assert all(p.poll() == 0 for p in workers)  # ended when rrdd closed their stdin
+
+
+def test_the_files_of_a_worker_that_died_are_made_by_rrdd(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    creators = Creators(1)
+    w, stats = writer(tmp_path, creators=creators)
+    w.write("h0", "cpu", T0, Update("la.rrd", GAUGE, ("0",)))
+    creators.workers[0].proc.kill()
+    creators.workers[0].proc.wait()
+    for i in range(1, 5):
+        w.write(f"h{i}", "cpu", T0, Update("la.rrd", GAUGE, (str(i),)))
+    w.close()
+    assert stats["rrd_creates"] == 5
+    assert [last(tmp_path / f"rrd/h{i}/la.rrd") for i in range(5)] == [
+        (T0, {"la": float(i)}) for i in range(5)
+    ]
+    assert "A file creation worker ended" in caplog.text

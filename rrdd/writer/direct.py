@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rrdd.schema import Schema, Update, unsafe_name, unsafe_path
+from rrdd.writer.creator import Creators
 from rrdd.writer.store import Librrd, Store, StoreError, StoreUnavailable
 from rrdd.xymoncfg import RraDefinitions
 
@@ -82,6 +83,7 @@ class DirectWriter:
         accepted: Callable[[str, Update, int], None] | None = None,
         observe: Callable[[float], None] | None = None,
         progress: Callable[[str], object] | None = None,
+        creators: Creators | None = None,
     ):
         self.rrddir = str(rrddir)
         self.rras = rras
@@ -95,6 +97,8 @@ class DirectWriter:
         self.accepted = accepted  # sees every update that passed the time checks (--processor)
         self.observe = observe  # gets the duration of each write to the store (metrics)
         self.progress = progress  # gets a line of progress during a long shutdown (systemd)
+        self.creators = creators  # worker processes that create files (direct mode)
+        self._creating: dict[str, RrdFile] = {}  # path -> file a worker is making
         self.hosts: dict[str, dict[str, RrdFile]] = {}
         self._refused: set[tuple[str, str]] = set()
         self._due: list[tuple[float, str, str]] = []  # (due, host, name): a heap
@@ -159,10 +163,7 @@ class DirectWriter:
         if not self.cache:
             self._write([f])
         elif len(f.pending) == 1:
-            f.due = self.monotonic() + self.policy.max_age * (
-                1 + random.random() * self.policy.jitter
-            )
-            heapq.heappush(self._due, (f.due, host, f.name))
+            self._schedule(f)
         elif len(f.pending) == self.policy.batch:
             if self.policy.writes_per_second:
                 self._ready.append(f)
@@ -222,17 +223,32 @@ class DirectWriter:
         return f
 
     def _new_file(self, f: RrdFile, timestamp: int) -> None:
-        """Create a file now, or queue it when the create ceiling is reached."""
-        if self._may_create():
+        """Create a file now or in a worker, or queue it when the create ceiling is reached."""
+        if not self._may_create():
+            f.created, f.ds = False, f.schema.names
+            f.last = min(int(self.clock()), timestamp) - 10
+            self._uncreated.append(f)
+            self.stats["creates_deferred"] += 1
+        elif self.creators is None:
             self._create(f, timestamp)
-            return
-        f.created, f.ds = False, f.schema.names
-        f.last = min(int(self.clock()), timestamp) - 10
-        self._uncreated.append(f)
-        self.stats["creates_deferred"] += 1
+        else:
+            start, args = self._create_args(f, timestamp)
+            self._make_host_dir(f.host)
+            self.creators.submit(f.path, args)
+            self._creating[f.path] = f
+            f.created, f.ds, f.last = False, f.schema.names, max(f.last, start)
 
     def _create(self, f: RrdFile, first: int) -> None:
-        """Create the file, starting 10 s before now or before `first` if that is earlier."""
+        """Create the file in this process."""
+        start, args = self._create_args(f, first)
+        self._make_host_dir(f.host)
+        self.store.create(f.path, args)
+        self.stats["rrd_creates"] += 1
+        f.last, f.ds, f.created = max(f.last, start), f.schema.names, True
+
+    def _create_args(self, f: RrdFile, first: int) -> tuple[int, list[str]]:
+        """The start (10 s before now, or before `first` if that is earlier) and the
+        arguments of rrdtool create."""
         start = min(int(self.clock()), first) - 10
         rras = self.rras.lookup(f.test, f.step)
         if f.track_max:  # TRACKMAX: a MAX RRA beside each AVERAGE one
@@ -245,12 +261,36 @@ class DirectWriter:
                 ),
             )
         step = [] if any(a.startswith(("-s", "--step")) for a in rras) else ["-s", str(f.step)]
-        if f.host not in self._host_dirs:
-            os.makedirs(os.path.dirname(f.path), exist_ok=True)
-            self._host_dirs.add(f.host)
-        self.store.create(f.path, ["-b", str(start), *step, *f.schema.defs, *rras])
-        self.stats["rrd_creates"] += 1
-        f.last, f.ds, f.created = max(f.last, start), f.schema.names, True
+        return start, ["-b", str(start), *step, *f.schema.defs, *rras]
+
+    def _make_host_dir(self, host: str) -> None:
+        if host not in self._host_dirs:
+            os.makedirs(os.path.join(self.rrddir, host), exist_ok=True)
+            self._host_dirs.add(host)
+
+    def _take_creates(self, wait: bool = False) -> None:
+        """Files the workers have made (with `wait`, all under way): their values join
+        the cache's schedule."""
+        if self.creators is None:
+            return
+        for path, error in self.creators.finished(wait):
+            f = self._creating.pop(path, None)
+            if f is None:
+                continue
+            if error is not None:
+                self._create_failed(f, error)
+                continue
+            f.created = True
+            self.stats["rrd_creates"] += 1
+            if f.pending and (not self.cache or len(f.pending) >= self.policy.batch):
+                self._ready.append(f)
+            elif f.pending:
+                self._schedule(f)
+
+    def _schedule(self, f: RrdFile) -> None:
+        """The file's oldest pending value arrived now: when it must be written."""
+        f.due = self.monotonic() + self.policy.max_age * (1 + random.random() * self.policy.jitter)
+        heapq.heappush(self._due, (f.due, f.host, f.name))
 
     def _fit(self, f: RrdFile, schema: Schema) -> None:
         """Values go to their own DS of the file, or nowhere (with one log line).
@@ -368,6 +408,7 @@ class DirectWriter:
         if self.store.batched:
             self._send_dirty(wait=False)
             return
+        self._take_creates()
         now = self.monotonic()
         self._refill(now)
         while self._uncreated and self._may_create():
@@ -396,22 +437,21 @@ class DirectWriter:
         try:
             self._create(f, int(f.pending[0].split(":", 1)[0]) if f.pending else f.last)
         except (OSError, StoreError) as e:
-            log.error(
-                "%s/%s: cannot create %s, %d values lost: %s",
-                f.host,
-                f.name,
-                f.path,
-                len(f.pending),
-                e,
-            )
-            self.stats["updates_rejected"] += len(f.pending)
-            self._unsent -= len(f.pending)
-            if self.hosts.get(f.host, {}).pop(f.name, None) is not None:
-                self._tracked -= 1
+            self._create_failed(f, str(e))
             return
         if f.pending:
             f.due = self.monotonic()
             heapq.heappush(self._due, (f.due, f.host, f.name))
+
+    def _create_failed(self, f: RrdFile, reason: str) -> None:
+        log.error(
+            "%s/%s: cannot create %s, %d values lost: %s",
+            *(f.host, f.name, f.path, len(f.pending), reason),
+        )
+        self.stats["updates_rejected"] += len(f.pending)
+        self._unsent -= len(f.pending)
+        if self.hosts.get(f.host, {}).pop(f.name, None) is not None:
+            self._tracked -= 1
 
     def _refill(self, now: float) -> None:
         elapsed, self._budget_time = now - self._budget_time, now
@@ -460,6 +500,7 @@ class DirectWriter:
         With `to_disk`, rrdcached is asked to write them to the files as well (FLUSH).
         Returns the paths of the files.
         """
+        self._take_creates(wait=True)
         hosts = [host] if host is not None else list(self.hosts)
         files = [
             f
@@ -482,6 +523,9 @@ class DirectWriter:
 
         With rrdcached, an unreachable daemon is tried again for `patience` seconds.
         """
+        self._take_creates(wait=True)
+        if self.creators is not None:
+            self.creators.close()
         if self.store.batched:
             deadline = self.monotonic() + patience
             while True:
@@ -529,6 +573,7 @@ class DirectWriter:
     # --- host and test maintenance (drophost, renamehost, droptest, renametest) -------
 
     def drop_host(self, host: str) -> None:
+        self._take_creates(wait=True)  # no file in the making under what changes
         _check(host)
         self._forget(host)
         path = os.path.join(self.rrddir, host)
@@ -574,12 +619,14 @@ class DirectWriter:
 
     def host_files(self, host: str) -> list[str]:
         _check(host)
+        self._take_creates(wait=True)  # every file in the making is listed
         try:
             return sorted(os.listdir(os.path.join(self.rrddir, host)))
         except OSError:
             return []
 
     def drop_files(self, host: str, names: list[str]) -> None:
+        self._take_creates(wait=True)  # no file in the making under what changes
         for name in names:
             _check(name)
             f = self.hosts.get(host, {}).pop(name, None)
@@ -595,6 +642,7 @@ class DirectWriter:
                 log.error("droptest %s: cannot delete %s: %s", host, name, e)
 
     def rename_files(self, host: str, renames: list[tuple[str, str]]) -> None:
+        self._take_creates(wait=True)  # no file in the making under what changes
         for old, new in renames:
             _check(old)
             _check(new)
