@@ -24,7 +24,7 @@ import shutil
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from rrdd.schema import Schema, Update, unsafe_name, unsafe_path
@@ -62,7 +62,10 @@ class RrdFile:
     last: int = 0  # newest timestamp accepted for the file, written or pending
     ds: tuple[str, ...] = ()  # the DS names the file has
     order: tuple[int | None, ...] | None = None  # file DS -> index in an update; None: same
-    pending: list[str] = field(default_factory=list)
+    # Values not yet written, as rows joined by newlines (which no row has): one string
+    # takes about half the memory of a list of rows.
+    pending: str = ""
+    count: int = 0  # rows in pending
     created: bool = True  # False while its creation waits for the create ceiling
     due: float = 0.0  # when its oldest pending value is too old (monotonic)
 
@@ -149,22 +152,23 @@ class DirectWriter:
         if full and (self.store.batched or not f.created):
             self._shed()
             return
-        f.pending.append(row)
+        f.pending = f"{f.pending}\n{row}" if f.pending else row
+        f.count += 1
         self._unsent += 1
         if full:  # direct mode: write this file now instead of holding more
             self._write([f])
             return
         if self.store.batched:
-            if len(f.pending) == 1:
+            if f.count == 1:
                 self._dirty.append(f)
             return
         if not f.created:
             return
         if not self.cache:
             self._write([f])
-        elif len(f.pending) == 1:
+        elif f.count == 1:
             self._schedule(f)
-        elif len(f.pending) == self.policy.batch:
+        elif f.count == self.policy.batch:
             if self.policy.writes_per_second:
                 self._ready.append(f)
             else:
@@ -282,7 +286,7 @@ class DirectWriter:
                 continue
             f.created = True
             self.stats["rrd_creates"] += 1
-            if f.pending and (not self.cache or len(f.pending) >= self.policy.batch):
+            if f.pending and (not self.cache or f.count >= self.policy.batch):
                 self._ready.append(f)
             elif f.pending:
                 self._schedule(f)
@@ -337,17 +341,17 @@ class DirectWriter:
         started = self.monotonic()
         if batch:
             try:
-                self.store.send([(f.path, f.pending) for f in batch])
+                self.store.send([(f.path, f.pending.split("\n")) for f in batch])
             except StoreUnavailable:
                 return False
         if self.observe is not None and batch:
             self.observe(self.monotonic() - started)
-        written = sum(len(f.pending) for f in batch)
+        written = sum(f.count for f in batch)
         self._unsent -= written
         self.stats["values_written"] += written
         self.stats["rrd_writes"] += len(batch)
         for f in batch:
-            f.pending = []  # a new list: the store may still hold the old one
+            f.pending, f.count = "", 0
         if wait:
             self._take_answers()
         return True
@@ -396,7 +400,8 @@ class DirectWriter:
             return
         if not f.pending and self.store.batched:
             self._dirty.append(f)
-        f.pending = [*rows, *f.pending]
+        f.pending = "\n".join([*rows, f.pending] if f.pending else rows)
+        f.count += len(rows)
         self._unsent += len(rows)
 
     def _file_at(self, path: str) -> RrdFile | None:
@@ -435,7 +440,7 @@ class DirectWriter:
 
     def _create_deferred(self, f: RrdFile) -> None:
         try:
-            self._create(f, int(f.pending[0].split(":", 1)[0]) if f.pending else f.last)
+            self._create(f, int(f.pending.split(":", 1)[0]) if f.pending else f.last)
         except (OSError, StoreError) as e:
             self._create_failed(f, str(e))
             return
@@ -446,10 +451,10 @@ class DirectWriter:
     def _create_failed(self, f: RrdFile, reason: str) -> None:
         log.error(
             "%s/%s: cannot create %s, %d values lost: %s",
-            *(f.host, f.name, f.path, len(f.pending), reason),
+            *(f.host, f.name, f.path, f.count, reason),
         )
-        self.stats["updates_rejected"] += len(f.pending)
-        self._unsent -= len(f.pending)
+        self.stats["updates_rejected"] += f.count
+        self._unsent -= f.count
         if self.hosts.get(f.host, {}).pop(f.name, None) is not None:
             self._tracked -= 1
 
@@ -632,7 +637,7 @@ class DirectWriter:
             f = self.hosts.get(host, {}).pop(name, None)
             if f is not None:
                 self._tracked -= 1
-                self._unsent -= len(f.pending)
+                self._unsent -= f.count
                 self._dirty = [d for d in self._dirty if d is not f]
             path = os.path.join(self.rrddir, host, name)
             self.store.forget([path])
@@ -663,7 +668,7 @@ class DirectWriter:
         self._host_dirs.discard(host)
         files = self.hosts.pop(host, {})
         self._tracked -= len(files)
-        dropped = sum(len(f.pending) for f in files.values())
+        dropped = sum(f.count for f in files.values())
         self._unsent -= dropped
         self._dirty = [f for f in self._dirty if f.host != host]
         if dropped:
