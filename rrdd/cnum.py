@@ -56,6 +56,7 @@ _STRTOUL = re.compile(f"[{WS}]*([+-]?)([0-9]+)")
 ULONG = 2**64
 _SINGLE = struct.Struct("<f")  # a C float
 _SINGLE_BITS = struct.Struct("<I")  # its bits
+HALFWAY_BITS = 2.0**25  # a float's 24-bit significand and one more bit
 
 
 def strtod(text: str, pos: int = 0) -> float | None:
@@ -72,6 +73,8 @@ def atof(text: str, pos: int = 0) -> float:
 
 def float_token(token: str) -> float:
     """The double strtod() makes of a token that `FLOAT` matched."""
+    if "x" not in token and "X" not in token and "(" not in token:
+        return float(token)  # no hex and no "nan(...)": float() reads it whole, as below
     if token.lstrip("+-")[1:2] in ("x", "X"):
         try:
             return float.fromhex(token)
@@ -98,6 +101,10 @@ def strtof(token: str) -> float:
     value = float_token(token)
     single = float32(value)
     if single == value or not math.isfinite(single) or "x" in token or "X" in token:
+        return single
+    # A double halfway between two floats has at most 25 significant bits; one with more
+    # is no tie, and the float nearest to it is the one nearest to the text.
+    if not (math.frexp(value)[0] * HALFWAY_BITS).is_integer():
         return single
     other = _next_float32(single, value)
     if (single + other) * 0.5 != value:
