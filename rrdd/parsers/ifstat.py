@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rrdd.channel import Message
 from rrdd.context import Context
@@ -41,7 +41,9 @@ from rrdd.schema import Schema, Update, commas, rrdname
 SCHEMA = Schema.of("DS:bytesSent:DERIVE:600:0:U", "DS:bytesReceived:DERIVE:600:0:U")
 CAPTURE_MAX = 99  # pickdata copies a capture into a 100-byte buffer, or copies nothing
 INDENT = r"^\s+"  # how a pattern of an indented line starts
-BLANK = r"[^\S\n]"  # a blank that is not a line end: what \s means in a line pattern
+# A blank that is not a line end: what \s means in a line pattern. It is [^\S\n] of an
+# ASCII regex, spelled out because sre tests a plain set faster than a negated class.
+BLANK = r"[ \t\r\f\v]"
 
 
 def _group(pattern: str) -> str:
@@ -85,8 +87,9 @@ class LinePatterns:
     def scan(self, text: str, eol: int) -> Iterator[tuple[int, tuple[str, ...]]]:
         """(which pattern, its captures) for each line after the newline at `eol` that one
         of the patterns matches."""
+        groups = self.groups
         for m in self.regex.finditer(text, eol):
-            which, captures = self.groups[m.lastindex or 0]
+            which, captures = groups[m.lastindex or 0]
             values = m.groups("")[captures]
             if m.end() - m.start() > CAPTURE_MAX:  # only a long match holds a long capture
                 values = tuple(_cap(v) for v in values)
@@ -130,14 +133,23 @@ ROWS = {
 }  # fmt: skip
 
 
+def _place(fields: tuple[str, ...], name: str) -> int | None:
+    return fields.index(name) if name in fields else None
+
+
 @dataclass(frozen=True, slots=True)
 class Sections:
     """A layout of one block per interface: a name line, then counter lines."""
 
     lines: LinePatterns  # the name line first, then the counter lines
     fields: tuple[tuple[str, ...], ...]  # what each counter line's captures are
-    bits: tuple[int, ...]  # what each counter line adds to the mask
-    ifconfig: bool  # Linux: one trailing ":" dropped, "lo" skipped, a name restarts the mask
+    ifconfig: bool  # Linux: one trailing ":" dropped, "lo" skipped
+    # each counter line's (place of "rx", place of "tx") in its captures; None: not there
+    places: tuple[tuple[int | None, int | None], ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        places = tuple((_place(f, "rx"), _place(f, "tx")) for f in self.fields)
+        object.__setattr__(self, "places", places)
 
 
 SECTIONS = {
@@ -149,7 +161,6 @@ SECTIONS = {
             r"^\s+TX packets\s+[0-9]+\s+bytes\s+([0-9]+) ",
         ),
         fields=(("rx", "tx"), ("rx",), ("tx",)),
-        bits=(6, 2, 4),
         ifconfig=True,
     ),
     "aix": Sections(
@@ -158,7 +169,6 @@ SECTIONS = {
             r"^Bytes:\s+(\d+)\s+Bytes:\s+(\d+)",  # the Transmit column, then Receive
         ),
         fields=(("tx", "rx"),),
-        bits=(6,),
         ifconfig=False,
     ),
     "hpux": Sections(
@@ -168,7 +178,6 @@ SECTIONS = {
             r"^Outbound Octets\s+= (\d+)",
         ),
         fields=(("rx",), ("tx",)),
-        bits=(2, 4),
         ifconfig=False,
     ),
 }
@@ -222,10 +231,11 @@ def parse(msg: Message, ctx: Context) -> Iterator[Update]:
 
 
 def _sections(layout: Sections, text: str, eol: int) -> Iterator[tuple[str, str, str]]:
-    # What xymond has collected for the interface it is reading.
-    name: str | None = None
-    counters: dict[str, str] = {}  # "rx", "tx"
-    mask = 0  # 1 = name, 2 = received, 4 = sent
+    # What xymond has collected for the interface it is reading. xymond also keeps a mask
+    # (1 = name, 2 = received, 4 = sent) and emits when it is full and all three values
+    # are held; a value is only held while its bit is set, so holding all three is the
+    # same test.
+    name = rx = tx = None
     for which, values in layout.lines.scan(text, eol):
         if which == 0:
             found = values[0]
@@ -234,14 +244,16 @@ def _sections(layout: Sections, text: str, eol: int) -> Iterator[tuple[str, str,
             if layout.ifconfig and found == "lo":
                 name = None  # loopback: the counters read so far stay, as in xymond
             else:
-                name, counters = found, {}
-                mask = 1 if layout.ifconfig else mask | 1
-        else:
-            counters.update(zip(layout.fields[which - 1], values, strict=True))
-            mask |= layout.bits[which - 1]
-        if mask == 7 and name is not None and len(counters) == 2:
-            yield name, counters["rx"], counters["tx"]
-            name, counters, mask = None, {}, 0
+                name, rx, tx = found, None, None
+            continue
+        rx_at, tx_at = layout.places[which - 1]
+        if rx_at is not None:
+            rx = values[rx_at]
+        if tx_at is not None:
+            tx = values[tx_at]
+        if name is not None and rx is not None and tx is not None:
+            yield name, rx, tx
+            name = rx = tx = None
 
 
 def _solaris(text: str, eol: int) -> Iterator[tuple[str, str, str]]:
