@@ -384,3 +384,23 @@ def test_reload_applies_a_changed_file_keeps_pending_values_and_survives_a_bad_o
     # 2 cpu messages x (la, procs, users) + 2 myapp messages, all written at the end.
     assert "values_written 8" in log
     assert lastupdate(rrddir / "h1/myapp.rrd") == (T0 + 600, {"conns": 5.0, "hits": 7.0})
+
+
+FAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+
+
+@pytest.mark.skipif(not os.path.exists(FAKETIME), reason="no libfaketime")
+@pytest.mark.parametrize("cache", [[], ["--no-cache"]])
+def test_a_stream_replayed_under_a_frozen_clock(rrddir: Path, cache: list[str]) -> None:
+    # libfaketime stops the clock (admins replay saved streams so; so does the oracle
+    # tool): timed waits must not depend on the clock moving.
+    stream = b"".join(
+        cpu(1 + 3 * c + h, f"h{h}", T0 + 300 * c, f"{c}.5") for c in range(3) for h in range(3)
+    )
+    frozen = {"LD_PRELOAD": FAKETIME, "FAKETIME": "@2026-11-22 10:00:00"}
+    frozen |= {"FAKETIME_DONT_FAKE_MONOTONIC": "1", "FAKETIME_DONT_RESET": "1"}
+    p = run(rrddir, stream, *cache, **frozen)
+    assert p.returncode == 0, p.stderr
+    assert [lastupdate(rrddir / f"h{h}/la.rrd") for h in range(3)] == [
+        (T0 + 600, {"la": 250.0})
+    ] * 3
