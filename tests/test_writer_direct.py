@@ -443,3 +443,15 @@ def test_the_files_of_a_worker_that_died_are_made_by_rrdd(
         (T0, {"la": float(i)}) for i in range(5)
     ]
     assert "A file creation worker ended" in caplog.text
+
+
+def test_a_host_dropped_while_its_files_are_made_starts_afresh(tmp_path: Path) -> None:
+    w, stats = writer(tmp_path, creators=Creators(2), cache=False)
+    for i in range(3):
+        w.write("h1", "cpu", T0 + 300 * i, Update("la.rrd", GAUGE, (str(i),)))
+    w.drop_host("h1")
+    w.write("h1", "cpu", T0 + 900, Update("la.rrd", GAUGE, ("9",)))
+    w.sync()
+    w.close()
+    assert last(tmp_path / "rrd/h1/la.rrd") == (T0 + 900, {"la": 9.0})
+    assert stats["updates_dropped_old"] == 0 and stats["updates_rejected"] == 0

@@ -286,9 +286,15 @@ class DirectWriter:
                 continue
             f.created = True
             self.stats["rrd_creates"] += 1
-            if f.pending and (not self.cache or f.count >= self.policy.batch):
+            if not f.pending:
+                continue
+            if not self.cache or (
+                f.count >= self.policy.batch and not self.policy.writes_per_second
+            ):
+                self._write([f])
+            elif f.count >= self.policy.batch:
                 self._ready.append(f)
-            elif f.pending:
+            else:
                 self._schedule(f)
 
     def _schedule(self, f: RrdFile) -> None:
@@ -454,9 +460,15 @@ class DirectWriter:
             *(f.host, f.name, f.path, f.count, reason),
         )
         self.stats["updates_rejected"] += f.count
-        self._unsent -= f.count
+        self._discard(f)
         if self.hosts.get(f.host, {}).pop(f.name, None) is not None:
             self._tracked -= 1
+
+    def _discard(self, f: RrdFile) -> None:
+        """Drop a file's pending values. A record let go may still sit in a queue (ready,
+        due): with nothing pending it writes nothing there."""
+        self._unsent -= f.count
+        f.pending, f.count = "", 0
 
     def _refill(self, now: float) -> None:
         elapsed, self._budget_time = now - self._budget_time, now
@@ -529,8 +541,6 @@ class DirectWriter:
         With rrdcached, an unreachable daemon is tried again for `patience` seconds.
         """
         self._take_creates(wait=True)
-        if self.creators is not None:
-            self.creators.close()
         if self.store.batched:
             deadline = self.monotonic() + patience
             while True:
@@ -561,6 +571,8 @@ class DirectWriter:
         if total:
             log.info("Flushed %d files in %.1f s", total, self.monotonic() - started)
         self.store.close()
+        if self.creators is not None:
+            self.creators.close()  # idle by now: every file under way was taken in above
 
     def existing_ds(self, host: str, rrd: str) -> tuple[str, ...] | None:
         """The DS names of a host's RRD file, or None when it does not exist (or is unsafe)."""
@@ -637,7 +649,7 @@ class DirectWriter:
             f = self.hosts.get(host, {}).pop(name, None)
             if f is not None:
                 self._tracked -= 1
-                self._unsent -= f.count
+                self._discard(f)
                 self._dirty = [d for d in self._dirty if d is not f]
             path = os.path.join(self.rrddir, host, name)
             self.store.forget([path])
@@ -669,7 +681,8 @@ class DirectWriter:
         files = self.hosts.pop(host, {})
         self._tracked -= len(files)
         dropped = sum(f.count for f in files.values())
-        self._unsent -= dropped
+        for f in files.values():
+            self._discard(f)
         self._dirty = [f for f in self._dirty if f.host != host]
         if dropped:
             log.info("%s: %d pending values discarded", host, dropped)
