@@ -9,8 +9,9 @@ empty RRD directory and, if this process may, an empty page cache (sync, then
 from disk too. The command runs end to end, timed from its start to its exit: start-up,
 reading stdin from a file, creating every file, writing, shutdown.
 
-- direct: rrdd creates the files; with fewer than 12 cycles, its cache writes every
-  value at shutdown.
+- direct: rrdd's default mode; its two creation workers (--create-workers) make the
+  files while it reads on; with fewer than 12 cycles, its cache writes every value at
+  shutdown.
 - rrdcached: a private rrdcached (journal, -w 3600) creates the files (CREATE) and holds
   the values; after rrdd's exit the daemon's write-out (FLUSHALL) is timed too.
 
