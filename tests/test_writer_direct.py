@@ -455,3 +455,18 @@ def test_a_host_dropped_while_its_files_are_made_starts_afresh(tmp_path: Path) -
     w.close()
     assert last(tmp_path / "rrd/h1/la.rrd") == (T0 + 900, {"la": 9.0})
     assert stats["updates_dropped_old"] == 0 and stats["updates_rejected"] == 0
+
+
+def test_many_failed_creates_come_back_without_a_stall(tmp_path: Path) -> None:
+    # 300 requests (past the 200 a worker may hold) whose errors name long paths: the
+    # answers are cut, so the pipe back never fills while rrdd is still writing to it.
+    creators = Creators(1)
+    long = "x" * 200
+    for i in range(300):
+        creators.submit(str(tmp_path / f"missing-dir/{long}{i}.rrd"), ["DS:a:GAUGE:600:U:U"])
+    done = creators.finished(wait=True)
+    creators.close()
+    assert [path for path, _ in done] == [
+        str(tmp_path / f"missing-dir/{long}{i}.rrd") for i in range(300)
+    ]
+    assert all(error and len(error) <= 150 and error.isprintable() for _, error in done)

@@ -9,7 +9,11 @@ Each worker is ``python -m rrdd.writer.creator``. It reads one request per line 
 stdin, creates the file and answers one line on stdout, in order::
 
     request: ["/var/lib/xymon/rrd/web01/la.rrd", ["-b", "1795312861", "-s", "300", ...]]
-    answer:  ["/var/lib/xymon/rrd/web01/la.rrd", null]     or [path, "<librrd's error>"]
+    answer:  null   or   "<librrd's error, cut to 150 printable ASCII characters>"
+
+An answer names no file (answers come in the order of the requests) and is short, so
+the answers to every request a worker may have (MAX_IN_FLIGHT) fit in the pipe back:
+a worker never waits for rrdd to read while rrdd waits to write to it.
 
 A worker ignores SIGINT and SIGTERM and ends when its stdin closes, so a signal to the
 whole process group never loses a file in the making: rrdd collects what is under way,
@@ -33,9 +37,11 @@ from rrdd.writer.store import Librrd, StoreError
 
 log = logging.getLogger("rrdd.creator")
 
-# Requests a worker may have unanswered. Its answers (about 100 bytes each) then always
-# fit in the pipe back, so a worker never waits for rrdd while rrdd waits for it.
+# Requests a worker may have unanswered: their answers (at most 2 * ERROR_MAX + 3 bytes
+# each, every character escaped) fit in a pipe's 64 KiB, so the worker never waits for
+# rrdd while rrdd waits for it.
 MAX_IN_FLIGHT = 200
+ERROR_MAX = 150
 
 Done = tuple[str, str | None]  # path, and the error if the file could not be made
 
@@ -66,12 +72,7 @@ class Worker:
             return None
         lines = (self._partial + data).split(b"\n")
         self._partial = lines.pop()
-        done = []
-        for line in lines:
-            path, error = json.loads(line)
-            self.waiting.popleft()
-            done.append((path, error))
-        return done
+        return [(self.waiting.popleft()[0], json.loads(line)) for line in lines]
 
     def close(self) -> None:
         """End an idle worker: it leaves when its stdin closes."""
@@ -161,8 +162,8 @@ def serve() -> None:
             store.create(path, args)
             error = None
         except StoreError as e:
-            error = str(e)
-        out.write(json.dumps([path, error]).encode() + b"\n")
+            error = "".join(c if " " <= c <= "~" else "?" for c in str(e)[:ERROR_MAX])
+        out.write(json.dumps(error).encode() + b"\n")
         out.flush()
 
 
