@@ -13,8 +13,9 @@ in the same process right after it. A round runs every mode once; the script pri
 median of the rounds, by wall time and by CPU time (this process's, plus rrdcached's in
 rrdcached mode): the machine is shared, and CPU time is less disturbed by other work.
 
-rrdd opens each file once (os.path.exists and rrdtool.info) before it writes to it, and
-touches its mtime after each write; the baselines do neither. The baselines:
+rrdd reads each file's header once before it writes to it, and touches its mtime after
+each write; the baselines do neither. The files exist, so rrdd's creation workers have
+nothing to do. The baselines:
 
 - direct (rrdd's default cache): values wait until a file has 12; the rest go at the
   end. Baseline: `rrdtool.update(path, *rows)` for exactly the calls rrdd makes for this
