@@ -2,7 +2,9 @@
 
 Files live at ``<rrddir>/<host>/<rrd>``. A missing file is created on its first update
 (even with --no-rrd, as xymond_rrd does) with start = min(now, first update) - 10 s, so a
-live stream gives xymond's files exactly and a replayed backlog is not rejected.
+live stream gives xymond's files exactly and a replayed backlog is not rejected. In
+direct mode, worker processes (`Creators`) may make new files while rrdd reads on; the
+values of a file in the making wait in the cache like those of any other.
 
 A value not newer than the newest one its file has is dropped and counted before it
 reaches librrd. Accepted values wait in a per-file cache. With librrd (the direct
