@@ -65,7 +65,8 @@ def rrddir(tmp_path: Path) -> Path:
     return d
 
 
-def test_a_stream_becomes_rrd_files(rrddir: Path) -> None:
+@pytest.mark.parametrize("workers", [[], ["--create-workers=0"]], ids=["workers", "in-process"])
+def test_a_stream_becomes_rrd_files(rrddir: Path, workers: list[str]) -> None:
     disk = (
         "status web1.disk green ok\nFilesystem 1024-blocks Used Available Capacity Mounted on\n"
         "/dev/sda1 1000 400 600 40% /\n/dev/sda2 1000 900 100 90% /var/log"
@@ -80,7 +81,7 @@ def test_a_stream_becomes_rrd_files(rrddir: Path) -> None:
             cpu(5, "db1", T0 + 3, "12.25"),
         ]
     )
-    p = run(rrddir, stream)
+    p = run(rrddir, stream, *workers)
     assert p.returncode == 0, p.stderr
     assert sorted(os.listdir(rrddir / "web1")) == [
         "disk,root.rrd",
