@@ -40,17 +40,36 @@ def control(seq: int, kind: str, *args: str) -> bytes:
     return f"@@{kind}#{seq}/*|{T0}.0|192.0.2.1|{'|'.join(args)}\n@@\n".encode()
 
 
+def clean_env(**env: str) -> dict[str, str]:
+    """This process's environment without Xymon's settings, plus `env`."""
+    unset = ("XYMON", "NCV_", "SPLITNCV_", "TEST2RRD")
+    return {k: v for k, v in os.environ.items() if not k.startswith(unset)} | env
+
+
 def run(rrddir: Path, stream: bytes, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("XYMON", "NCV_"))}
-    full_env.update(env)
+    """The rrdd command on a whole stream, to its end."""
     return subprocess.run(
         [RRDD, f"--rrddir={rrddir}", *args],
         input=stream.decode(),
         capture_output=True,
         text=True,
-        env=full_env,
+        env=clean_env(**env),
         timeout=60,
     )
+
+
+def start(
+    rrddir: Path, *args: str, stderr: int = subprocess.PIPE, **env: str
+) -> subprocess.Popen[bytes]:
+    """The rrdd command, running; the test writes its stdin."""
+    proc = subprocess.Popen(
+        [RRDD, f"--rrddir={rrddir}", *args],
+        stdin=subprocess.PIPE,
+        stderr=stderr,
+        env=clean_env(**env),
+    )
+    assert proc.stdin is not None
+    return proc
 
 
 def lastupdate(path: Path) -> tuple[int, dict[str, object]]:
@@ -147,9 +166,7 @@ def test_help_names_every_xymond_rrd_option() -> None:
 
 
 def test_sigterm_writes_pending_values_and_exits(rrddir: Path) -> None:
-    proc = subprocess.Popen(
-        [RRDD, f"--rrddir={rrddir}"], stdin=subprocess.PIPE, stderr=subprocess.PIPE
-    )
+    proc = start(rrddir)
     assert proc.stdin is not None
     proc.stdin.write(cpu(1, "h", T0, "0.10") + cpu(2, "h", T0 + 300, "0.20"))
     proc.stdin.flush()
@@ -237,11 +254,7 @@ def test_a_flush_request_writes_a_hosts_cached_values_at_once(tmp_path: Path) ->
     rrddir, tmpdir = tmp_path / "rrd", tmp_path / "tmp"
     rrddir.mkdir()
     tmpdir.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("XYMON")}
-    env["XYMONTMP"] = str(tmpdir)
-    proc = subprocess.Popen(
-        [RRDD, f"--rrddir={rrddir}"], stdin=subprocess.PIPE, stderr=subprocess.PIPE, env=env
-    )
+    proc = start(rrddir, XYMONTMP=str(tmpdir))
     assert proc.stdin is not None and proc.stderr is not None
     proc.stdin.write(cpu(1, "web1", T0, "1.00") + cpu(2, "db1", T0, "2.00"))
     proc.stdin.flush()
@@ -259,6 +272,7 @@ def test_a_flush_request_writes_a_hosts_cached_values_at_once(tmp_path: Path) ->
     assert lastupdate(rrddir / "web1/la.rrd") == (T0, {"la": 100.0})
     assert lastupdate(rrddir / "db1/la.rrd")[0] < T0  # only the host asked for
     # rrdd flush: everything, with an answer
+    env = clean_env(XYMONTMP=str(tmpdir))
     flush = subprocess.run([RRDD, "flush"], env=env, capture_output=True, text=True, timeout=30)
     assert flush.returncode == 0 and "files flushed" in flush.stdout
     assert lastupdate(rrddir / "db1/la.rrd") == (T0, {"la": 200.0})
@@ -283,11 +297,7 @@ def free_port() -> int:
 
 def test_metrics_move_as_a_stream_is_ingested(rrddir: Path) -> None:
     port = free_port()
-    proc = subprocess.Popen(
-        [RRDD, f"--rrddir={rrddir}", f"--metrics-listen=127.0.0.1:{port}"],
-        stdin=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = start(rrddir, f"--metrics-listen=127.0.0.1:{port}", stderr=subprocess.DEVNULL)
     assert proc.stdin is not None
 
     def scrape() -> dict[str, float]:
@@ -353,13 +363,7 @@ def test_reload_applies_a_changed_file_keeps_pending_values_and_survives_a_bad_o
     rrddir.mkdir()
     config = tmp_path / "rrdd.toml"
     config.write_text('test2rrd = "cpu=la"\n')
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("XYMON", "NCV_", "TEST2RRD"))}
-    proc = subprocess.Popen(
-        [RRDD, f"--rrddir={rrddir}", f"--config={config}"],
-        stdin=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-    )
+    proc = start(rrddir, f"--config={config}")
     assert proc.stdin is not None and proc.stderr is not None
     proc.stdin.write(cpu(1, "h1", T0, "0.50") + ncv_status(2, "h1", "myapp", T0))
     proc.stdin.flush()

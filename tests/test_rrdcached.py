@@ -20,7 +20,7 @@ from rrdd.writer.direct import DirectWriter
 from rrdd.writer.rrdcached import Rrdcached
 from rrdd.xymoncfg import RraDefinitions
 from tests.helpers import rrd_contents, wait_until
-from tests.test_cli import RRDD, T0, cpu, run, status
+from tests.test_cli import T0, cpu, run, start, status
 
 RRDCACHED = shutil.which("rrdcached") or "/usr/bin/rrdcached"
 pytestmark = pytest.mark.skipif(not os.path.exists(RRDCACHED), reason="no rrdcached binary")
@@ -137,13 +137,7 @@ def test_no_rrdcached_at_that_address_stops_start_up(tmp_path: Path) -> None:
 
 
 def test_values_survive_an_rrdcached_restart(rrdcached: Daemon, tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("XYMON")}
-    proc = subprocess.Popen(
-        [RRDD, f"--rrddir={rrdcached.rrddir}", f"--rrdcached={rrdcached.address}"],
-        stdin=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-    )
+    proc = start(rrdcached.rrddir, f"--rrdcached={rrdcached.address}")
     assert proc.stdin is not None and proc.stderr is not None
     first, second, third = stream(5), stream(5, start=5), stream(5, start=10)
     proc.stdin.write(first)
@@ -166,13 +160,7 @@ def test_values_survive_an_rrdcached_restart(rrdcached: Daemon, tmp_path: Path) 
 
 
 def test_nothing_is_lost_when_rrdd_is_killed(rrdcached: Daemon, tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("XYMON")}
-    proc = subprocess.Popen(
-        [RRDD, f"--rrddir={rrdcached.rrddir}", f"--rrdcached={rrdcached.address}"],
-        stdin=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
+    proc = start(rrdcached.rrddir, f"--rrdcached={rrdcached.address}", stderr=subprocess.DEVNULL)
     assert proc.stdin is not None
     data = stream(8)
     proc.stdin.write(data)
