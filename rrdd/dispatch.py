@@ -46,13 +46,9 @@ class Routes:
             if column:
                 self.table.setdefault(column.lower(), rrdname.strip() or column)
 
-    def handler_id(self, test: str, flags: str = "") -> str | None:
-        """The handler id for a test; None for a reverse ("R" flag) test, which has no data.
-
-        A test missing from the table goes to the handler of its own name.
-        """
-        if "R" in flags:
-            return None
+    def handler_id(self, test: str) -> str:
+        """The handler id for a test; a test missing from the table goes to the handler
+        of its own name."""
         return self.table.get(test.lower(), test)
 
 
@@ -112,7 +108,7 @@ class Dispatcher:
         return route if route is not None else self._resolve(test)
 
     def _resolve(self, test: str) -> tuple[str, Handler | None]:
-        hid = self.routes.handler_id(test) or ""
+        hid = self.routes.handler_id(test)
         handler = self.handlers.get(hid)
         if handler is None and hid.lower() in self.ctx.mibs:
             handler = self.handlers.get("snmpmib")  # a MIB of snmpmibs.cfg, read generically

@@ -35,10 +35,6 @@ def test_unmapped_test_goes_to_the_handler_of_its_own_name() -> None:
     assert Routes("cpu=la").handler_id("trends") == "trends"
 
 
-def test_reverse_test_has_no_handler() -> None:
-    assert Routes("conn=tcp").handler_id("conn", flags="OrdRt") is None
-
-
 def yielding_then_failing(msg: Message, ctx: Context) -> Iterator[Update]:
     yield Update("first.rrd", SCHEMA, ("1",))
     raise ParseError("the second line is unreadable")

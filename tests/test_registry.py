@@ -38,9 +38,8 @@ def routed_ids() -> dict[str, list[str]]:
         env = {"XYMONRRDS": "/x", **read_env(case.with_suffix(".env"))}
         routes = make_routes(load_settings({}, env))
         for item in ChannelParser().feed(case.read_bytes()):
-            if isinstance(item, Message):
-                hid = routes.handler_id(item.testname, item.flags)
-                seen.setdefault(hid or "", []).append(case.stem)
+            if isinstance(item, Message) and "R" not in item.flags:  # reverse: no data
+                seen.setdefault(routes.handler_id(item.testname), []).append(case.stem)
     return seen
 
 

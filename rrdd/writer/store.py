@@ -58,6 +58,9 @@ class Librrd:
 
     batched = False
 
+    def __init__(self) -> None:
+        self._refused: list[Rejection] = []
+
     def create(self, path: str, args: Sequence[str]) -> None:
         try:
             rrdtool.create(path, *args)
@@ -77,9 +80,6 @@ class Librrd:
             k[3:-7]: v for k, v in info.items() if k.startswith("ds[") and k.endswith("].index")
         }
         return int(info["last_update"]), tuple(sorted(index, key=index.__getitem__))
-
-    def __init__(self) -> None:
-        self._refused: list[Rejection] = []
 
     def send(self, batch: Sequence[Rows]) -> None:
         for path, rows in batch:
@@ -174,6 +174,7 @@ def read_header(path: str) -> tuple[int, tuple[str, ...]] | None:
 
 
 def with_mtime(path: str) -> None:
-    """librrd writes through mmap, which leaves the mtime; showgraph hides "stale" files."""
+    """Move the file's mtime, which showgraph reads to hide "stale" files: librrd writes
+    through mmap, which moves it on ext4 but not on tmpfs (measured)."""
     with contextlib.suppress(OSError):
         os.utime(path)
