@@ -171,10 +171,7 @@ class DirectWriter:
         elif f.count == 1:
             self._schedule(f)
         elif f.count == self.policy.batch:
-            if self.policy.writes_per_second:
-                self._ready.append(f)
-            else:
-                self._write([f])
+            self._full(f)
 
     def _forget_idle(self) -> None:
         """Bound the memory a flood of new hosts takes: drop the records of files with
@@ -288,16 +285,19 @@ class DirectWriter:
                 continue
             f.created = True
             self.stats["rrd_creates"] += 1
-            if not f.pending:
-                continue
-            if not self.cache or (
-                f.count >= self.policy.batch and not self.policy.writes_per_second
-            ):
+            if not self.cache:
                 self._write([f])
             elif f.count >= self.policy.batch:
-                self._ready.append(f)
-            else:
+                self._full(f)
+            elif f.pending:
                 self._schedule(f)
+
+    def _full(self, f: RrdFile) -> None:
+        """A file has a batch of values: write it, or queue it under the write ceiling."""
+        if self.policy.writes_per_second:
+            self._ready.append(f)
+        else:
+            self._write([f])
 
     def _schedule(self, f: RrdFile) -> None:
         """The file's oldest pending value arrived now: when it must be written."""
