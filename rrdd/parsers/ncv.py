@@ -37,14 +37,18 @@ from rrdd.channel import Message
 from rrdd.context import Context
 from rrdd.errors import ParseError
 from rrdd.parsers import register
-from rrdd.schema import Schema, Update, commas, rrdname
+from rrdd.schema import STEP, Schema, Update, commas, rrdname
 
 BLANKS = re.compile(r"[ \t\n]*")
 SEPARATOR = re.compile(r"[:=\n]")
 COLOUR = re.compile(r"&[a-z]*[ \t]*")
 NUMBER = re.compile(r"[ \t]*([+-]?[0-9.+\-eE]*)")
 NOT_ALNUM = re.compile(r"[^A-Za-z0-9]+")
+# One accepted line as pairs() reads it, for messages without directives: blanks, an
+# optional colour, the name up to the first ":" or "=", blanks, the value.
+LINE = re.compile(r"^[ \t]*(&[a-z]*[ \t]*)?([^:=\n]*)[:=][ \t]*([+-]?[0-9.+\-eE]*)", re.M)
 NCV_NAME_MAX = 19  # rrdtool's DS name limit
+LAMBDA_SCHEMAS: dict[str, Schema] = {}  # DS type -> the schema of a SPLITNCV file
 SPLIT_NAME_MAX = 200
 
 
@@ -58,9 +62,10 @@ def parse(msg: Message, ctx: Context) -> Iterator[Update]:
     values: list[str] = []
     seen: dict[str, str] = {}
     problems = []
+    default = types.get("*", "DERIVE")
     for raw, value in pairs(msg.body):
         name = _clean(raw, split)
-        dstype = types.get(name, types.get("*", "DERIVE"))
+        dstype = types.get(name, default)
         if dstype[:4].upper() == "NONE":
             continue
         if name in seen:
@@ -69,9 +74,10 @@ def parse(msg: Message, ctx: Context) -> Iterator[Update]:
             continue
         seen[name] = raw
         if split:
-            schema = Schema.of(f"DS:lambda:{dstype}:600:U:U")
-            file = rrdname(f"{test},{commas(name)}.rrd")
-            yield Update(file, schema, (value,), track_max=track_max, params=(test, commas(name)))
+            schema = _lambda_schema(dstype)
+            part = commas(name)
+            file = rrdname(f"{test},{part}.rrd")
+            yield Update(file, schema, (value,), STEP, track_max, (test, part))
         elif not name:
             raise ParseError(
                 f"the name {raw!r} has no letters or digits, so no DS; nothing written"
@@ -87,8 +93,40 @@ def parse(msg: Message, ctx: Context) -> Iterator[Update]:
         raise ParseError("; ".join(problems))
 
 
-def pairs(body: str) -> Iterator[tuple[str, str]]:
+def _lambda_schema(dstype: str) -> Schema:
+    """The one DS of a SPLITNCV file, made once per DS type (the types come from the
+    settings, so there are few)."""
+    schema = LAMBDA_SCHEMAS.get(dstype)
+    if schema is None:
+        schema = LAMBDA_SCHEMAS[dstype] = Schema.of(f"DS:lambda:{dstype}:600:U:U")
+    return schema
+
+
+def pairs(body: str) -> Iterator[tuple[str, str]] | list[tuple[str, str]]:
     """(name, value) for each accepted line, in order, after the message's first line."""
+    quick = _plain_pairs(body)
+    return quick if quick is not None else _pairs(body)
+
+
+def _plain_pairs(body: str) -> list[tuple[str, str]] | None:
+    """pairs() in one regex pass, for the common message: no ``<!-- ncv_`` directive and
+    no colour standing alone before its separator ("&green: x: 5"). None for any other."""
+    start = body.find("\n") + 1
+    if not start:
+        return []
+    if "<!-- ncv_" in body:
+        return None
+    out = []
+    for colour, name, value in LINE.findall(body, start):
+        if not name and colour:
+            return None  # read on after the separator: the state machine's case
+        if value and _is_number(value):
+            out.append((name, value))
+    return out
+
+
+def _pairs(body: str) -> Iterator[tuple[str, str]]:
+    """pairs() line by line, directives included: xymond's state machine."""
     text = body
     end = len(text)
     pos = text.find("\n") + 1
@@ -164,6 +202,8 @@ def _is_number(text: str) -> bool:
 def _clean(name: str, split: bool) -> str:
     """The DS (NCV) or file (SPLITNCV) name: letters and digits only, at most 19 for NCV;
     SPLITNCV turns each run of other characters into one "_" and drops a trailing one."""
+    if name.isalnum() and name.isascii():
+        return name if split else name[:NCV_NAME_MAX]
     if not split:
         return "".join(NOT_ALNUM.split(name))[:NCV_NAME_MAX]
     out = NOT_ALNUM.sub("_", name)[:SPLIT_NAME_MAX]
