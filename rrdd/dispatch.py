@@ -20,6 +20,11 @@ from rrdd.writer import Writer
 
 log = logging.getLogger("rrdd.dispatch")
 
+# A test's route: its handler id, its built-in handler (None: none, or the extra
+# script) and the counter of its updates; resolved once per test name.
+Route = tuple[str, Handler | None, str]
+MESSAGE_COUNTERS = {"status": "messages_status", "data": "messages_data"}
+
 REPEAT_LOG_SECONDS = 3600.0  # the same bad input from the same host/test is logged once an hour
 
 # xymonserver.cfg's TEST2RRD, which every Xymon installation has in its environment.
@@ -71,17 +76,15 @@ class Dispatcher:
         self.writer = writer
         self.stats = stats
         self._logged: dict[tuple[str, str, str], float] = {}
-        self._resolved: dict[str, tuple[str, Handler | None]] = {}  # test -> handler id, handler
+        self._resolved: dict[str, Route] = {}  # test name -> its route
 
     def handle(self, msg: Message) -> None:
-        self.stats["messages_" + msg.kind] += 1
+        self.stats[MESSAGE_COUNTERS.get(msg.kind) or f"messages_{msg.kind}"] += 1
         if "R" in msg.flags:
             self.stats["reverse_tests"] += 1  # a reverse test has no data
             return
-        route = self._resolved.get(msg.testname)
-        if route is None:
-            route = self._resolve(msg.testname)
-        hid, handler = route
+        route = self._resolved.get(msg.testname) or self._resolve(msg.testname)
+        hid, handler, counter = route
         if handler is None:
             if self.extra is not None and self.extra.wants(hid):
                 self.extra.submit(msg)  # the answer comes back through collect()
@@ -97,25 +100,25 @@ class Dispatcher:
         except Exception as e:  # a parser bug must not stop the daemon or lose other data
             self._parse_failed(msg, hid, f"parser error {type(e).__name__}: {e}")
             log.debug("parser traceback", exc_info=True)
-        self.stats["updates_" + hid] += len(updates)
+        self.stats[counter] += len(updates)
         write, host, test, timestamp = self.writer.write, msg.hostname, msg.testname, msg.timestamp
         for update in updates:
             write(host, test, timestamp, update)
 
     def handler_for(self, test: str) -> tuple[str, Handler | None]:
         """The handler id of a test and its built-in handler (None: none, or the extra script)."""
-        route = self._resolved.get(test)
-        return route if route is not None else self._resolve(test)
+        hid, handler, _ = self._resolved.get(test) or self._resolve(test)
+        return hid, handler
 
-    def _resolve(self, test: str) -> tuple[str, Handler | None]:
+    def _resolve(self, test: str) -> Route:
         hid = self.routes.handler_id(test)
         handler = self.handlers.get(hid)
         if handler is None and hid.lower() in self.ctx.mibs:
             handler = self.handlers.get("snmpmib")  # a MIB of snmpmibs.cfg, read generically
         if len(self._resolved) > 10000:  # test names come from the network
             self._resolved.clear()
-        self._resolved[test] = (hid, handler)
-        return hid, handler
+        route = self._resolved[test] = (hid, handler, f"updates_{hid}")
+        return route
 
     def reconfigure(self, routes: Routes) -> None:
         """New routes (and a context changed in place): resolve test names afresh."""
