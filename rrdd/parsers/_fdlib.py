@@ -91,6 +91,24 @@ def space_split(line: str) -> list[str]:
     return line.split() if line.isprintable() else list(filter(None, line.split(" ")))
 
 
+def only_spaces(text: str) -> bool:
+    """True when the space is the only blank in `text` apart from newlines.
+
+    Then str.split() splits each of its lines as `space_split` does. The test costs a few
+    fast scans of the text, less than isprintable() on each of its lines.
+    """
+    return text.isascii() and not (
+        "\t" in text
+        or "\v" in text
+        or "\f" in text
+        or "\r" in text
+        or "\x1c" in text
+        or "\x1d" in text
+        or "\x1e" in text
+        or "\x1f" in text
+    )
+
+
 def tokens(line: str) -> list[re.Match[str]]:
     """The first 20 blank-separated columns of a row, as strtok(" ") finds them."""
     found = []

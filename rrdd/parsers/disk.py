@@ -27,15 +27,16 @@ Writes:
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import lru_cache
 
 from rrdd.channel import Message
 from rrdd.cnum import strtoll
 from rrdd.context import Context
 from rrdd.parsers import register
-from rrdd.parsers._fdlib import percent, space_split
+from rrdd.parsers._fdlib import only_spaces, percent, space_split
 from rrdd.parsers.dbcheck import dbcheck_tablespace
 from rrdd.parsers.netapp import netapp_disk
-from rrdd.schema import Schema, Update, commas, rrdname
+from rrdd.schema import STEP, Schema, Update, commas, rrdname
 
 SCHEMA = Schema.of("DS:pct:GAUGE:600:0:100", "DS:used:GAUGE:600:0:U")
 
@@ -59,6 +60,8 @@ COLUMNS = {
     "netapp": (1, 5, 3),
     "netware": (1, 7, 3),
 }
+# A whole percentage as df writes it -> the text percent() and str() make of it
+PERCENT_TEXT = {f"{n}%": str(n) for n in range(101)}
 NETAPP_UNITS = {"M": 1024, "G": 1024**2, "T": 1024**3}  # NetApp sizes -> KB
 
 
@@ -77,30 +80,54 @@ def parse(msg: Message, ctx: Context) -> Iterator[Update]:
     alerts = layout not in ("netapp", "netware", "as400")  # skip "&red ..." lines and such
     mark = "DASD" if layout == "as400" else "/"  # a line without it holds no file system
     wanted = ctx.rrddisks is not None or ctx.norrddisks is not None
-    for line in body.split("\n")[1:]:  # the first line never holds a file system
+    # Spaces separate columns, tabs do not (strtok(" ")). str.split() does the same when
+    # the space is the only blank; one look at the whole body costs less than the look
+    # space_split() takes at each row.
+    split = str.split if only_spaces(body) else space_split
+    test = msg.testname
+    lines = body.split("\n")
+    del lines[0]  # the first line never holds a file system
+    for line in lines:
         if mark not in line:
             continue
-        if alerts and (line.startswith("&") or " red " in line or " yellow " in line):
+        # line[0] exists: the line holds the mark
+        if alerts and (line[0] == "&" or " red " in line or " yellow " in line):
             continue
-        cols = space_split(line)[:20]  # spaces separate, tabs do not
+        cols = split(line)
         ncols = len(cols)
-        cols += [""] * (20 - ncols)
-        if cols[1] == "-" and cols[2] == "-":
+        if ncols > 2 and cols[1] == "-" and cols[2] == "-":
             continue  # an unreachable mount: no reading, so nothing to trend
-        if layout == "nt" and cols[5] and "/" in cols[0]:
+        if layout == "nt" and ncols > 5 and "/" in cols[0]:
             layout = "unix"  # a Unix df: its header said "Filesystem"
-        name, pct, used = _row(layout, cols, ncols)
-        if pct == -1 or (wanted and not _wanted(name, ctx)):
+        if layout == "unix" and ncols > 5:
+            # The common row. Its numbers are kept as the text they are when reading them
+            # and printing them back would give the same text: a capacity such as "42%",
+            # a used amount of plain digits without a leading zero, too short to saturate.
+            name, pct, used = cols[5], PERCENT_TEXT.get(cols[4]), cols[2]
+            if pct is None:
+                pct = str(percent(cols[4]))
+            if not (used.isascii() and used.isdigit() and used[0] != "0" and len(used) < 19):
+                used = str(strtoll(used))
+        else:
+            name, number, amount = _row(layout, cols)
+            pct, used = str(number), str(amount)
+        if pct == "-1" or (wanted and not _wanted(name, ctx)):
             continue
-        diskname = commas(name)
-        if diskname == ",":
-            diskname = ",root"
-        yield Update(
-            rrdname(f"{msg.testname}{diskname}.rrd"),
-            SCHEMA,
-            (str(pct), str(used)),
-            params=(msg.testname, diskname),
-        )
+        rrd, params = _file(test, name)
+        yield Update(rrd, SCHEMA, (pct, used), STEP, False, params)  # positional: cheaper
+
+
+@lru_cache(maxsize=4096)
+def _file(test: str, name: str) -> tuple[str, tuple[str, str]]:
+    """The RRD file of a mount point and the parts of its name.
+
+    Cached because a host reports the same mounts every few minutes, and building the
+    name is a good part of the cost of a row; the size bounds it against odd input.
+    """
+    diskname = commas(name)
+    if diskname == ",":
+        diskname = ",root"
+    return rrdname(f"{test}{diskname}.rrd"), (test, diskname)
 
 
 def _layout(body: str) -> str:
@@ -110,10 +137,11 @@ def _layout(body: str) -> str:
     return "unix"
 
 
-def _row(layout: str, cols: list[str], ncols: int) -> tuple[str, int, int]:
+def _row(layout: str, cols: list[str]) -> tuple[str, int, int]:
     """The mount point, percentage and used amount of one row."""
     if layout == "as400":
-        return "/DASD", percent(cols[ncols - 1]), 0
+        return "/DASD", percent(cols[min(len(cols), 20) - 1]), 0  # xymond reads 20 columns
+    cols = cols + [""] * 8  # a column the row lacks reads as "" (no layout reads past 7)
     iname, ipct, iused = COLUMNS[layout]
     name = cols[iname]
     if layout in ("nt", "bbwin"):
