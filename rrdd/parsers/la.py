@@ -27,10 +27,11 @@ Writes:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from itertools import chain
 
 from rrdd.channel import Message
-from rrdd.cnum import INT64, atoi, leading_int, strtoll
+from rrdd.cnum import INT64, atoi, strtoll
 from rrdd.context import Context
 from rrdd.errors import ParseError
 from rrdd.parsers import register
@@ -39,10 +40,12 @@ from rrdd.schema import Schema, Update
 
 # "la" is a misnomer for procs, users and clock, kept so existing RRD files stay valid.
 SCHEMA = Schema.of("DS:la:GAUGE:600:U:U")
+FILES = ("la.rrd", "procs.rrd", "users.rrd", "clock.rrd")  # load, processes, users, clock
 
 MAINFRAME = re.compile(r".* CPU Utilization *([0-9]+)%", re.IGNORECASE)
 AS400 = re.compile(r".* ([0-9]+) users ([0-9]+) jobs.* load=([0-9]+)%", re.IGNORECASE)
 FRACTION = re.compile(r"\d+")
+SCANF_INT = re.compile(r"[ \t\n\v\f\r]*([+-]?[0-9]+)")  # sscanf's %d: blanks, a sign, digits
 WINMEM = (
     "Total Physical memory:",
     "Available Physical memory:",
@@ -53,32 +56,36 @@ UPTIME = ("up: ", "Uptime:", "uptime:")  # where the first line's users and proc
 MEMORY_GRACE = 360  # seconds: let a separate memory report register its host first
 
 
-@register("la", files=("la.rrd", "procs.rrd", "users.rrd", "clock.rrd"))
-def parse(msg: Message, ctx: Context) -> Iterator[Update]:
+@register("la", files=FILES)
+def parse(msg: Message, ctx: Context) -> Iterable[Update]:
     body = msg.body
     load = users = procs = None
     if "bb-xsnmp" in body:
         pos = body.find("CPU Usage=")
         load = atoi(body[pos + 10 :]) if pos >= 0 else None
-    elif any(os in body for os in ("z/VM", "VSE/ESA", "z/VSE", "z/OS")):
+    elif "z/VM" in body or "VSE/ESA" in body or "z/VSE" in body or "z/OS" in body:
         m = MAINFRAME.search(body)
         load = atoi(m.group(1)) if m else None
     else:
-        load, users, procs = _first_line(body.split("\n", 1)[0])
+        eol = body.find("\n")
+        load, users, procs = _first_line(body if eol < 0 else body[:eol])
 
     pos = body.find("System clock is ")
-    clock = _int_or_none(body[pos + 16 :]) if pos >= 0 else None
+    clock = _int_at(body, pos + 16) if pos >= 0 else None
 
     if load is None and "<br>CPU 5 min average:" in body:
         rest = body[body.find("<br>CPU 5 min average:") :]
         load = atoi(rest[rest.find(":") + 1 :])
 
-    for name, value in (("la", load), ("procs", procs), ("users", users), ("clock", clock)):
+    updates = []
+    for file, value in zip(FILES, (load, procs, users, clock), strict=True):
         if value is not None:
-            yield Update(f"{name}.rrd", SCHEMA, (str(value),))
-
+            updates.append(Update(file, SCHEMA, (str(value),)))
     if ctx.uptime("la") >= MEMORY_GRACE and msg.hostname not in ctx.memhosts:
-        yield from _windows_memory(body)
+        # Chained, not added to the list: a BBNT report whose memory lines are unreadable
+        # raises ParseError, and the dispatcher keeps the updates that came before it.
+        return chain(updates, _windows_memory(body))
+    return updates
 
 
 def _first_line(line: str) -> tuple[int | None, int | None, int | None]:
@@ -94,10 +101,10 @@ def _first_line(line: str) -> tuple[int | None, int | None, int | None]:
     # xymond reads these with sscanf(", %d users"): only the number has to be there.
     comma = line.find(",", pos)
     if comma >= 0:
-        users = _int_or_none(line[comma + 1 :])
+        users = _int_at(line, comma + 1)
         comma = line.find(",", comma + 1)
     if comma >= 0:
-        procs = _int_or_none(line[comma + 1 :])
+        procs = _int_at(line, comma + 1)
     pos = line.find("load=")
     if pos >= 0:
         load = _load(line[pos + 5 :])
@@ -121,10 +128,14 @@ def _load(text: str) -> int:
     return whole * 100 - fraction if text.lstrip().startswith("-") else whole * 100 + fraction
 
 
-def _int_or_none(text: str) -> int | None:
-    """What sscanf's %d reads at the start of `text`, or None."""
-    digits = leading_int(text)
-    return atoi(digits) if digits is not None else None
+def _int_at(text: str, pos: int) -> int | None:
+    """What sscanf's %d reads at `pos` in `text` (as atoi does: wrapped to a C int), or
+    None when no number starts there."""
+    m = SCANF_INT.match(text, pos)
+    if m is None:
+        return None
+    digits = m.group(1)
+    return int(digits) if len(digits) < 10 else atoi(digits)  # up to 9 digits need no wrap
 
 
 def _windows_memory(body: str) -> Iterator[Update]:

@@ -40,10 +40,10 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections.abc import Iterator
+from functools import lru_cache
 
 from rrdd.channel import Message
-from rrdd.cnum import NUMBER, atof, float32, float_token, strtof
+from rrdd.cnum import NUMBER, float32, float_token, strtof
 from rrdd.context import Context
 from rrdd.parsers import register
 from rrdd.schema import Schema, Update, commas, rrdname
@@ -61,25 +61,31 @@ NTP_TOKEN = re.compile(r"[ \r\n\t]*([^ \r\n\t]*)")  # strtok(" \r\n\t")
 
 
 @register("tcp", files=("tcp.{test}.rrd", "tcp.{test}.*.rrd", "{test}.rrd"))
-def parse(msg: Message, ctx: Context) -> Iterator[Update]:
+def parse(msg: Message, ctx: Context) -> list[Update]:
+    # A list, not a generator: nine in ten messages of a fleet are network tests, most
+    # with one update, and nothing here raises halfway (a generator would keep the
+    # updates made before an error).
     test, body = msg.testname, msg.body
     if test == "http":
-        yield from _http(body)
-        return
+        return _http(body)
     if test == ctx.pingcolumn:
-        yield Update(_tcpfile(test), SCHEMA, (_fmt(_ping(body), 6),))
-        return
+        return [Update(_tcpfile(test), SCHEMA, (_fmt(_ping(body), ".6f"),))]
+    updates = []
     if test == "ntp":
         update = _ntp(body)
         if update is not None:
-            yield update
+            updates.append(update)
+    # sscanf("Seconds: %f") on the first line that starts with it
     pos = body.find("\nSeconds:")
-    seconds = _seconds(body, pos + 9) if pos >= 0 else None
-    if seconds is not None:
-        yield Update(_tcpfile(test), SCHEMA, (_fmt(seconds, 6),))
+    found = NUMBER.match(body, pos + 9) if pos >= 0 else None
+    if found:
+        seconds = strtof(found.group(1))
+        updates.append(Update(_tcpfile(test), SCHEMA, (_fmt(seconds, ".6f"),)))
+    return updates
 
 
-def _http(body: str) -> Iterator[Update]:
+def _http(body: str) -> list[Update]:
+    updates = []
     url = None
     # Every line after the first that starts with "&" starts a chunk, so str.find does the
     # per-line work: a URL line is a chunk's first line, its time is in a later line.
@@ -99,11 +105,13 @@ def _http(body: str) -> Iterator[Update]:
                 break
             end = chunk.find("\n", at)
             end = len(chunk) if end < 0 else end
-            seconds = _seconds(chunk, at + 8, end)
-            if seconds is not None:
-                yield Update(_urlfile(url), SCHEMA, (_fmt(seconds, 2),))
+            found = NUMBER.match(chunk, at + 8, end)
+            if found:
+                seconds = strtof(found.group(1))
+                updates.append(Update(_urlfile(url), SCHEMA, (_fmt(seconds, ".2f"),)))
                 url = None
             start = end + 1
+    return updates
 
 
 def _ping(body: str) -> float:
@@ -116,7 +124,8 @@ def _ping(body: str) -> float:
         if pos < 0:
             return 0.0
         start = pos + 7  # past "alive (": where xymonping and fping put the number
-    seconds = float32(atof(body, start))
+    found = NUMBER.match(body, start)  # atof(): 0 without a number
+    seconds = float32(float_token(found.group(1))) if found else 0.0
     unit = PING_DIGITS.match(body, start)
     tmod = body[unit.end() : unit.end() + 4] if unit else ""
     if tmod.startswith("ms"):
@@ -148,21 +157,15 @@ def _ntp(body: str) -> Update | None:
         distance = float_token(m.group(1)) * 1000.0 if m else math.nan
         if math.isfinite(distance) and distance >= 0.0:
             rootdist = f"{distance:.6f}"[:ROOTDIST_MAX]
-    return Update("ntp.rrd", NTP_SCHEMA, (_fmt(offset * 1000.0, 6), rootdist))
+    return Update("ntp.rrd", NTP_SCHEMA, (_fmt(offset * 1000.0, ".6f"), rootdist))
 
 
-def _seconds(text: str, pos: int, end: int | None = None) -> float | None:
-    """What ``sscanf("Seconds: %f")`` reads after the "Seconds:" ending at `pos` (in the
-    text up to `end`)."""
-    m = NUMBER.match(text, pos) if end is None else NUMBER.match(text, pos, end)
-    return strtof(m.group(1)) if m else None
+def _fmt(value: float, spec: str) -> str:
+    """printf's "%<spec>"; xymond would print "inf"/"nan", rrdd stores no reading."""
+    return format(value, spec) if math.isfinite(value) else "U"
 
 
-def _fmt(value: float, digits: int) -> str:
-    """printf's "%.<digits>f"; xymond would print "inf"/"nan", rrdd stores no reading."""
-    return f"{value:.{digits}f}" if math.isfinite(value) else "U"
-
-
+@lru_cache(maxsize=256)  # a fleet has a few dozen test names; each message needs its file
 def _tcpfile(test: str) -> str:
     return rrdname(f"tcp.{commas(test)}.rrd")
 
