@@ -32,7 +32,7 @@ from rrdd.channel import Message
 from rrdd.cnum import atoi
 from rrdd.context import Context
 from rrdd.parsers import register
-from rrdd.schema import Schema, Update
+from rrdd.schema import STEP, Schema, Update
 
 SCHEMA = Schema.of("DS:realmempct:GAUGE:600:0:U")
 
@@ -68,43 +68,48 @@ def parse(msg: Message, ctx: Context) -> Iterator[Update]:
                 yield _update(name, atoi(body[colon + 1 :]))
     else:
         phys = _line_at(body, "Physical", "Real")
-        if phys is None:
+        if phys < 0:
             return
         swap = _line_at(body, "Swap", "Page")
         actual = _line_at(body, "Actual", "Virtual")
-        yield _update("real", _percent(phys))
+        yield _update("real", _percent(body, phys))
         # Without a swap line xymond writes -1, which the DS minimum 0 stores as unknown.
-        yield _update("swap", _percent(swap) if swap is not None else -1)
-        if actual is not None:
-            yield _update("actual", _percent(actual))
+        yield _update("swap", _percent(body, swap) if swap >= 0 else -1)
+        if actual >= 0:
+            yield _update("actual", _percent(body, actual))
+
+
+NAMES = ("real", "swap", "actual", "processor", "io", "fast", "vsize", "tcb", "dcb", "ltch")
+# name -> its file and the file name's parts, made once rather than for every update
+FILES = {name: (f"memory.{name}.rrd", ("memory", name)) for name in NAMES + ZOS_AREAS}
 
 
 def _update(name: str, value: int | None) -> Update:
     value_text = "U" if value is None else str(value)
-    return Update(f"memory.{name}.rrd", SCHEMA, (value_text,), params=("memory", name))
+    rrd, params = FILES[name]
+    return Update(rrd, SCHEMA, (value_text,), STEP, False, params)  # keywords cost more
 
 
-def _line_at(body: str, marker: str, fallback: str) -> str | None:
-    """From the first `marker` (else `fallback`) to the end of its line."""
+def _line_at(body: str, marker: str, fallback: str) -> int:
+    """Where the first `marker` (else `fallback`) is; -1 if neither is."""
     pos = body.find(marker)
-    if pos < 0:
-        pos = body.find(fallback)
-    if pos < 0:
-        return None
-    end = body.find("\n", pos)
-    return body[pos : end if end >= 0 else len(body)]
+    return pos if pos >= 0 else body.find(fallback)
 
 
-def _percent(line: str) -> int:
-    """The digits and dots before the first '%', read as an integer (12.5% -> 12); else 0.
+def _percent(body: str, pos: int) -> int:
+    """The digits and dots before the first '%' of the line from `pos` on, read as an
+    integer (12.5% -> 12); else 0.
 
-    Like xymond's get_mem_percent(), the walk back never reaches the line's first character.
+    Like xymond's get_mem_percent(), the walk back never reaches the character at `pos`.
     """
-    pos = line.find("%")
-    if pos < 0:
+    percent = body.find("%", pos)
+    if percent < 0:
         return 0
-    start = max(len(line[:pos].rstrip("0123456789.")), 1)
-    return atoi(line[start:pos])  # atoi stops at a dot or the '%' anyway
+    before = body[pos:percent]
+    if "\n" in before:  # the first '%' is on a later line
+        return 0
+    start = max(len(before.rstrip("0123456789.")), 1)
+    return atoi(before[start:])  # atoi stops at a dot anyway
 
 
 def _zos(body: str) -> Iterator[Update]:
@@ -119,7 +124,7 @@ def _router(body: str) -> Iterator[Update]:
     if "Processor" not in body:
         return
     for marker, name in (("Processor", "processor"), ("I/O", "io"), ("Fast", "fast")):
-        line = _line_at(body, marker, marker)
-        value = _percent(line) if line is not None else -1
+        pos = body.find(marker)
+        value = _percent(body, pos) if pos >= 0 else -1
         if 0 <= value <= 100:
             yield _update(name, value)

@@ -154,19 +154,37 @@ def _after_equal(markers: tuple[str, ...], body: str, start: int) -> Values:
     return values if found else None
 
 
-def _before_marker(markers: tuple[str, ...], body: str, start: int) -> Values:
+Wanted = tuple[tuple[int, str], ...]  # (DS index, marker) of each marker that is read
+
+
+def _wanted(markers: tuple[str, ...]) -> Wanted:
+    """A marker table without its "" entries, so that the loops skip them for free."""
+    return tuple((i, marker) for i, marker in enumerate(markers) if marker)
+
+
+def _before_marker(markers: Wanted, body: str, start: int) -> Values:
     """The digits that start the line of the first occurrence of each marker."""
-    values, found = [], False
-    for marker in markers:
-        pos = body.find(marker, start) if marker else -1
+    values, found = ["U"] * len(SCHEMA.names), False
+    plain = body.isascii()  # then isdigit() means [0-9]
+    for i, marker in markers:
+        pos = body.find(marker, start)
         if pos < 0:
-            values.append("U")
             continue
         found = True
         nl = body.rfind("\n", start, pos)
-        m = LEADING_DIGITS.match(body, nl + 1 if nl >= 0 else start)
-        values.append((m.group(1) or "U") if m else "U")  # an empty field in xymond, as above
+        line = nl + 1 if nl >= 0 else start
+        # Usually only blanks and the number stand before the marker ("    42 connections
+        # established"); then they are the number, without the regex. No marker starts
+        # with a digit, so the number cannot run on into it.
+        number = body[line:pos].strip(" \t")
+        if not (plain and number.isdigit()):
+            m = LEADING_DIGITS.match(body, line)
+            number = m.group(1) if m else ""
+        values[i] = number or "U"  # an empty field in xymond, as above
     return values if found else None
+
+
+_LINUX, _LINUX_LEGACY = _wanted(LINUX), _wanted(LINUX_LEGACY)
 
 
 def _linux(body: str, start: int) -> Values:
@@ -175,7 +193,7 @@ def _linux(body: str, start: int) -> Values:
     tcp = body.find("\nTcp:", start)
     if tcp < 0:
         return None
-    markers = LINUX if body.find("segments sent out", tcp) >= 0 else LINUX_LEGACY
+    markers = _LINUX if body.find("segments sent out", tcp) >= 0 else _LINUX_LEGACY
     return _before_marker(markers, body, tcp)
 
 
@@ -302,7 +320,7 @@ def _patterns(pset: _PatternSet, body: str, start: int) -> Values:
 
 Method = Callable[[str, int], Values]
 _unix: Method = partial(_after_equal, UNIX)
-_bsd: Method = partial(_before_marker, BSD)
+_bsd: Method = partial(_before_marker, _wanted(BSD))
 # OS -> the methods tried in order; the first that finds a counter wins.
 METHODS: dict[str, tuple[Method, ...]] = {
     "solaris": (_unix,),
@@ -315,7 +333,7 @@ METHODS: dict[str, tuple[Method, ...]] = {
         (partial(_patterns, _PatternSet.of(BSD_PATTERNS)), _bsd),
     ),
     **dict.fromkeys(("linux", "linux22", "rhel3", "zvm", "zvse", "zos"), (_linux,)),
-    **dict.fromkeys(("snmp", "netware_snmp"), (partial(_before_marker, SNMP),)),
+    **dict.fromkeys(("snmp", "netware_snmp"), (partial(_before_marker, _wanted(SNMP)),)),
     **dict.fromkeys(("win32", "bbwin", "powershell"), (partial(_after_equal, WIN32),)),
     "sco_sv": (partial(_patterns, _PatternSet.of(SCO_SV)),),
 }

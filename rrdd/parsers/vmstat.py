@@ -26,6 +26,7 @@ Writes:
 from __future__ import annotations
 
 from collections.abc import Iterator
+from operator import itemgetter
 
 from rrdd.channel import Message
 from rrdd.cnum import strtoll
@@ -37,6 +38,9 @@ from rrdd.parsers._fdlib import space_split
 from rrdd.schema import Schema, Update
 
 MAX_COLUMNS = 30  # xymond reads no more columns than this
+# int() refuses a number of more digits than this (ValueError, Python's default limit); a
+# line that could hold one still goes through int(), so such a report fails as it did.
+INT_MAX_DIGITS = 4300
 
 
 Columns = tuple[int, ...]
@@ -124,6 +128,10 @@ LAYOUTS: dict[str, tuple[Columns, Schema]] = {
     "sco_sv": (SCO_SV_COLUMNS, SCO_SV),
 }
 
+# OS -> picks the DS values out of the padded columns in one call (quicker than a map);
+# every layout has several columns, so itemgetter always returns a tuple.
+PICK = {os: itemgetter(*wanted) for os, (wanted, _) in LAYOUTS.items()}
+
 
 @register("vmstat", files=("vmstat.rrd",))
 def parse(msg: Message, ctx: Context) -> Iterator[Update]:
@@ -137,18 +145,28 @@ def parse(msg: Message, ctx: Context) -> Iterator[Update]:
         if os == "unknown":
             raise ParseError(f"vmstat report for an unknown OS {name!r}")
         raise ParseError(f"cannot handle vmstat from OS {name!r}")
-    wanted, schema = layout
+    schema = layout[1]
     # U after the last column, so a column the line lacks and the column -1 read U
     numbers = _values(columns) + ["U"] * (MAX_COLUMNS + 1 - len(columns))
-    yield Update("vmstat.rrd", schema, tuple(map(numbers.__getitem__, wanted)))
+    yield Update("vmstat.rrd", schema, PICK[os](numbers))
 
 
 def _values(columns: list[str]) -> list[str]:
     """Each column read as `_value` reads it."""
     digits = "".join(columns)
-    if digits.isdigit() and digits.isascii():
-        return list(map(str, map(int, columns)))  # plain digits: _value in one go
+    if digits.isdigit() and digits.isascii():  # plain digits: _value in one go
+        if len(digits) <= INT_MAX_DIGITS and not _leading_zero(columns):
+            return columns  # int() would give each back as it is
+        return list(map(str, map(int, columns)))
     return [_value(column) for column in columns]
+
+
+def _leading_zero(columns: list[str]) -> bool:
+    """True when a column of digits starts with a 0 that int() would drop ("007")."""
+    # With two blanks between the columns and one at each end, every column stands as
+    # " column "; once the " 0 " ones are gone, " 0" is left only before more digits.
+    framed = " " + "  ".join(columns) + " "
+    return " 0" in framed.replace(" 0 ", "")
 
 
 def _value(column: str) -> str:
