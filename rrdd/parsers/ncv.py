@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from functools import lru_cache
 
 from rrdd.channel import Message
 from rrdd.context import Context
@@ -74,10 +75,8 @@ def parse(msg: Message, ctx: Context) -> Iterator[Update]:
             continue
         seen[name] = raw
         if split:
-            schema = _lambda_schema(dstype)
-            part = commas(name)
-            file = rrdname(f"{test},{part}.rrd")
-            yield Update(file, schema, (value,), STEP, track_max, (test, part))
+            file, part = _split_file(test, name)
+            yield Update(file, _lambda_schema(dstype), (value,), STEP, track_max, (test, part))
         elif not name:
             raise ParseError(
                 f"the name {raw!r} has no letters or digits, so no DS; nothing written"
@@ -199,6 +198,14 @@ def _is_number(text: str) -> bool:
     return True
 
 
+@lru_cache(maxsize=4096)  # a host sends the same names every few minutes
+def _split_file(test: str, name: str) -> tuple[str, str]:
+    """The file of a SPLITNCV value, and the name's part of it."""
+    part = commas(name)
+    return rrdname(f"{test},{part}.rrd"), part
+
+
+@lru_cache(maxsize=4096)
 def _clean(name: str, split: bool) -> str:
     """The DS (NCV) or file (SPLITNCV) name: letters and digits only, at most 19 for NCV;
     SPLITNCV turns each run of other characters into one "_" and drops a trailing one."""
