@@ -208,7 +208,9 @@ class Client:
 
     def batch(self, calls: Sequence[tuple[str, Sequence[str]]]) -> int:
         """One BATCH with an UPDATE line per value; the number of errors."""
-        lines = "".join([f"UPDATE {path} {row}\n" for path, rows in calls for row in rows])
+        lines = "".join(
+            [f"UPDATE {path} " + f"\nUPDATE {path} ".join(rows) + "\n" for path, rows in calls]
+        )
         self.sock.sendall(b"BATCH\n" + lines.encode() + b".\n")  # one round trip, as rrdd
         self._answer()  # the go-ahead
         return len(self._answer()) - 1

@@ -175,8 +175,9 @@ class Rrdcached:
         self._ensure()
         lines = []
         for path, rows in batch:
-            prefix = f"UPDATE {self._name(path)} "
-            lines += [prefix + row for row in rows]
+            if rows:  # one UPDATE line per row, a file's lines made by one join
+                prefix = f"UPDATE {self._name(path)} "
+                lines.append(prefix + f"\n{prefix}".join(rows))
         # The lines go with the BATCH command, not after its go-ahead: one round trip.
         payload = "BATCH\n" + "\n".join(lines) + "\n.\n"
         self._send(payload.encode("utf-8", "surrogateescape"))
