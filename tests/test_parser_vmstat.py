@@ -58,6 +58,12 @@ def test_a_number_beyond_a_c_int_is_kept_whole() -> None:
     assert update.values[4] == "4208828416"
 
 
+@pytest.mark.parametrize("column", ["9" * 5000, "1.2" + "3" * 5000])
+def test_a_column_too_long_for_a_number_is_a_parse_error(column: str) -> None:
+    with pytest.raises(ParseError, match="digits is not a number"):
+        run(f"data h.vmstat\nlinux\n 1 0 {column} 3\n")
+
+
 def test_only_the_line_after_the_os_is_read() -> None:
     (update,) = run("data h.vmstat\nlinux\n 5 6\n 7 8 9 10\n")
     assert update.values[:4] == ("5", "6", "U", "U")

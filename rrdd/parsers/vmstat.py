@@ -38,8 +38,8 @@ from rrdd.parsers._fdlib import space_split
 from rrdd.schema import Schema, Update
 
 MAX_COLUMNS = 30  # xymond reads no more columns than this
-# int() refuses a number of more digits than this (ValueError, Python's default limit); a
-# line that could hold one still goes through int(), so such a report fails as it did.
+# int() refuses a number of more digits than this (Python's default limit); a line that
+# could hold one goes through int(), which turns it into a ParseError.
 INT_MAX_DIGITS = 4300
 
 
@@ -157,7 +157,7 @@ def _values(columns: list[str]) -> list[str]:
     if digits.isdigit() and digits.isascii():  # plain digits: _value in one go
         if len(digits) <= INT_MAX_DIGITS and not _leading_zero(columns):
             return columns  # int() would give each back as it is
-        return list(map(str, map(int, columns)))
+        return [_whole(column) for column in columns]
     return [_value(column) for column in columns]
 
 
@@ -174,5 +174,13 @@ def _value(column: str) -> str:
     # avm and fre are in bytes); rrdd keeps the whole number.
     column = column.replace(".", "").replace(",", "")
     if column.isdigit() and column.isascii():
-        return str(int(column))
+        return _whole(column)
     return str(strtoll(column))
+
+
+def _whole(digits: str) -> str:
+    """A column of ASCII digits as the number it is, without leading zeros."""
+    try:
+        return str(int(digits))
+    except ValueError:  # over INT_MAX_DIGITS: no counter has that many
+        raise ParseError(f"a column of {len(digits)} digits is not a number") from None
