@@ -36,9 +36,9 @@ def strtoll(text: str) -> int:
     return max(-INT64, min(INT64 - 1, -value if sign == "-" else value))
 
 
-def leading_int(text: str) -> str | None:
-    """The digits (with an optional sign) an sscanf("%d") would read, or None."""
-    m = _INT.match(text)
+def leading_int(text: str, pos: int = 0) -> str | None:
+    """The digits (with an optional sign) an sscanf("%d") would read at `pos`, or None."""
+    m = _INT.match(text, pos)
     return m.group(0).lstrip(" \t\n\v\f\r") if m else None
 
 

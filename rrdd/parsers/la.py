@@ -31,7 +31,7 @@ from collections.abc import Iterable, Iterator
 from itertools import chain
 
 from rrdd.channel import Message
-from rrdd.cnum import INT64, atoi, strtoll
+from rrdd.cnum import INT64, atoi, leading_int, strtoll
 from rrdd.context import Context
 from rrdd.errors import ParseError
 from rrdd.parsers import register
@@ -45,7 +45,6 @@ FILES = ("la.rrd", "procs.rrd", "users.rrd", "clock.rrd")  # load, processes, us
 MAINFRAME = re.compile(r".* CPU Utilization *([0-9]+)%", re.IGNORECASE)
 AS400 = re.compile(r".* ([0-9]+) users ([0-9]+) jobs.* load=([0-9]+)%", re.IGNORECASE)
 FRACTION = re.compile(r"\d+")
-SCANF_INT = re.compile(r"[ \t\n\v\f\r]*([+-]?[0-9]+)")  # sscanf's %d: blanks, a sign, digits
 WINMEM = (
     "Total Physical memory:",
     "Available Physical memory:",
@@ -129,13 +128,9 @@ def _load(text: str) -> int:
 
 
 def _int_at(text: str, pos: int) -> int | None:
-    """What sscanf's %d reads at `pos` in `text` (as atoi does: wrapped to a C int), or
-    None when no number starts there."""
-    m = SCANF_INT.match(text, pos)
-    if m is None:
-        return None
-    digits = m.group(1)
-    return int(digits) if len(digits) < 10 else atoi(digits)  # up to 9 digits need no wrap
+    """What sscanf's %d reads at `pos` in `text` (wrapped to a C int), or None."""
+    digits = leading_int(text, pos)
+    return atoi(digits) if digits is not None else None
 
 
 def _windows_memory(body: str) -> Iterator[Update]:
