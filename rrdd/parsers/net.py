@@ -43,7 +43,7 @@ import re
 from functools import lru_cache
 
 from rrdd.channel import Message
-from rrdd.cnum import NUMBER, float32, float_token, strtof
+from rrdd.cnum import NUMBER, atof, float32, float_token, strtof
 from rrdd.context import Context
 from rrdd.parsers import register
 from rrdd.schema import Schema, Update, commas, rrdname
@@ -75,11 +75,9 @@ def parse(msg: Message, ctx: Context) -> list[Update]:
         update = _ntp(body)
         if update is not None:
             updates.append(update)
-    # sscanf("Seconds: %f") on the first line that starts with it
     pos = body.find("\nSeconds:")
-    found = NUMBER.match(body, pos + 9) if pos >= 0 else None
-    if found:
-        seconds = strtof(found.group(1))
+    seconds = _seconds(body, pos + 9) if pos >= 0 else None
+    if seconds is not None:
         updates.append(Update(_tcpfile(test), SCHEMA, (_fmt(seconds, ".6f"),)))
     return updates
 
@@ -105,9 +103,8 @@ def _http(body: str) -> list[Update]:
                 break
             end = chunk.find("\n", at)
             end = len(chunk) if end < 0 else end
-            found = NUMBER.match(chunk, at + 8, end)
-            if found:
-                seconds = strtof(found.group(1))
+            seconds = _seconds(chunk, at + 8, end)
+            if seconds is not None:
                 updates.append(Update(_urlfile(url), SCHEMA, (_fmt(seconds, ".2f"),)))
                 url = None
             start = end + 1
@@ -124,8 +121,7 @@ def _ping(body: str) -> float:
         if pos < 0:
             return 0.0
         start = pos + 7  # past "alive (": where xymonping and fping put the number
-    found = NUMBER.match(body, start)  # atof(): 0 without a number
-    seconds = float32(float_token(found.group(1))) if found else 0.0
+    seconds = float32(atof(body, start))
     unit = PING_DIGITS.match(body, start)
     tmod = body[unit.end() : unit.end() + 4] if unit else ""
     if tmod.startswith("ms"):
@@ -158,6 +154,13 @@ def _ntp(body: str) -> Update | None:
         if math.isfinite(distance) and distance >= 0.0:
             rootdist = f"{distance:.6f}"[:ROOTDIST_MAX]
     return Update("ntp.rrd", NTP_SCHEMA, (_fmt(offset * 1000.0, ".6f"), rootdist))
+
+
+def _seconds(text: str, pos: int, end: int | None = None) -> float | None:
+    """What ``sscanf("Seconds: %f")`` reads after the "Seconds:" ending at `pos` (in the
+    text up to `end`)."""
+    m = NUMBER.match(text, pos) if end is None else NUMBER.match(text, pos, end)
+    return strtof(m.group(1)) if m else None
 
 
 def _fmt(value: float, spec: str) -> str:
