@@ -67,11 +67,11 @@ def parse(msg: Message, ctx: Context) -> Iterator[Update]:
             if colon >= 0:
                 yield _update(name, atoi(body[colon + 1 :]))
     else:
-        phys = _line_at(body, "Physical", "Real")
+        phys = _find_either(body, "Physical", "Real")
         if phys < 0:
             return
-        swap = _line_at(body, "Swap", "Page")
-        actual = _line_at(body, "Actual", "Virtual")
+        swap = _find_either(body, "Swap", "Page")
+        actual = _find_either(body, "Actual", "Virtual")
         yield _update("real", _percent(body, phys))
         # Without a swap line xymond writes -1, which the DS minimum 0 stores as unknown.
         yield _update("swap", _percent(body, swap) if swap >= 0 else -1)
@@ -79,7 +79,7 @@ def parse(msg: Message, ctx: Context) -> Iterator[Update]:
             yield _update("actual", _percent(body, actual))
 
 
-NAMES = ("real", "swap", "actual", "processor", "io", "fast", "vsize", "tcb", "dcb", "ltch")
+NAMES = ("real", "swap", "actual", "processor", "io", "fast", "vsize", *dict(NETWARE).values())
 # name -> its file and the file name's parts, made once rather than for every update
 FILES = {name: (f"memory.{name}.rrd", ("memory", name)) for name in NAMES + ZOS_AREAS}
 
@@ -90,8 +90,8 @@ def _update(name: str, value: int | None) -> Update:
     return Update(rrd, SCHEMA, (value_text,), STEP, False, params)  # keywords cost more
 
 
-def _line_at(body: str, marker: str, fallback: str) -> int:
-    """Where the first `marker` (else `fallback`) is; -1 if neither is."""
+def _find_either(body: str, marker: str, fallback: str) -> int:
+    """Where the first `marker` is, else the first `fallback`; -1 if neither is there."""
     pos = body.find(marker)
     return pos if pos >= 0 else body.find(fallback)
 
