@@ -19,6 +19,7 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 
 from feed import MIX, REFERENCE_ENV, REFERENCE_MIX, fleet_stream
 from reference import reference_pass
@@ -59,7 +60,7 @@ def rrdd_pass(data: bytes, env: dict[str, str]) -> int:
     return n
 
 
-def baseline_pass(data: bytes, env: dict[str, str]) -> int:
+def baseline_pass(data: bytes) -> int:
     n = 0
     for block in data.split(b"\n@@\n"):
         header, _, _ = block.partition(b"\n")
@@ -68,12 +69,13 @@ def baseline_pass(data: bytes, env: dict[str, str]) -> int:
     return n
 
 
-def best(fn: object, data: bytes, env: dict[str, str], rounds: int = 3) -> tuple[int, float]:
+def best(run: Callable[[], int], rounds: int = 3) -> tuple[int, float]:
+    """What `run` returns (a message count) and its best time of `rounds`."""
     times = []
     n = 0
     for _ in range(rounds):
         started = time.perf_counter()
-        n = fn(data, env)  # type: ignore[operator]
+        n = run()
         times.append(time.perf_counter() - started)
     return n, min(times)
 
@@ -83,7 +85,7 @@ def race(data: bytes, env: dict[str, str], rounds: int = 5) -> dict[str, float]:
     taking turns so that a slow minute of the shared machine hits them alike."""
     passes = {
         "rrdd": lambda: rrdd_pass(data, env),
-        "framing": lambda: baseline_pass(data, env),
+        "framing": lambda: baseline_pass(data),
         "reference": lambda: reference_pass(data),
     }
     times: dict[str, list[float]] = defaultdict(list)
@@ -103,7 +105,7 @@ def where_the_time_goes(data: bytes, env: dict[str, str]) -> None:
     routes, handlers = make_routes(settings), load_builtins()
     messages: list[Message] = []
 
-    def read(data: bytes, env: dict[str, str]) -> int:
+    def read() -> int:
         channel = ChannelParser()
         messages[:] = [
             m
@@ -113,7 +115,7 @@ def where_the_time_goes(data: bytes, env: dict[str, str]) -> None:
         ]
         return len(messages)
 
-    n, t = best(read, data, env)
+    n, t = best(read)
     print(f"  where the time goes, us per message: channel reader {t / n * 1e6:.1f}; parsers:")
     by_test: dict[str, list[Message]] = defaultdict(list)
     for m in messages:
