@@ -52,25 +52,30 @@ class Recorder(Librrd):
         self.calls.extend((path, list(rows)) for path, rows in batch)
 
 
-def prepare(rrddir: Path, data: bytes, cache: bool = True) -> list[Call]:
+def prepare(
+    rrddir: Path, data: bytes, cache: bool = True, env: dict[str, str] | None = None
+) -> list[Call]:
     """Create the stream's files in `rrddir`; return the librrd calls rrdd would make.
 
     With `cache` rrdd's default policy groups the values (12 per call, the rest at the
-    end); without, there is one call per value in stream order (--no-cache).
+    end); without, there is one call per value in stream order (--no-cache). `env` is
+    the environment rrdd would run with (TEST2RRD and the like).
     """
-    settings = load_settings({"rrddir": str(rrddir)}, {})
+    settings = load_settings({"rrddir": str(rrddir)}, env or {})
     store = Recorder()
     stats: Counter[str] = Counter()
     rras = load_rras(settings)
     writer = DirectWriter(rrddir, rras, stats, store=store, cache=cache, clock=lambda: T0)
-    dispatch(data, writer, stats)
+    dispatch(data, writer, stats, env)
     writer.close()
     return store.calls
 
 
-def dispatch(data: bytes, writer: object, stats: Counter[str]) -> None:
+def dispatch(
+    data: bytes, writer: object, stats: Counter[str], env: dict[str, str] | None = None
+) -> None:
     """Feed a stream through the channel reader and the dispatcher to `writer`."""
-    settings = load_settings({"rrddir": "/nonexistent"}, {})
+    settings = load_settings({"rrddir": "/nonexistent"}, env or {})
     ctx = make_context(settings, writer)  # type: ignore[arg-type]
     dispatcher = Dispatcher(make_routes(settings), load_builtins(), ctx, writer, stats)  # type: ignore[arg-type]
     for item in ChannelParser(stats=stats).feed(data):
@@ -117,10 +122,16 @@ def cpu_of(pid: int) -> float:
 
 
 def run_rrdd(
-    rrddir: Path, stream: Path, *, cache: bool = True, store: object = None, pid: int | None = None
+    rrddir: Path,
+    stream: Path,
+    *,
+    cache: bool = True,
+    store: object = None,
+    pid: int | None = None,
+    env: dict[str, str] | None = None,
 ) -> tuple[Timer, Counter[str]]:
     """Time rrdd's main loop reading the stream file, writing it and shutting down."""
-    settings = load_settings({"rrddir": str(rrddir), "no_cache": not cache}, {})
+    settings = load_settings({"rrddir": str(rrddir), "no_cache": not cache}, env or {})
     stats: Counter[str] = Counter()
     writer = DirectWriter(rrddir, load_rras(settings), stats, store=store, cache=cache)  # type: ignore[arg-type]
     daemon = Daemon(settings, writer, stats)

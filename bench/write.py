@@ -1,9 +1,11 @@
 """End-to-end write throughput of rrdd, direct and through rrdcached, against raw loops.
 
-    python bench/write.py [HOSTS] [CYCLES] [ROUNDS] [DIR]
+    python bench/write.py [--reference] [HOSTS] [CYCLES] [ROUNDS] [DIR]
 
 The fleet stream (feed.py: 26 values per host and cycle; of its 27 updates, two are for
-one file at one time, two tmpfs mounts, and rrdd drops one) is in a file. The RRD files
+one file at one time, two tmpfs mounts, and rrdd drops one), or with --reference the
+perf note's reference mix (15 messages and 40 values per host and cycle, the mix on
+which the note measured T4's reference pipeline), is in a file. The RRD files
 exist beforehand (made by rrdd's own create code) in DIR (default: the temp directory),
 warm in the page cache and written back (os.sync) before each run. All runs use the same
 files, each with timestamps later than the run before. rrdd runs in this process through
@@ -47,7 +49,7 @@ from pathlib import Path
 
 import rrdtool
 from common import Call, Client, Recording, Rrdcached, Timer, median, prepare, run_rrdd, shifted
-from feed import T0, fleet_stream, messages_per_host_cycle
+from feed import MIX, REFERENCE_ENV, REFERENCE_MIX, T0, fleet_stream
 
 # text, mode, baseline mode, target (None: no target, shown for what it says)
 RATIOS: tuple[tuple[str, str, str, float | None], ...] = (
@@ -61,14 +63,17 @@ RATIOS: tuple[tuple[str, str, str, float | None], ...] = (
 
 
 class Bench:
-    def __init__(self, work: Path, hosts: int, cycles: int):
+    def __init__(
+        self, work: Path, hosts: int, cycles: int, mix: tuple[str, ...], env: dict[str, str]
+    ):
         self.work, self.hosts, self.cycles = work, hosts, cycles
+        self.mix, self.env = mix, env
         self.rrddir, self.stream = work / "rrd", work / "stream"
         self.runs = itertools.count()
-        data = fleet_stream(hosts, cycles)
+        data = fleet_stream(hosts, cycles, mix=mix)
         self.calls = {
-            "direct": prepare(self.rrddir, data),
-            "no-cache": prepare(self.rrddir, data, False),
+            "direct": prepare(self.rrddir, data, env=env),
+            "no-cache": prepare(self.rrddir, data, False, env=env),
         }
         self.values = sum(len(rows) for _, rows in self.calls["direct"])
         self.files = len({path for path, _ in self.calls["direct"]})
@@ -76,7 +81,7 @@ class Bench:
     def next_shift(self) -> int:
         """Seconds to add for the next run: one stream's span later than the last."""
         shift = next(self.runs) * 300 * self.cycles
-        self.stream.write_bytes(fleet_stream(self.hosts, self.cycles, T0 + shift))
+        self.stream.write_bytes(fleet_stream(self.hosts, self.cycles, T0 + shift, self.mix))
         os.sync()
         return shift
 
@@ -95,7 +100,9 @@ class Bench:
         out: dict[str, Timer] = {}
         for label, cache in (("direct", True), ("no-cache", False)):
             self.next_shift()
-            out[f"rrdd {label}"], stats = run_rrdd(self.rrddir, self.stream, cache=cache)
+            out[f"rrdd {label}"], stats = run_rrdd(
+                self.rrddir, self.stream, cache=cache, env=self.env
+            )
             assert stats["values_written"] == self.values, stats
             out[f"raw {label}"] = self.raw(self.calls[label], one_by_one=not cache)
 
@@ -103,7 +110,7 @@ class Bench:
         daemon = Rrdcached(Path(tempfile.mkdtemp(dir=self.work)))
         store = Recording(daemon.address, str(self.rrddir))
         out["rrdd rrdcached"], stats = run_rrdd(
-            self.rrddir, self.stream, store=store, pid=daemon.proc.pid
+            self.rrddir, self.stream, store=store, pid=daemon.proc.pid, env=self.env
         )
         assert stats["values_written"] == self.values, stats
         daemon.stop()  # no -F: the values stay in its journal, the files are not written
@@ -128,12 +135,20 @@ def spread(values: list[float]) -> float:
 
 def main() -> None:
     args = sys.argv[1:]
+    reference = "--reference" in args
+    args = [a for a in args if a != "--reference"]
+    mix, env, name = (
+        (REFERENCE_MIX, REFERENCE_ENV, "reference") if reference else (MIX, {}, "fleet")
+    )
     hosts, cycles, rounds = (int(a) for a in (args + ["200", "12", "3"][len(args) :])[:3])
     work = Path(tempfile.mkdtemp(prefix="rrdd-bench-", dir=args[3] if len(args) > 3 else None))
     try:
-        bench = Bench(work, hosts, cycles)
-        messages = hosts * cycles * messages_per_host_cycle()
-        print(f"write path: {hosts} hosts x {cycles} cycles = {messages} messages, ", end="")
+        bench = Bench(work, hosts, cycles, mix, env)
+        messages = hosts * cycles * len(mix)
+        print(
+            f"write path, {name} mix: {hosts} hosts x {cycles} cycles = {messages} messages, ",
+            end="",
+        )
         print(f"{bench.values} updates to {bench.files} existing files in {work}")
         results: dict[str, list[Timer]] = defaultdict(list)
         write_out = []
