@@ -48,8 +48,8 @@ class Recorder(Librrd):
         super().__init__()
         self.calls: list[Call] = []
 
-    def send(self, batch: Sequence[tuple[str, Sequence[str]]]) -> None:
-        self.calls.extend((path, list(rows)) for path, rows in batch)
+    def send(self, batch: Sequence[tuple[str, str]]) -> None:
+        self.calls.extend((path, rows.split("\n")) for path, rows in batch)
 
 
 def prepare(
@@ -88,11 +88,15 @@ class Recording(RrdcachedStore):
 
     def __init__(self, address: str, rrddir: str) -> None:
         super().__init__(address, rrddir)
-        self.sent: list[list[Call]] = []
+        self.sent: list[Sequence[tuple[str, str]]] = []
 
-    def send(self, batch: Sequence[tuple[str, Sequence[str]]]) -> None:
+    def send(self, batch: Sequence[tuple[str, str]]) -> None:
         super().send(batch)
-        self.sent.append(batch)  # type: ignore[arg-type]
+        self.sent.append(batch)
+
+    def calls(self) -> list[list[Call]]:
+        """The batches sent, each file's rows as a list."""
+        return [[(path, rows.split("\n")) for path, rows in batch] for batch in self.sent]
 
 
 class Timer:

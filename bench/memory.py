@@ -50,7 +50,7 @@ class NoStore(Librrd):
     def create(self, path: str, args: Sequence[str]) -> None:
         pass
 
-    def send(self, batch: Sequence[tuple[str, Sequence[str]]]) -> None:
+    def send(self, batch: Sequence[tuple[str, str]]) -> None:
         pass
 
 

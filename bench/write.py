@@ -117,7 +117,7 @@ class Bench:
         self.batch_size = self.values / len(store.sent)
 
         shift = self.next_shift() - sent_at
-        batches = [shifted(batch, shift) for batch in store.sent]
+        batches = [shifted(batch, shift) for batch in store.calls()]
         daemon = Rrdcached(Path(tempfile.mkdtemp(dir=self.work)))
         client = Client(daemon.sock)
         with Timer(daemon.proc.pid) as out["raw BATCH"]:

@@ -349,7 +349,7 @@ class DirectWriter:
         started = self.monotonic()
         if batch:
             try:
-                self.store.send([(f.path, f.pending.split("\n")) for f in batch])
+                self.store.send([(f.path, f.pending) for f in batch])
             except StoreUnavailable:
                 return False
         if self.observe is not None and batch:
@@ -368,9 +368,9 @@ class DirectWriter:
         """Count and log the values the store refused; take back those to send again,
         and make deleted files again."""
         refused, returned = self.store.answers()
-        for path, rows in returned:
-            self.stats["values_written"] -= len(rows)
-            self._put_back(path, rows)
+        for path, lines in returned:
+            self.stats["values_written"] -= lines.count("\n") + 1
+            self._put_back(path, lines)
         gone: dict[str, list[str]] = {}
         for path, row, reason in refused:
             self.stats["values_written"] -= 1
@@ -397,20 +397,21 @@ class DirectWriter:
                 log.error("%s/%s: %d values lost: %s", f.host, f.name, len(rows), e)
                 self.stats["updates_rejected"] += len(rows)
                 continue
-            self._put_back(path, rows)
+            self._put_back(path, "\n".join(rows))
             if not self.store.batched:
                 self._write([f])
 
-    def _put_back(self, path: str, rows: Sequence[str]) -> None:
-        """Rows sent that must go again, ahead of the file's newer values."""
+    def _put_back(self, path: str, rows: str) -> None:
+        """Rows sent (one per line) that must go again, ahead of the file's newer values."""
         f = self._file_at(path)
         if f is None:
             return
         if not f.pending and self.store.batched:
             self._dirty.append(f)
-        f.pending = "\n".join([*rows, f.pending] if f.pending else rows)
-        f.count += len(rows)
-        self._unsent += len(rows)
+        f.pending = f"{rows}\n{f.pending}" if f.pending else rows
+        count = rows.count("\n") + 1
+        f.count += count
+        self._unsent += count
 
     def _file_at(self, path: str) -> RrdFile | None:
         host, _, name = path.removeprefix(self.rrddir + "/").partition("/")

@@ -175,9 +175,9 @@ class Rrdcached:
         self._ensure()
         lines = []
         for path, rows in batch:
-            if rows:  # one UPDATE line per row, a file's lines made by one join
+            if rows:  # one UPDATE line per row
                 prefix = f"UPDATE {self._name(path)} "
-                lines.append(prefix + f"\n{prefix}".join(rows))
+                lines.append(prefix + rows.replace("\n", f"\n{prefix}"))
         # The lines go with the BATCH command, not after its go-ahead: one round trip.
         payload = "BATCH\n" + "\n".join(lines) + "\n.\n"
         self._send(payload.encode("utf-8", "surrogateescape"))
@@ -205,7 +205,7 @@ class Rrdcached:
             self._returned += batch
             return
         if errors:
-            rows = [(path, row) for path, file_rows in batch for row in file_rows]
+            rows = [(path, row) for path, lines in batch for row in lines.split("\n")]
             for error in errors:
                 number, _, reason = error.partition(" ")  # the line's number in the batch
                 if number.isdigit() and 0 < int(number) <= len(rows):

@@ -1,7 +1,9 @@
 """Where RRD files are kept: librrd directly, or an rrdcached daemon (writer/rrdcached.py).
 
 The writer decides what to write and when; a store only creates, reads and writes.
-Rows are ``<ts>:<v1>:<v2>...`` in the file's own DS order.
+Rows are ``<ts>:<v1>:<v2>...`` in the file's own DS order. A file's rows travel as one
+string, a row per line, as the writer's cache holds them: the rrdcached store makes its
+UPDATE lines from that string without taking it apart.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ class StoreUnavailable(Exception):
     """The store cannot be reached at all (rrdcached is down); nothing was written."""
 
 
-Rows = tuple[str, Sequence[str]]  # a file's path and rows, in order
+Rows = tuple[str, str]  # a file's path and its rows in order, one per line
 Rejection = tuple[str, str, str]  # (path, row, the reason librrd or rrdcached gives)
 
 
@@ -82,7 +84,8 @@ class Librrd:
         return int(info["last_update"]), tuple(sorted(index, key=index.__getitem__))
 
     def send(self, batch: Sequence[Rows]) -> None:
-        for path, rows in batch:
+        for path, lines in batch:
+            rows = lines.split("\n")
             done = 0
             while done < len(rows):
                 try:
