@@ -343,9 +343,8 @@ class DirectWriter:
         With `wait`, what the store said of them is taken in before returning; without
         (rrdcached, between reads), at the next sync.
         """
-        batch = [f for f in files if f.pending and f.created]
-        if len(batch) > 1:
-            batch = list({id(f): f for f in batch}.values())
+        # A file can be queued twice (values, then a put-back): it goes once.
+        batch = list({id(f): f for f in files if f.pending and f.created}.values())
         started = self.monotonic()
         if batch:
             try:
@@ -354,7 +353,7 @@ class DirectWriter:
                 return False
         if self.observe is not None and batch:
             self.observe(self.monotonic() - started)
-        written = sum(f.count for f in batch)
+        written = sum([f.count for f in batch])
         self._unsent -= written
         self.stats["values_written"] += written
         self.stats["rrd_writes"] += len(batch)
