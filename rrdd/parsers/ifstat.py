@@ -31,6 +31,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from rrdd.channel import Message
 from rrdd.context import Context
@@ -46,28 +47,49 @@ INDENT = r"^\s+"  # how a pattern of an indented line starts
 BLANK = r"[ \t\r\f\v]"
 
 
+# A set with letters in a pattern, such as [a-z0-9]: one not negated and without escapes.
+LETTER_SET = re.compile(r"\[(?!\^)[^]\\]*[a-z][^]\\]*\]", re.I)
+
+
 def _group(pattern: str) -> str:
-    """A pattern as one alternative of a line regex: its own group, blanks kept in the line."""
-    return "(" + pattern.replace(r"\s", BLANK) + ")"
+    """A pattern as one alternative of a line regex: blanks kept in the line, sets of
+    letters made plain sets."""
+    return "(?:" + LETTER_SET.sub(_cased_set, pattern.replace(r"\s", BLANK)) + ")"
+
+
+def _cased_set(m: re.Match[str]) -> str:
+    """A caseless set of letters as the plain set of the characters it matches: sre
+    repeats a plain set in one step, a caseless one a character at a time.
+
+    An ASCII regex matches a letter's other case only, so these are the ASCII characters
+    the set matches, e.g. [a-z0-9] -> [0-9A-Za-z]."""
+    caseless = re.compile(m[0], re.I | re.A)
+    chars = [chr(c) for c in range(128) if caseless.fullmatch(chr(c))]
+    return "(?-i:[" + "".join(map(re.escape, chars)) + "])"
 
 
 class LinePatterns:
     """xymond's per-line pickdata() patterns, tried in order, run as one pass over a text.
 
     The patterns keep xymond's text (caseless); their blanks are kept from matching a
-    line end, so each pattern sees one line at a time, as in xymond.
+    line end, so each pattern sees one line at a time, as in xymond, and their sets of
+    letters are spelled in both cases (_cased_set), for speed. Each pattern has a
+    capture that all its matches set, so the last group a match closes (its lastindex)
+    is one of the matched pattern's own: `pattern_of` maps it back to the pattern.
     """
 
     def __init__(self, *patterns: str):
-        # outer group -> (which pattern, the slice of Match.groups() with its captures)
-        self.groups: dict[int, tuple[int, slice]] = {}
+        self.pattern_of: list[int] = [-1]  # a capture group's number -> its pattern
+        self.groups: list[range] = []  # each pattern's capture groups, by number
         parts: list[str] = []  # the alternatives of the line regex, in pattern order
         indented: list[str] = []  # a run of patterns that start with blanks, blanks cut off
-        index = 1
         for which, pattern in enumerate(patterns):
             count = re.compile(pattern).groups
-            self.groups[index] = (which, slice(index, index + count))
-            index += count + 1
+            if not count:
+                raise ValueError(f"{pattern!r} captures nothing: its matches are not told apart")
+            first = len(self.pattern_of)
+            self.groups.append(range(first, first + count))
+            self.pattern_of += [which] * count
             # Consecutive patterns of blanks and then a letter share one possessive blank
             # run, so the engine reads an indented line's blanks once, not once per pattern
             # and again per backtrack. A letter is no blank: each pattern matches as before.
@@ -87,10 +109,10 @@ class LinePatterns:
     def scan(self, text: str, eol: int) -> Iterator[tuple[int, tuple[str, ...]]]:
         """(which pattern, its captures) for each line after the newline at `eol` that one
         of the patterns matches."""
-        groups = self.groups
+        pattern_of, groups = self.pattern_of, self.groups
         for m in self.regex.finditer(text, eol):
-            which, captures = groups[m.lastindex or 0]
-            values = m.groups("")[captures]
+            which = pattern_of[m.lastindex or 0]
+            values = m.groups("")[groups[which].start - 1 : groups[which].stop - 1]
             if m.end() - m.start() > CAPTURE_MAX:  # only a long match holds a long capture
                 values = tuple(_cap(v) for v in values)
             yield which, values
@@ -133,10 +155,6 @@ ROWS = {
 }  # fmt: skip
 
 
-def _place(fields: tuple[str, ...], name: str) -> int | None:
-    return fields.index(name) if name in fields else None
-
-
 @dataclass(frozen=True, slots=True)
 class Sections:
     """A layout of one block per interface: a name line, then counter lines."""
@@ -144,18 +162,26 @@ class Sections:
     lines: LinePatterns  # the name line first, then the counter lines
     fields: tuple[tuple[str, ...], ...]  # what each counter line's captures are
     ifconfig: bool  # Linux: one trailing ":" dropped, "lo" skipped
-    # each counter line's (place of "rx", place of "tx") in its captures; None: not there
-    places: tuple[tuple[int | None, int | None], ...] = field(init=False)
+    # pattern -> the numbers of the groups of its received and sent values in the line
+    # regex, 0 for a value the line does not hold (the name line: (0, 0))
+    rx_tx: tuple[tuple[int, int], ...] = field(init=False)
 
     def __post_init__(self) -> None:
-        places = tuple((_place(f, "rx"), _place(f, "tx")) for f in self.fields)
-        object.__setattr__(self, "places", places)
+        rx_tx = [(0, 0)]
+        for which, captures in enumerate(self.fields, 1):
+            first = self.lines.groups[which].start
+            rx, tx = (first + captures.index(f) if f in captures else 0 for f in ("rx", "tx"))
+            rx_tx.append((rx, tx))
+        object.__setattr__(self, "rx_tx", tuple(rx_tx))
 
 
 SECTIONS = {
     "ifconfig": Sections(
         LinePatterns(
-            r"^([a-z0-9]+(?:_[0-9]+)?:*|lo:?)\s",
+            # xymond's name pattern is ^([a-z0-9]+(?:_[0-9]+)?:*|lo:?)\s, which every line
+            # tries. Its second alternative is left out: any line it matches, the first one
+            # matches first, with the same capture ("lo" or "lo:").
+            r"^([a-z0-9]+(?:_[0-9]+)?:*)\s",
             r"^\s+RX bytes:([0-9]+) .*TX bytes.([0-9]+) ",
             r"^\s+RX packets\s+[0-9]+\s+bytes\s+([0-9]+) ",
             r"^\s+TX packets\s+[0-9]+\s+bytes\s+([0-9]+) ",
@@ -227,18 +253,28 @@ def parse(msg: Message, ctx: Context) -> Iterator[Update]:
         # xymond loses a capture of more than 99 characters (an empty name or value).
         if not (name and rx and tx) or (wanted is not None and not wanted.search(name)):
             continue
-        yield Update(rrdname(f"ifstat.{commas(name)}.rrd"), SCHEMA, (tx, rx))
+        yield Update(_file(name), SCHEMA, (tx, rx))
+
+
+@lru_cache(maxsize=4096)
+def _file(name: str) -> str:
+    """The RRD file of an interface. Cached: a host reports the same interfaces every five
+    minutes; the size bounds it against odd input."""
+    return rrdname(f"ifstat.{commas(name)}.rrd")
 
 
 def _sections(layout: Sections, text: str, eol: int) -> Iterator[tuple[str, str, str]]:
     # What xymond has collected for the interface it is reading. xymond also keeps a mask
     # (1 = name, 2 = received, 4 = sent) and emits when it is full and all three values
     # are held; a value is only held while its bit is set, so holding all three is the
-    # same test.
+    # same test. The loop reads the matches itself, without scan(): it is the hot path.
+    pattern_of, rx_tx = layout.lines.pattern_of, layout.rx_tx
+    name_group = layout.lines.groups[0].start
     name = rx = tx = None
-    for which, values in layout.lines.scan(text, eol):
+    for m in layout.lines.regex.finditer(text, eol):
+        which = pattern_of[m.lastindex or 0]
         if which == 0:
-            found = values[0]
+            found = _cap(m[name_group])
             if layout.ifconfig:
                 found = found.removesuffix(":")
             if layout.ifconfig and found == "lo":
@@ -246,13 +282,14 @@ def _sections(layout: Sections, text: str, eol: int) -> Iterator[tuple[str, str,
             else:
                 name, rx, tx = found, None, None
             continue
-        rx_at, tx_at = layout.places[which - 1]
-        if rx_at is not None:
-            rx = values[rx_at]
-        if tx_at is not None:
-            tx = values[tx_at]
+        rx_group, tx_group = rx_tx[which]
+        if rx_group:
+            rx = m[rx_group]
+        if tx_group:
+            tx = m[tx_group]
         if name is not None and rx is not None and tx is not None:
-            yield name, rx, tx
+            # Capped here, not when read: a lost value ("") is held all the same.
+            yield name, _cap(rx), _cap(tx)
             name = rx = tx = None
 
 
