@@ -25,6 +25,7 @@ bench() {
 
 bench parse.py 1000
 bench write.py 200 12 3
+bench write.py --reference 200 12 3
 bench syscalls.py 20 12
 bench memory.py 20000
 bench shutdown.py 400 10
