@@ -90,13 +90,12 @@ def _http(body: str) -> list[Update]:
     for chunk in body.split("\n&")[1:]:
         start = 0  # where the lines that may hold a time begin
         if chunk.startswith(URL_COLOURS):
-            eol = chunk.find("\n")
-            line = chunk if eol < 0 else chunk[:eol]
+            line = chunk.partition("\n")[0]
             # A colour line without "http" keeps the URL that is still waiting.
             at = line.find("http")
             if at >= 0:
-                url = line[at:].split(" ", 1)[0]
-            start = len(chunk) if eol < 0 else eol + 1
+                url = line[at:].partition(" ")[0]
+            start = len(line) + 1
         while url is not None:
             at = chunk.find("Seconds:", start)  # the first one of its line
             if at < 0:
@@ -173,9 +172,10 @@ def _tcpfile(test: str) -> str:
     return rrdname(f"tcp.{commas(test)}.rrd")
 
 
+@lru_cache(maxsize=4096)  # a host tests the same URLs every few minutes
 def _urlfile(url: str) -> str:
     """setupfn3's name for a URL: long names end in the MD5 of their tail."""
-    name = url[7:] if url.startswith("http://") else url
+    name = url.removeprefix("http://")
     fn = rrdname(f"tcp.http.{commas(name)}.rrd")
     if len(fn) < NAME_LONG and fn.isascii():
         return fn  # short in bytes too: nothing to cut
