@@ -4,7 +4,7 @@
 
 The fleet stream (feed.py: 26 values per host and cycle; of its 27 updates, two are for
 one file at one time, two tmpfs mounts, and rrdd drops one), or with --reference the
-perf note's reference mix (15 messages and 40 values per host and cycle, the mix on
+perf note's reference mix (15 messages and 42 values per host and cycle, the mix on
 which the note measured T4's reference pipeline), is in a file. The RRD files
 exist beforehand (made by rrdd's own create code) in DIR (default: the temp directory),
 warm in the page cache and written back (os.sync) before each run. All runs use the same
