@@ -114,7 +114,3 @@ def fleet_stream(hosts: int, cycles: int, t0: int = T0, mix: tuple[str, ...] = M
                 text = body.replace(HOST, host).replace(CHOST, chost)
                 parts.append(header.replace(HOST, host) + "\n" + text + "\n@@\n")
     return "".join(parts).encode("utf-8", "surrogateescape")
-
-
-def messages_per_host_cycle(mix: tuple[str, ...] = MIX) -> int:
-    return len(mix)

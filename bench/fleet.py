@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 from common import RRDD, Client, Rrdcached, cpu_of
-from feed import fleet_stream, messages_per_host_cycle
+from feed import MIX, fleet_stream
 
 MODES = ("direct", "rrdcached")
 
@@ -105,7 +105,7 @@ def main() -> None:
     try:
         stream = work / "stream"
         stream.write_bytes(fleet_stream(hosts, cycles))
-        messages = hosts * cycles * messages_per_host_cycle()
+        messages = hosts * cycles * len(MIX)
         size = stream.stat().st_size / 1e6
         print(f"fleet, rrdd command from cold: {hosts} hosts x {cycles} cycles = ", end="")
         print(f"{messages} messages ({size:.0f} MB), new files in {work}")
