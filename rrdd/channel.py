@@ -89,6 +89,14 @@ class ChannelParser:
 
     def feed(self, data: bytes) -> Iterator[Item]:
         """Yield every complete item in the stream so far."""
+        for block in self.blocks(data):
+            item = self._block(block)
+            if item is not None:
+                yield item
+
+    def blocks(self, data: bytes) -> Iterator[bytes | bytearray]:
+        """Yield every complete message so far, without its terminator: it starts with
+        "@@" (junk before it is skipped) and is at most max_message bytes long."""
         buf = self._buf
         scan_from = max(0, len(buf) - len(TERMINATOR) + 1)
         buf += data
@@ -102,14 +110,22 @@ class ChannelParser:
                 if len(block) > self.max_message:
                     self._oversize(block)
                     continue
-                item = self._block(block)
-                if item is not None:
-                    yield item
+                if not block.startswith(b"@@"):
+                    block = self._skip_junk(block)
+                if block:
+                    yield block
         if len(buf) > self.max_message and not self._skipping:
             self._oversize(buf)
             self._skipping = True
         if self._skipping:
             del buf[: max(0, len(buf) - len(TERMINATOR) + 1)]
+
+    def _skip_junk(self, block: bytearray) -> bytearray:
+        """Junk before a message: skip to the next "\\n@@" and keep what follows."""
+        pos = block.find(b"\n@@")
+        log.warning("Bad data in channel, skipping %d bytes", len(block) if pos < 0 else pos + 1)
+        self.stats["garbage"] += 1
+        return bytearray() if pos < 0 else block[pos + 1 :]
 
     def _oversize(self, data: bytes | bytearray) -> None:
         head = bytes(data[:200]).split(b"\n", 1)[0]
@@ -125,16 +141,6 @@ class ChannelParser:
         self._buf.clear()
 
     def _block(self, block: bytes | bytearray) -> Item | None:
-        if not block.startswith(b"@@"):
-            # Junk before a message: skip to the next "\n@@" and keep what follows.
-            pos = block.find(b"\n@@")
-            log.warning(
-                "Bad data in channel, skipping %d bytes", len(block) if pos < 0 else pos + 1
-            )
-            self.stats["garbage"] += 1
-            if pos < 0:
-                return None
-            block = block[pos + 1 :]
         header, _, text = block.decode("utf-8", "surrogateescape").partition("\n")
         m = _HEADER.match(header)
         assert m is not None  # the block starts with "@@"
