@@ -226,6 +226,8 @@ class Metrics:
         self._lock = threading.Lock()  # observe_flush runs in the writer, collect() elsewhere
         self._buckets = [0] * (len(FLUSH_BUCKETS) + 1)  # the last one is +Inf
         self._flush_sum = 0.0
+        # Other processes' flush_counts() (the workers of --workers), added to this one's.
+        self.more_flushes: Callable[[], list[tuple[list[int], float] | None]] = list
         self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
         if registry is None:
@@ -244,6 +246,11 @@ class Metrics:
         with self._lock:
             self._buckets[i] += 1
             self._flush_sum += seconds
+
+    def flush_counts(self) -> tuple[list[int], float]:
+        """The flush histogram so far: the count in each bucket, and the sum."""
+        with self._lock:
+            return list(self._buckets), self._flush_sum
 
     # --- the collector ---------------------------------------------------------------
 
@@ -287,8 +294,11 @@ class Metrics:
             yield GaugeMetricFamily(name, GAUGES.get(name, "See rrdd(8)."), value=value)
 
     def _histogram(self) -> Metric:
-        with self._lock:
-            counts, total = list(self._buckets), self._flush_sum
+        counts, total = self.flush_counts()
+        for more in self.more_flushes():
+            if more is not None:
+                counts = [a + b for a, b in zip(counts, more[0], strict=True)]
+                total += more[1]
         buckets: list[tuple[str, float]] = []
         cumulative = 0
         for bound, count in zip((*FLUSH_BUCKETS, float("inf")), counts, strict=True):
