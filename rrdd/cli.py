@@ -18,21 +18,15 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from rrdd import __version__, logsetup, privileges, systemd
+from rrdd import __version__, logsetup
 from rrdd.config import read_config
-from rrdd.control import FlushSocket, request_flush
-from rrdd.daemon import Daemon, cache_policy, load_rras
+from rrdd.control import request_flush
+from rrdd.daemon import load_rras
 from rrdd.errors import ConfigError
-from rrdd.metrics import Metrics
-from rrdd.parsers import load_builtins
-from rrdd.processor import Processor
 from rrdd.settings import Settings, resolve_settings
 from rrdd.snmpmibs import load_mibs
-from rrdd.watch import ConfigWatcher
-from rrdd.writer.creator import Creators
-from rrdd.writer.direct import DirectWriter
+from rrdd.startup import check_rrddir, start_daemon, start_metrics, start_watcher
 from rrdd.writer.rrdcached import Rrdcached
-from rrdd.writer.store import StoreUnavailable
 from rrdd.xymoncfg import RraDefinitions
 
 log = logging.getLogger("rrdd")
@@ -98,23 +92,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--create-workers", metavar="N", type=int, help="processes creating files (default 2)"
     )
+    p.add_argument(
+        "--workers",
+        metavar="N",
+        type=int,
+        help="spread the hosts over N processes, to use N cores (default 1)",
+    )
     p.add_argument("--metrics-listen", metavar="HOST:PORT", help="serve Prometheus /metrics")
     p.add_argument("--user", help="drop root to this user after start-up")
     p.add_argument("--group", help="and to this group (default: the user's)")
     p.add_argument("--version", action="version", version=f"rrdd {__version__}")
     return p
-
-
-def check_rrddir(settings: Settings) -> str | None:
-    path = settings.rrddir
-    try:
-        if not path.is_dir():
-            return f"RRD directory {path} does not exist"
-    except OSError as e:
-        return f"RRD directory {path} cannot be used: {e.strerror}"
-    if not os.access(path, os.W_OK | os.X_OK):
-        return f"RRD directory {path} is not writable"
-    return None
 
 
 def flush_command(argv: Sequence[str]) -> int:
@@ -226,67 +214,9 @@ def serve(
     `rebuild` reads the settings again, for a reload; `config_files` were read for them.
     """
     stats: Counter[str] = Counter()
-    metrics = Metrics(stats, version=__version__) if settings.metrics_listen else None
-    if metrics is not None and settings.metrics_listen:
-        metrics.serve(settings.metrics_listen)
-    try:
-        store = (
-            Rrdcached(settings.rrdcached, str(settings.rrddir), stats=stats)
-            if settings.rrdcached
-            else None
-        )
-    except StoreUnavailable as e:
-        raise ConfigError(str(e)) from None
-    flush_socket = FlushSocket(settings.tmpdir, str(settings.rrddir)) if settings.tmpdir else None
-    load_builtins()  # import every parser while the code is surely readable
-    privileges.drop(settings.user, settings.group)
-    problem = check_rrddir(settings)
-    if problem:
-        raise ConfigError(problem)
-    if settings.snmpmibs is None:
-        log.info("No snmpmibs.cfg in $XYMONHOME/etc: SNMP MIB tests other than ifmib are not read")
-    if settings.protocols is None:
-        log.info("No protocols.cfg in $XYMONHOME/etc: the TCP services are XYMONNETSVCS only")
-    if bool(settings.extra_script) != bool(settings.extra_tests):
-        log.warning("--extra-script and --extra-tests work only together; neither is used")
-    processor = None
-    if settings.processor:
-        processor = Processor(
-            settings.processor,
-            stats,
-            bufsize=settings.processor_bufsize,
-            flush_each=settings.processor_flush,
-        )
-    elif not settings.rrd:
-        log.warning("RRD writing disabled, but no external processor has been specified")
-    writer = DirectWriter(
-        settings.rrddir,
-        rras,
-        stats,
-        store=store,
-        cache=settings.cache,
-        update=settings.rrd,
-        policy=cache_policy(settings),
-        accepted=processor.accept if processor else None,
-        observe=metrics.observe_flush if metrics else None,
-        progress=lambda text: systemd.notify(f"STATUS={text}"),
-        creators=Creators(settings.create_workers)
-        if store is None and settings.create_workers
-        else None,
-    )
-    daemon = Daemon(settings, writer, stats, flush_socket, rebuild)
-    # The main file, the directory of its fragments, and the Xymon files read at start.
-    fragment_dirs = {p.parent for p in config_files[1:]}
-    watched = [
-        *config_files[:1],
-        *fragment_dirs,
-        settings.rrddefinitions,
-        settings.protocols,
-        settings.snmpmibs,
-        settings.hostscfg,
-    ]
-    watcher = ConfigWatcher([p for p in watched if p is not None], daemon.request_reload)
-    watcher.start()
+    metrics = start_metrics(settings, stats)
+    daemon, writer, processor = start_daemon(settings, rras, rebuild, stats, metrics)
+    watcher = start_watcher(settings, config_files, daemon.request_reload)
     if metrics is not None:
         metrics.gauges.update(
             {
@@ -295,6 +225,7 @@ def serve(
                 "rrdd_last_message_timestamp_seconds": lambda: daemon.last_message,
             }
         )
+        store = writer.store
         if isinstance(store, Rrdcached):
             metrics.gauges["rrdd_rrdcached_connected"] = lambda: float(store.connected)
     try:

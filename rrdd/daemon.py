@@ -37,6 +37,9 @@ from rrdd.xymoncfg import RraDefinitions, tcp_services
 
 log = logging.getLogger("rrdd")
 
+# The signals rrdd acts on: SIGHUP reloads, the others stop it.
+SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
 
 def make_routes(settings: Settings) -> Routes:
     services = tcp_services(settings.protocols, settings.netsvcs, str(settings.xymonhome or ""))
@@ -119,6 +122,22 @@ def cache_policy(settings: Settings) -> CachePolicy:
     )
 
 
+def reopen_logs(logfile: Path | None) -> None:
+    """@@logrotate: the log files open again, and stdout and stderr go to `logfile`
+    (XYMONCHANNEL_LOGFILENAME, where xymond_channel sends its worker's output)."""
+    logsetup.reopen()
+    if logfile is None:
+        return
+    try:
+        fd = os.open(logfile, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    except OSError as e:
+        log.error("Cannot reopen log file %s: %s", logfile, e)
+        return
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
 def load_rras(settings: Settings) -> RraDefinitions:
     return RraDefinitions.load(settings.rrddefinitions, str(settings.xymonhome or ""))
 
@@ -156,11 +175,20 @@ class Daemon:
 
     # --- the loop --------------------------------------------------------------------
 
-    def run(self, fd: int) -> None:
-        """Read channel messages from `fd` until the end; flush everything."""
+    def run(
+        self,
+        fd: int,
+        signals: tuple[signal.Signals, ...] = SIGNALS,
+        tick: Callable[[], object] | None = None,
+    ) -> None:
+        """Read channel messages from `fd` until the end; flush everything.
+
+        `signals` are the ones rrdd acts on (a shard leaves them to its router); `tick` is
+        called after each pass of the loop, at least once a second.
+        """
         wake_r = self._wake_r
         old_wakeup = signal.set_wakeup_fd(self._wake_w)
-        handlers = {s: signal.signal(s, self._on_signal) for s in _SIGNALS}
+        handlers = {s: signal.signal(s, self._on_signal) for s in signals}
         sel = selectors.PollSelector()  # epoll refuses regular files; poll takes them
         sel.register(fd, selectors.EVENT_READ)
         sel.register(wake_r, selectors.EVENT_READ)
@@ -184,6 +212,8 @@ class Daemon:
                 self.dispatcher.collect()
                 self.writer.sync()
                 self._take_signals()
+                if tick is not None:
+                    tick()
         finally:
             sel.close()
             # Our handlers stay through the final flush: a second SIGTERM (systemd signals
@@ -271,18 +301,7 @@ class Daemon:
         self.reload()
 
     def _do_logrotate(self, c: Control) -> None:
-        logsetup.reopen()
-        path = self.settings.logfile
-        if path is None:
-            return
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        except OSError as e:
-            log.error("Cannot reopen log file %s: %s", path, e)
-            return
-        os.dup2(fd, 1)
-        os.dup2(fd, 2)
-        os.close(fd)
+        reopen_logs(self.settings.logfile)
 
     def _do_drophost(self, c: Control) -> None:
         (host,) = c.args
@@ -358,6 +377,3 @@ class Daemon:
             log.warning("Changed settings that take effect after a restart: %s", ", ".join(later))
         self.settings = new
         log.info("Configuration reloaded")
-
-
-_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)

@@ -1,0 +1,137 @@
+"""The running parts, built from the settings in the order start-up needs.
+
+What needs root comes first (the metrics port, the rrdcached socket, the flush
+socket), then root is dropped, then the RRD directory is checked and the writer and
+the main loop are made. A part that cannot be had raises ConfigError: rrdd says so and
+exits 1. `cli.serve` builds one of everything; with --workers, `shards` builds the
+metrics and the file watcher in the router and a daemon in each worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import NamedTuple
+
+from rrdd import __version__, privileges, systemd
+from rrdd.control import FlushSocket
+from rrdd.daemon import Daemon, cache_policy
+from rrdd.errors import ConfigError
+from rrdd.metrics import Metrics
+from rrdd.parsers import load_builtins
+from rrdd.processor import Processor
+from rrdd.settings import Settings
+from rrdd.watch import ConfigWatcher
+from rrdd.writer.creator import Creators
+from rrdd.writer.direct import DirectWriter
+from rrdd.writer.rrdcached import Rrdcached
+from rrdd.writer.store import StoreUnavailable
+from rrdd.xymoncfg import RraDefinitions
+
+log = logging.getLogger("rrdd")
+
+
+def check_rrddir(settings: Settings) -> str | None:
+    path = settings.rrddir
+    try:
+        if not path.is_dir():
+            return f"RRD directory {path} does not exist"
+    except OSError as e:
+        return f"RRD directory {path} cannot be used: {e.strerror}"
+    if not os.access(path, os.W_OK | os.X_OK):
+        return f"RRD directory {path} is not writable"
+    return None
+
+
+def start_metrics(settings: Settings, stats: Counter[str]) -> Metrics | None:
+    """/metrics served from a thread, when asked for."""
+    if not settings.metrics_listen:
+        return None
+    metrics = Metrics(stats, version=__version__)
+    metrics.serve(settings.metrics_listen)
+    return metrics
+
+
+class Running(NamedTuple):
+    daemon: Daemon
+    writer: DirectWriter
+    processor: Processor | None
+
+
+def start_daemon(
+    settings: Settings,
+    rras: RraDefinitions,
+    rebuild: Callable[[], Settings],
+    stats: Counter[str],
+    metrics: Metrics | None,
+) -> Running:
+    """The store, the flush socket, the processor, the writer and the main loop over them;
+    root is dropped on the way. `metrics` gets the writer's flush times."""
+    try:
+        store = (
+            Rrdcached(settings.rrdcached, str(settings.rrddir), stats=stats)
+            if settings.rrdcached
+            else None
+        )
+    except StoreUnavailable as e:
+        raise ConfigError(str(e)) from None
+    flush_socket = FlushSocket(settings.tmpdir, str(settings.rrddir)) if settings.tmpdir else None
+    load_builtins()  # import every parser while the code is surely readable
+    privileges.drop(settings.user, settings.group)
+    problem = check_rrddir(settings)
+    if problem:
+        raise ConfigError(problem)
+    if settings.snmpmibs is None:
+        log.info("No snmpmibs.cfg in $XYMONHOME/etc: SNMP MIB tests other than ifmib are not read")
+    if settings.protocols is None:
+        log.info("No protocols.cfg in $XYMONHOME/etc: the TCP services are XYMONNETSVCS only")
+    if bool(settings.extra_script) != bool(settings.extra_tests):
+        log.warning("--extra-script and --extra-tests work only together; neither is used")
+    processor = None
+    if settings.processor:
+        processor = Processor(
+            settings.processor,
+            stats,
+            bufsize=settings.processor_bufsize,
+            flush_each=settings.processor_flush,
+        )
+    elif not settings.rrd:
+        log.warning("RRD writing disabled, but no external processor has been specified")
+    writer = DirectWriter(
+        settings.rrddir,
+        rras,
+        stats,
+        store=store,
+        cache=settings.cache,
+        update=settings.rrd,
+        policy=cache_policy(settings),
+        accepted=processor.accept if processor else None,
+        observe=metrics.observe_flush if metrics else None,
+        progress=lambda text: systemd.notify(f"STATUS={text}"),
+        creators=Creators(settings.create_workers)
+        if store is None and settings.create_workers
+        else None,
+    )
+    return Running(Daemon(settings, writer, stats, flush_socket, rebuild), writer, processor)
+
+
+def start_watcher(
+    settings: Settings, config_files: tuple[Path, ...], changed: Callable[[], None]
+) -> ConfigWatcher:
+    """Watch the main file, the directory of its fragments and the Xymon files read at
+    start; `changed` is called from the watcher's thread."""
+    fragment_dirs = {p.parent for p in config_files[1:]}
+    watched = [
+        *config_files[:1],
+        *fragment_dirs,
+        settings.rrddefinitions,
+        settings.protocols,
+        settings.snmpmibs,
+        settings.hostscfg,
+    ]
+    watcher = ConfigWatcher([p for p in watched if p is not None], changed)
+    watcher.start()
+    return watcher
