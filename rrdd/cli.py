@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from rrdd import __version__, logsetup
+from rrdd import __version__, logsetup, shards
 from rrdd.config import read_config
 from rrdd.control import request_flush
 from rrdd.daemon import load_rras
@@ -213,6 +213,8 @@ def serve(
 
     `rebuild` reads the settings again, for a reload; `config_files` were read for them.
     """
+    if settings.workers > 1:
+        return shards.serve(settings, rras, rebuild, config_files)
     stats: Counter[str] = Counter()
     metrics = start_metrics(settings, stats)
     daemon, writer, processor = start_daemon(settings, rras, rebuild, stats, metrics)

@@ -107,6 +107,7 @@ RESTART_SETTINGS = (
     "extra_workers",
     "extra_persistent",
     "create_workers",
+    "workers",
     "cache",
     "rrd",
     "max_message",

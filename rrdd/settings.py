@@ -55,6 +55,7 @@ class Settings(BaseModel):
     writes_per_second: float = Field(0.0, ge=0)  # 0: no ceiling
     creates_per_second: float = Field(0.0, ge=0)
     create_workers: int = Field(2, ge=0)  # processes that create files; 0: rrdd itself
+    workers: int = Field(1, ge=1, le=64)  # processes the hosts are spread over (shards.py)
     processor: str | None = None
     processor_bufsize: int = Field(8192, ge=1)  # RRD_EXTPROC_BUFSIZ
     processor_flush: bool = False  # RRD_EXTPROC_DOFLUSH
@@ -189,7 +190,7 @@ def resolve_settings(
     for name in (
         *("extra_script", "extra_timeout", "extra_workers", "processor", "cache_age"),
         *("writes_per_second", "creates_per_second", "create_workers", "user", "group"),
-        "metrics_listen",
+        *("metrics_listen", "workers"),
     ):
         pick(name, cli(name), cfg(name))
     pick("rrdcached", cli("rrdcached"), env("RRDCACHED_ADDRESS"), cfg("rrdcached"))

@@ -84,7 +84,15 @@ def rrddir(tmp_path: Path) -> Path:
     return d
 
 
-@pytest.mark.parametrize("workers", [[], ["--create-workers=0"]], ids=["workers", "in-process"])
+# rrdd as one process, and with the hosts spread over two workers (shards.py).
+ONE_OR_TWO = pytest.mark.parametrize("shards", [[], ["--workers=2"]], ids=["one", "two"])
+
+
+@pytest.mark.parametrize(
+    "workers",
+    [[], ["--create-workers=0"], ["--workers=2"]],
+    ids=["create-workers", "in-process", "two-workers"],
+)
 def test_a_stream_becomes_rrd_files(rrddir: Path, workers: list[str]) -> None:
     disk = (
         "status web1.disk green ok\nFilesystem 1024-blocks Used Available Capacity Mounted on\n"
@@ -97,7 +105,7 @@ def test_a_stream_becomes_rrd_files(rrddir: Path, workers: list[str]) -> None:
             status(2, "web1", "disk", T0 + 1, disk),
             status(3, "web1", "memory", T0 + 2, mem),
             cpu(4, "web1", T0 + 300, "1.5", users=4),
-            cpu(5, "db1", T0 + 3, "12.25"),
+            cpu(5, "app1", T0 + 3, "12.25"),  # with --workers=2, not web1's worker
         ]
     )
     p = run(rrddir, stream, *workers)
@@ -115,7 +123,7 @@ def test_a_stream_becomes_rrd_files(rrddir: Path, workers: list[str]) -> None:
     assert lastupdate(rrddir / "web1/users.rrd") == (T0 + 300, {"la": 4.0})
     assert lastupdate(rrddir / "web1/disk,var,log.rrd") == (T0 + 1, {"pct": 90.0, "used": 900.0})
     assert lastupdate(rrddir / "web1/memory.swap.rrd") == (T0 + 2, {"realmempct": 3.0})
-    assert lastupdate(rrddir / "db1/la.rrd") == (T0 + 3, {"la": 1225.0})
+    assert lastupdate(rrddir / "app1/la.rrd") == (T0 + 3, {"la": 1225.0})
     assert "Cache flush completed" in p.stderr
 
 
@@ -165,8 +173,9 @@ def test_help_names_every_xymond_rrd_option() -> None:
         assert option in out
 
 
-def test_sigterm_writes_pending_values_and_exits(rrddir: Path) -> None:
-    proc = start(rrddir)
+@ONE_OR_TWO
+def test_sigterm_writes_pending_values_and_exits(rrddir: Path, shards: list[str]) -> None:
+    proc = start(rrddir, *shards)
     assert proc.stdin is not None
     proc.stdin.write(cpu(1, "h", T0, "0.10") + cpu(2, "h", T0 + 300, "0.20"))
     proc.stdin.flush()
@@ -184,15 +193,18 @@ def test_sigterm_writes_pending_values_and_exits(rrddir: Path) -> None:
     proc.stderr.close()
 
 
-def test_shutdown_message_stops_reading(rrddir: Path) -> None:
+@ONE_OR_TWO
+def test_shutdown_message_stops_reading(rrddir: Path, shards: list[str]) -> None:
     stream = cpu(1, "h", T0, "0.10") + control(2, "shutdown") + cpu(3, "late", T0, "0.3")
-    p = run(rrddir, stream)
+    p = run(rrddir, stream, *shards)
     assert p.returncode == 0
     assert os.listdir(rrddir) == ["h"]
     assert lastupdate(rrddir / "h/la.rrd")[0] == T0
 
 
-def test_drophost_renamehost_in_stream_order(rrddir: Path) -> None:
+@ONE_OR_TWO
+def test_drophost_renamehost_in_stream_order(rrddir: Path, shards: list[str]) -> None:
+    # With two workers, b and b2 are not on the same one: b2 moves to b's worker.
     stream = b"".join(
         [
             cpu(1, "a", T0, "1.00"),
@@ -204,7 +216,7 @@ def test_drophost_renamehost_in_stream_order(rrddir: Path) -> None:
             control(7, "renamehost", "b2", "../evil"),
         ]
     )
-    p = run(rrddir, stream)
+    p = run(rrddir, stream, *shards)
     assert p.returncode == 0
     assert os.listdir(rrddir) == ["b2"]
     assert lastupdate(rrddir / "b2/la.rrd") == (T0 + 300, {"la": 300.0})
@@ -212,7 +224,10 @@ def test_drophost_renamehost_in_stream_order(rrddir: Path) -> None:
     assert "Unsafe hostname in a renamehost message ('b2' -> '../evil')" in p.stderr
 
 
-def test_droptest_and_renametest_act_on_the_files_of_that_test(rrddir: Path) -> None:
+@ONE_OR_TWO
+def test_droptest_and_renametest_act_on_the_files_of_that_test(
+    rrddir: Path, shards: list[str]
+) -> None:
     disk = "status h.{t} green\n/dev/sda1 1000 400 600 40% /\n/dev/sdb1 1000 500 500 50% /home"
     stream = b"".join(
         [
@@ -223,7 +238,7 @@ def test_droptest_and_renametest_act_on_the_files_of_that_test(rrddir: Path) -> 
             control(5, "renametest", "h", "disk", "disk2"),
         ]
     )
-    p = run(rrddir, stream)
+    p = run(rrddir, stream, *shards)
     assert p.returncode == 0, p.stderr
     assert sorted(os.listdir(rrddir / "h")) == [
         "disk2,home.rrd",
@@ -235,10 +250,11 @@ def test_droptest_and_renametest_act_on_the_files_of_that_test(rrddir: Path) -> 
     assert lastupdate(rrddir / "h/disk2,home.rrd") == (T0, {"pct": 50.0, "used": 500.0})
 
 
-def test_logrotate_reopens_the_channel_log(rrddir: Path, tmp_path: Path) -> None:
+@ONE_OR_TWO
+def test_logrotate_reopens_the_channel_log(rrddir: Path, tmp_path: Path, shards: list[str]) -> None:
     log = tmp_path / "rrd-status.log"
     stream = cpu(1, "h", T0, "1.00") + control(2, "logrotate")
-    p = run(rrddir, stream, XYMONCHANNEL_LOGFILENAME=str(log))
+    p = run(rrddir, stream, *shards, XYMONCHANNEL_LOGFILENAME=str(log))
     assert p.returncode == 0
     assert "Cache flush completed" in log.read_text()
     assert "Cache flush completed" not in p.stderr
@@ -295,9 +311,10 @@ def free_port() -> int:
         return port
 
 
-def test_metrics_move_as_a_stream_is_ingested(rrddir: Path) -> None:
+@ONE_OR_TWO
+def test_metrics_move_as_a_stream_is_ingested(rrddir: Path, shards: list[str]) -> None:
     port = free_port()
-    proc = start(rrddir, f"--metrics-listen=127.0.0.1:{port}", stderr=subprocess.DEVNULL)
+    proc = start(rrddir, f"--metrics-listen=127.0.0.1:{port}", *shards, stderr=subprocess.DEVNULL)
     assert proc.stdin is not None
 
     def scrape() -> dict[str, float]:
@@ -318,7 +335,8 @@ def test_metrics_move_as_a_stream_is_ingested(rrddir: Path) -> None:
         }
 
     before = scrape()
-    proc.stdin.write(cpu(1, "h1", T0, "0.50") + cpu(2, "h2", T0, "0.70"))
+    # With --workers=2, h1 and web1 are on different workers.
+    proc.stdin.write(cpu(1, "h1", T0, "0.50") + cpu(2, "web1", T0, "0.70"))
     proc.stdin.flush()
     deadline = time.monotonic() + 20
     after = scrape()
@@ -356,14 +374,15 @@ def ncv_status(seq: int, host: str, test: str, ts: int) -> bytes:
     return status(seq, host, test, ts, f"status {host}.{test} green fine\nconns: 5\nhits: 7")
 
 
+@ONE_OR_TWO
 def test_reload_applies_a_changed_file_keeps_pending_values_and_survives_a_bad_one(
-    tmp_path: Path,
+    tmp_path: Path, shards: list[str]
 ) -> None:
     rrddir = tmp_path / "rrd"
     rrddir.mkdir()
     config = tmp_path / "rrdd.toml"
     config.write_text('test2rrd = "cpu=la"\n')
-    proc = start(rrddir, f"--config={config}")
+    proc = start(rrddir, f"--config={config}", *shards)
     assert proc.stdin is not None and proc.stderr is not None
     proc.stdin.write(cpu(1, "h1", T0, "0.50") + ncv_status(2, "h1", "myapp", T0))
     proc.stdin.flush()

@@ -1,0 +1,457 @@
+"""--workers=N: the hosts spread over N worker processes, so that rrdd uses N cores.
+
+One rrdd process parses and writes about 50k messages a second (bench/RESULTS.md).
+With --workers, the process that reads the channel, the router, only cuts the stream
+into messages and passes each one, unchanged, to the worker of its host
+(crc32(host) % N). Each worker is a whole rrdd: parsers, cache, writer, its own
+rrdcached connection, its own flush socket ``rrdctl.<pid>``, its own --processor and
+extra script. It reads its share of the channel from a pipe. A host's messages and the
+control messages that name it reach one worker, in stream order, so every file has one
+writer and gets its values in order.
+
+Control messages:
+
+* drophost, droptest, renametest: to the worker of that host.
+* renamehost OLD NEW: to the worker of OLD, which moves the files; NEW's messages then
+  go to that worker as well, until rrdd restarts.
+* reload and logrotate: to every worker. SIGHUP and a changed configuration file send
+  every worker a reload too.
+* shutdown: the router stops, as at the end of input.
+
+Stopping: the router stops reading, closes the pipes and waits. Each worker writes what
+it holds and exits when its pipe ends, after the last message the router passed on;
+workers ignore SIGTERM, SIGINT and SIGHUP, which systemd sends the whole unit. If the
+router is killed, the workers still get every message it passed on. If a worker dies,
+the router says so, stops the others and exits 1.
+
+Metrics: each worker sends the router its counts, cache sizes and flush times once a
+second, as one JSON line; the router's /metrics shows their sums.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import gc
+import json
+import logging
+import os
+import selectors
+import signal
+import time
+import zlib
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from rrdd import __version__, logsetup, privileges, systemd
+from rrdd.channel import TERMINATOR, ChannelParser
+from rrdd.daemon import SIGNALS, reopen_logs
+from rrdd.errors import ConfigError
+from rrdd.metrics import Metrics
+from rrdd.settings import Settings
+from rrdd.startup import start_daemon, start_metrics, start_watcher
+from rrdd.writer.direct import DirectWriter
+from rrdd.writer.rrdcached import Rrdcached
+from rrdd.xymoncfg import RraDefinitions
+
+log = logging.getLogger("rrdd")
+
+PIPE_SIZE = 1 << 20  # bytes of channel a worker's pipe holds (Linux's default limit)
+REPORT_SECONDS = 1.0
+# What every worker gets for SIGHUP (log files reopened, then a reload) or a changed file.
+RELOAD = (b"@@logrotate|0|rrdd", b"@@reload|0|rrdd")
+HOST_CONTROLS = (b"@@drophost", b"@@droptest", b"@@renametest")  # the host is field 3
+COUNTED_BY_ROUTER = ("controls_reload", "controls_logrotate")  # every worker counts them too
+
+
+@dataclass
+class Worker:
+    number: int
+    pid: int
+    pipe: int  # the router writes the worker's share of the channel here
+    reports: int  # and reads the worker's reports here
+    partial: bytearray = field(default_factory=bytearray)  # a report line not yet whole
+    report: dict[str, Any] = field(default_factory=dict)  # the latest
+    ready: bool = False
+
+
+# --- the workers ------------------------------------------------------------------------
+
+
+def spawn(
+    number: int,
+    settings: Settings,
+    rras: RraDefinitions,
+    rebuild: Callable[[], Settings],
+    others: list[Worker],
+) -> Worker:
+    """Fork a worker. Only the calling thread lives on in the child, so this is done
+    before the router starts any (metrics, file watcher)."""
+    channel_r, channel_w = os.pipe()
+    reports_r, reports_w = os.pipe()
+    with contextlib.suppress(OSError):
+        fcntl.fcntl(channel_w, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+    gc.freeze()  # the child's collector leaves what it inherits alone: no copy-on-write
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            for fd in (channel_w, reports_r, *(x for w in others for x in (w.pipe, w.reports))):
+                os.close(fd)
+            devnull = os.open(os.devnull, os.O_RDONLY)  # the channel is the router's
+            os.dup2(devnull, 0)
+            os.close(devnull)
+            code = work(settings, rras, rebuild, channel_r, reports_w)
+        except BaseException:
+            log.exception("Worker %d failed", number)
+        finally:
+            logging.shutdown()
+            os._exit(code)
+    os.close(channel_r)
+    os.close(reports_w)
+    os.set_blocking(reports_r, False)
+    return Worker(number, pid, channel_w, reports_r)
+
+
+def work(
+    settings: Settings,
+    rras: RraDefinitions,
+    rebuild: Callable[[], Settings],
+    channel: int,
+    reports: int,
+) -> int:
+    """A worker's life: rrdd's own daemon over its pipe, reporting to the router."""
+    for signum in SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+    for name in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"):
+        os.environ.pop(name, None)  # systemd hears from the router only
+    stats: Counter[str] = Counter()
+    flushes = Metrics(stats, version=__version__, registry=CollectorRegistry())  # not served
+    try:
+        running = start_daemon(settings, rras, rebuild, stats, flushes)
+    except ConfigError as e:
+        log.error("%s", e)
+        return 1
+    reporter = Reporter(reports, stats, flushes, running.writer)
+    reporter.send({"ready": True})
+    try:
+        running.daemon.run(channel, signals=(), tick=reporter.tick)
+    finally:
+        if running.processor:
+            running.processor.close()
+    reporter.finish()
+    return 0
+
+
+class Reporter:
+    """A worker's reports: one JSON line a second. The pipe is not waited for: what it
+    does not take now goes later, and no new report is made meanwhile."""
+
+    def __init__(self, fd: int, stats: Counter[str], flushes: Metrics, writer: DirectWriter):
+        self.fd, self.stats, self.flushes, self.writer = fd, stats, flushes, writer
+        os.set_blocking(fd, False)
+        self.unsent = b""
+        self.next = 0.0
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        if now >= self.next:
+            self.next = now + REPORT_SECONDS
+            self.send({})
+
+    def send(self, extra: dict[str, Any]) -> None:
+        if not self.unsent:
+            writer, store = self.writer, self.writer.store
+            report = {
+                "stats": dict(self.stats),
+                "flushes": self.flushes.flush_counts(),
+                "pending": writer.pending(),
+                "files": writer.pending_files(),
+                "connected": store.connected if isinstance(store, Rrdcached) else None,
+                **extra,
+            }
+            self.unsent = json.dumps(report).encode() + b"\n"
+        with contextlib.suppress(BlockingIOError, BrokenPipeError):
+            self.unsent = self.unsent[os.write(self.fd, self.unsent) :]
+
+    def finish(self) -> None:
+        """The last report: the router reads until the pipe ends."""
+        os.set_blocking(self.fd, True)  # now a write takes all it is given
+        self.send({})  # the rest of the report under way, if any
+        self.send({})
+        os.close(self.fd)
+
+
+# --- the router -------------------------------------------------------------------------
+
+
+class Router:
+    """Reads the channel and passes each message to the worker of its host."""
+
+    def __init__(self, max_message: int, stats: Counter[str], logfile: Path | None = None):
+        self.workers: list[Worker] = []
+        self.logfile = logfile  # reopened on @@logrotate
+        self.stats = stats  # the router's own counts
+        self.merged: Counter[str] = Counter()  # with the workers' counts, for /metrics
+        self.channel = ChannelParser(max_message, stats)
+        self.metrics: Metrics | None = None  # gets the merged counts
+        self.renamed: dict[bytes, int] = {}  # host -> worker, after a renamehost
+        self.running = True
+        self.ran = False  # run() was called: the totals are worth a line
+        self.failed = False
+        self.last_message = 0.0
+        self._signalled: list[int] = []
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+
+    def worker_of(self, host: bytes | bytearray) -> int:
+        found = self.renamed.get(bytes(host)) if self.renamed else None
+        return zlib.crc32(host) % len(self.workers) if found is None else found
+
+    def targets(self, block: bytes | bytearray) -> tuple[int, ...]:
+        """The workers a message goes to; none for idle and shutdown."""
+        end = block.find(b"\n")
+        fields = (block if end < 0 else block[:end]).split(b"|", 5)
+        marker = fields[0]
+        if marker.startswith((b"@@status", b"@@data")):
+            return (self.worker_of(fields[4]) if len(fields) > 4 else 0,)
+        if marker.startswith(HOST_CONTROLS):
+            return (self.worker_of(fields[3]) if len(fields) > 3 else 0,)
+        if marker.startswith(b"@@renamehost"):
+            if len(fields) < 5:
+                return (0,)  # the worker logs it as short
+            number = self.worker_of(fields[3])
+            self.renamed[bytes(fields[4])] = number
+            return (number,)
+        if marker.startswith(b"@@reload"):
+            self.stats["controls_reload"] += 1
+            return tuple(range(len(self.workers)))
+        if marker.startswith(b"@@logrotate"):
+            self.stats["controls_logrotate"] += 1
+            reopen_logs(self.logfile)
+            return tuple(range(len(self.workers)))
+        if marker.startswith(b"@@shutdown"):
+            self.stats["controls_shutdown"] += 1
+            self.running = False
+            return ()
+        if marker.startswith(b"@@idle"):
+            self.stats["controls_idle"] += 1
+            return ()
+        return (0,)  # unknown: the worker logs it and counts it
+
+    # --- the loop -----------------------------------------------------------------------
+
+    def run(self, fd: int) -> None:
+        self.ran = True
+        old_wakeup = signal.set_wakeup_fd(self._wake_w)
+        handlers = {s: signal.signal(s, self._on_signal) for s in SIGNALS}
+        sel = selectors.PollSelector()
+        sel.register(fd, selectors.EVENT_READ, "channel")
+        sel.register(self._wake_r, selectors.EVENT_READ, "wake")
+        for w in self.workers:
+            sel.register(w.reports, selectors.EVENT_READ, w)
+        watchdog = systemd.watchdog_interval()
+        next_watchdog = time.monotonic()
+        systemd.notify("READY=1", f"STATUS=Reading the channel for {len(self.workers)} workers")
+        try:
+            while self.running:
+                if watchdog is not None and time.monotonic() >= next_watchdog:
+                    systemd.notify("WATCHDOG=1")
+                    next_watchdog = time.monotonic() + watchdog
+                for key, _ in sel.select(timeout=1.0):
+                    if key.data == "channel":
+                        self._read(fd)
+                    elif key.data == "wake":
+                        os.read(self._wake_r, 512)
+                    elif not self._take_reports(key.data):
+                        sel.unregister(key.fd)  # it has exited: _check_workers says so
+                self._take_signals()
+                self._check_workers()
+        finally:
+            self.stop()
+            for s, h in handlers.items():
+                signal.signal(s, h)
+            signal.set_wakeup_fd(old_wakeup)
+
+    def _read(self, fd: int) -> None:
+        data = os.read(fd, 1 << 16)
+        self.last_message = time.time()
+        if not data:
+            self.channel.close()
+            self.running = False
+            return
+        shares: list[list[bytes | bytearray]] = [[] for _ in self.workers]
+        for block in self.channel.blocks(data):
+            for number in self.targets(block):
+                shares[number].append(block)
+            if not self.running:
+                break
+        for w, share in zip(self.workers, shares, strict=True):
+            if share:
+                self._pass(w, TERMINATOR.join(share) + TERMINATOR)
+
+    def _pass(self, w: Worker, data: bytes) -> None:
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(w.pipe, view) :]
+        except BrokenPipeError:
+            self._lost(w, f"{len(view)} bytes of channel not passed on")
+
+    def broadcast(self, block: bytes) -> None:
+        for w in self.workers:
+            self._pass(w, block + TERMINATOR)
+
+    def _take_reports(self, w: Worker) -> bool:
+        """Read what the worker reported; False when its pipe has ended."""
+        try:
+            data = os.read(w.reports, 1 << 16)
+        except BlockingIOError:
+            return True
+        w.partial += data
+        *lines, rest = w.partial.split(b"\n")
+        w.partial = bytearray(rest)
+        for line in lines:
+            report = json.loads(line)
+            w.ready = w.ready or bool(report.get("ready"))
+            w.report = report
+        if lines:
+            self._merge()
+        return bool(data)
+
+    def _merge(self) -> None:
+        merged = Counter(self.stats)
+        for w in self.workers:
+            stats = w.report.get("stats", {})
+            merged.update({k: v for k, v in stats.items() if k not in COUNTED_BY_ROUTER})
+        self.merged = merged
+        if self.metrics is not None:
+            self.metrics.stats = merged  # one reference swap: a scrape sees old or new
+
+    def total(self, key: str) -> float:
+        values = [w.report.get(key) or 0 for w in self.workers]
+        return float(sum(values))
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self._signalled.append(signum)
+
+    def request_reload(self) -> None:
+        """From the file watcher's thread."""
+        self._signalled.append(signal.SIGHUP)
+        with contextlib.suppress(BlockingIOError, OSError):
+            os.write(self._wake_w, b"!")
+
+    def _take_signals(self) -> None:
+        signals, self._signalled = set(self._signalled), []
+        if signals - {signal.SIGHUP}:
+            log.info("Got signal %s, stopping", signal.Signals(max(signals)).name)
+            self.running = False
+        elif signals:
+            logsetup.reopen()
+            log.info("Reload: passed on to the workers")
+            for block in RELOAD:
+                self.broadcast(block)
+
+    def _check_workers(self) -> None:
+        for w in self.workers:
+            pid, status = os.waitpid(w.pid, os.WNOHANG) if w.pid else (0, 0)
+            if pid:
+                w.pid = 0
+                self._lost(w, f"exit status {os.waitstatus_to_exitcode(status)}")
+
+    def _lost(self, w: Worker, why: str) -> None:
+        if not self.failed:
+            log.error("Worker %d has died (%s); stopping rrdd", w.number, why)
+        self.failed = True
+        self.running = False
+
+    def start(
+        self, n: int, settings: Settings, rras: RraDefinitions, rebuild: Callable[[], Settings]
+    ) -> bool:
+        """Start the workers one after the other: False when one cannot start (it has
+        said why), and the others are stopped."""
+        for number in range(n):
+            w = spawn(number, settings, rras, rebuild, self.workers)
+            self.workers.append(w)
+            while not w.ready:
+                if not self._take_reports(w):
+                    os.waitpid(w.pid, 0)  # it has said why
+                    w.pid = 0
+                    self.stop()
+                    return False
+                time.sleep(0.01)
+            log.info("Worker %d started: pid %d", number, w.pid)
+        return True
+
+    def stop(self) -> None:
+        """Close the pipes and wait until every worker has written what it holds."""
+        for w in self.workers:
+            with contextlib.suppress(OSError):
+                os.close(w.pipe)
+        busy = [w for w in self.workers if w.pid]
+        if busy:
+            log.info("Waiting for %d workers to write what they hold", len(busy))
+        for w in self.workers:
+            os.set_blocking(w.reports, True)
+            while self._take_reports(w):
+                pass
+            os.close(w.reports)
+            if w.pid:
+                _, status = os.waitpid(w.pid, 0)
+                if os.waitstatus_to_exitcode(status) != 0:
+                    self.failed = True
+                w.pid = 0
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+        if self.ran:
+            summary = ", ".join(f"{k} {v}" for k, v in sorted(self.merged.items()) if v)
+            log.info("Totals of all workers: %s", summary or "nothing received")
+
+
+def serve(
+    settings: Settings,
+    rras: RraDefinitions,
+    rebuild: Callable[[], Settings],
+    config_files: tuple[Path, ...],
+) -> int:
+    """cli.serve with --workers: the workers first, then the router's metrics and watcher."""
+    log.info("Starting %d workers", settings.workers)
+    stats: Counter[str] = Counter()
+    router = Router(settings.max_message, stats, settings.logfile)
+    if not router.start(settings.workers, settings, rras, rebuild):
+        return 1
+    try:
+        metrics = start_metrics(settings, stats)
+        privileges.drop(settings.user, settings.group)
+    except ConfigError as e:
+        log.error("%s", e)
+        router.stop()
+        return 1
+    router.metrics = metrics
+    if metrics is not None:
+        metrics.gauges.update(
+            {
+                "rrdd_cache_pending_values": lambda: router.total("pending"),
+                "rrdd_cache_files": lambda: router.total("files"),
+                "rrdd_last_message_timestamp_seconds": lambda: router.last_message,
+            }
+        )
+        if settings.rrdcached:
+            metrics.gauges["rrdd_rrdcached_connected"] = lambda: min(
+                float(w.report.get("connected") or 0) for w in router.workers
+            )
+        metrics.more_flushes = lambda: [w.report.get("flushes") for w in router.workers]
+    watcher = start_watcher(settings, config_files, router.request_reload)
+    try:
+        router.run(0)
+    finally:
+        watcher.stop()
+        if metrics:
+            metrics.close()
+    return 1 if router.failed else 0

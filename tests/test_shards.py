@@ -1,0 +1,138 @@
+"""--workers: the router's choice of worker, and what only a sharded rrdd does.
+
+What rrdd does the same with one process or several (files, control messages, reload,
+metrics, rrdcached, SIGTERM and SIGKILL) is tested in test_cli.py and test_rrdcached.py,
+each test run both ways.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+import zlib
+from collections import Counter
+from pathlib import Path
+
+from rrdd.shards import Router, Worker
+from tests.helpers import wait_until
+from tests.test_cli import RRDD, T0, clean_env, control, cpu, lastupdate, run, start
+
+
+def router(workers: int) -> Router:
+    r = Router(1 << 20, Counter())
+    r.workers = [Worker(n, pid=0, pipe=-1, reports=-1) for n in range(workers)]
+    return r
+
+
+def first_line(item: bytes) -> bytes:
+    """A framed message as the router sees it: no terminator."""
+    return item.removesuffix(b"\n@@\n")
+
+
+def test_a_hosts_messages_go_to_one_worker() -> None:
+    r = router(3)
+    for host in ("web1", "db1", "h1", "a.b.c"):
+        expected = (zlib.crc32(host.encode()) % 3,)
+        assert r.targets(first_line(cpu(1, host, T0, "1.0"))) == expected
+        assert r.targets(first_line(control(2, "drophost", host))) == expected
+        assert r.targets(first_line(control(3, "droptest", host, "cpu"))) == expected
+        assert r.targets(first_line(control(4, "renametest", host, "a", "b"))) == expected
+
+
+def test_a_renamed_host_stays_with_the_worker_that_has_its_files() -> None:
+    r = router(2)
+    old, new = "b", "b2"  # crc32 puts them on different workers
+    assert r.worker_of(old.encode()) != r.worker_of(new.encode())
+    where = r.targets(first_line(control(1, "renamehost", old, new)))
+    assert where == (r.worker_of(old.encode()),)
+    assert r.targets(first_line(cpu(2, new, T0, "1.0"))) == where
+    assert r.targets(first_line(control(3, "drophost", new))) == where
+
+
+def test_control_messages_for_every_worker_or_none() -> None:
+    r = router(3)
+    assert r.targets(first_line(control(1, "reload"))) == (0, 1, 2)
+    assert r.targets(first_line(control(2, "logrotate"))) == (0, 1, 2)
+    assert r.targets(b"@@idle") == ()
+    assert r.targets(b"@@rotate#9/*|1|xymond|") == (0,)  # a worker logs it as unknown
+    assert r.running
+    assert r.targets(first_line(control(3, "shutdown"))) == ()
+    assert not r.running
+    assert r.stats["controls_reload"] == r.stats["controls_shutdown"] == 1
+
+
+def test_bad_number_of_workers_is_a_setting_error(tmp_path: Path) -> None:
+    p = run(tmp_path, b"", "--workers=0")
+    assert p.returncode == 2 and "workers" in p.stderr
+
+
+def test_every_worker_answers_a_flush(tmp_path: Path) -> None:
+    rrddir, tmpdir = tmp_path / "rrd", tmp_path / "tmp"
+    rrddir.mkdir()
+    tmpdir.mkdir()
+    proc = start(rrddir, "--workers=2", XYMONTMP=str(tmpdir), stderr=subprocess.DEVNULL)
+    assert proc.stdin is not None
+    proc.stdin.write(cpu(1, "web1", T0, "1.00") + cpu(2, "h1", T0, "2.00"))  # one per worker
+    proc.stdin.flush()
+    made = [rrddir / "web1/la.rrd", rrddir / "h1/la.rrd"]
+    wait_until(lambda: all(p.exists() for p in made))
+    assert len(list(tmpdir.glob("rrdctl.*"))) == 2  # one socket per worker
+    assert lastupdate(made[0])[0] < T0  # still in the cache
+    flush = subprocess.run(
+        [RRDD, "flush"], env=clean_env(XYMONTMP=str(tmpdir)), capture_output=True, timeout=30
+    )
+    assert flush.returncode == 0
+    assert flush.stdout.decode().count("files flushed") == 2
+    assert lastupdate(made[0]) == (T0, {"la": 100.0})
+    assert lastupdate(made[1]) == (T0, {"la": 200.0})
+    proc.stdin.close()
+    assert proc.wait(timeout=20) == 0
+
+
+def children(pid: int) -> list[int]:
+    text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    return [int(c) for c in text.split()]
+
+
+def test_sigterm_to_every_process_loses_nothing(tmp_path: Path) -> None:
+    """systemd signals the whole unit: the workers wait for the router's end of input."""
+    rrddir = tmp_path / "rrd"
+    rrddir.mkdir()
+    proc = start(rrddir, "--workers=2", "--create-workers=0", stderr=subprocess.DEVNULL)
+    assert proc.stdin is not None
+    proc.stdin.write(b"".join(cpu(i + 1, f"h{i}", T0, "1.00") for i in range(20)))
+    proc.stdin.flush()
+    wait_until(lambda: len(list(rrddir.glob("*/la.rrd"))) == 20)
+    workers = children(proc.pid)
+    assert len(workers) == 2
+    for pid in (*workers, proc.pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    assert proc.wait(timeout=20) == 0
+    proc.stdin.close()
+    for i in range(20):
+        assert lastupdate(rrddir / f"h{i}/la.rrd") == (T0, {"la": 100.0})
+
+
+def test_a_dead_worker_stops_rrdd(tmp_path: Path) -> None:
+    proc = start(tmp_path, "--workers=2")
+    assert proc.stdin is not None and proc.stderr is not None
+    wait_until(lambda: len(children(proc.pid)) == 2)
+    time.sleep(0.3)  # both have started
+    os.kill(children(proc.pid)[1], signal.SIGKILL)
+    assert proc.wait(timeout=20) == 1
+    assert "Worker 1 has died" in proc.stderr.read().decode()
+    proc.stdin.close()
+    proc.stderr.close()
+
+
+def test_no_flush_socket_is_left_behind(tmp_path: Path) -> None:
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    p = run(tmp_path, cpu(1, "h", T0, "1.0"), "--workers=3", XYMONTMP=str(tmpdir))
+    assert p.returncode == 0, p.stderr
+    assert p.stderr.count("Cache flush completed") == 3
+    assert list(tmpdir.glob("rrdctl.*")) == []
