@@ -15,7 +15,7 @@ import selectors
 import signal
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 
@@ -123,6 +123,22 @@ def cache_policy(settings: Settings) -> CachePolicy:
     )
 
 
+@contextlib.contextmanager
+def caught(
+    signals: tuple[signal.Signals, ...], handler: Callable[[int, FrameType | None], None], wake: int
+) -> Iterator[None]:
+    """While in the block: `handler` gets these signals, and each signal writes a byte to
+    the fd `wake`, so that a select() on its other end returns."""
+    old_wakeup = signal.set_wakeup_fd(wake)
+    handlers = {s: signal.signal(s, handler) for s in signals}
+    try:
+        yield
+    finally:
+        for s, h in handlers.items():
+            signal.signal(s, h)
+        signal.set_wakeup_fd(old_wakeup)
+
+
 def reopen_logs(logfile: Path | None) -> None:
     """@@logrotate: the log files open again, and stdout and stderr go to `logfile`
     (XYMONCHANNEL_LOGFILENAME, where xymond_channel sends its worker's output)."""
@@ -187,9 +203,13 @@ class Daemon:
         `signals` are the ones rrdd acts on (a shard leaves them to its router); `tick` is
         called after each pass of the loop, at least once a second.
         """
+        with caught(signals, self._on_signal, self._wake_w):
+            self._loop(fd, tick)
+        os.close(self._wake_r)  # not before: a signal could write to the fd number reused
+        os.close(self._wake_w)
+
+    def _loop(self, fd: int, tick: Callable[[], object] | None) -> None:
         wake_r = self._wake_r
-        old_wakeup = signal.set_wakeup_fd(self._wake_w)
-        handlers = {s: signal.signal(s, self._on_signal) for s in signals}
         sel = selectors.PollSelector()  # epoll refuses regular files; poll takes them
         sel.register(fd, selectors.EVENT_READ)
         sel.register(wake_r, selectors.EVENT_READ)
@@ -220,9 +240,6 @@ class Daemon:
             # Our handlers stay through the final flush: a second SIGTERM (systemd signals
             # the whole unit; xymond_channel also stops its worker) must not cut it short.
             self.shutdown()
-            for s, h in handlers.items():
-                signal.signal(s, h)
-            signal.set_wakeup_fd(old_wakeup)
 
     def _read(self, fd: int) -> None:
         data = os.read(fd, 1 << 16)
@@ -273,8 +290,6 @@ class Daemon:
                 log.info("Waiting for the extra script to answer the messages it has")
             self.extra.close()
             self.dispatcher.collect()
-        os.close(self._wake_r)
-        os.close(self._wake_w)
         if self.flush_socket is not None:
             self.flush_socket.close()
         log.info("Shutting down, flushing cached updates to disk")

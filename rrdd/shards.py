@@ -51,7 +51,7 @@ from prometheus_client import CollectorRegistry
 
 from rrdd import __version__, logsetup, privileges, systemd
 from rrdd.channel import TERMINATOR, ChannelParser
-from rrdd.daemon import SIGNALS, reopen_logs
+from rrdd.daemon import SIGNALS, caught, reopen_logs
 from rrdd.errors import ConfigError
 from rrdd.metrics import Metrics
 from rrdd.settings import Settings
@@ -249,8 +249,12 @@ class Router:
 
     def run(self, fd: int) -> None:
         self.ran = True
-        old_wakeup = signal.set_wakeup_fd(self._wake_w)
-        handlers = {s: signal.signal(s, self._on_signal) for s in SIGNALS}
+        with caught(SIGNALS, self._on_signal, self._wake_w):
+            self._loop(fd)
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+
+    def _loop(self, fd: int) -> None:
         sel = selectors.PollSelector()
         sel.register(fd, selectors.EVENT_READ, "channel")
         sel.register(self._wake_r, selectors.EVENT_READ, "wake")
@@ -274,10 +278,8 @@ class Router:
                 self._take_signals()
                 self._check_workers()
         finally:
+            sel.close()
             self.stop()
-            for s, h in handlers.items():
-                signal.signal(s, h)
-            signal.set_wakeup_fd(old_wakeup)
 
     def _read(self, fd: int) -> None:
         data = os.read(fd, 1 << 16)
@@ -407,8 +409,6 @@ class Router:
                 if os.waitstatus_to_exitcode(status) != 0:
                     self.failed = True
                 w.pid = 0
-        os.close(self._wake_r)
-        os.close(self._wake_w)
         if self.ran:
             summary = ", ".join(f"{k} {v}" for k, v in sorted(self.merged.items()) if v)
             log.info("Totals of all workers: %s", summary or "nothing received")
