@@ -4,7 +4,9 @@
   DirectWriter, start time T0 - 10 s) and records the librrd calls rrdd's cache would make
   for that stream, without making them: the raw loops replay exactly those calls.
 - `run_rrdd()` runs rrdd's real main loop (Daemon over DirectWriter, as cli.main builds
-  them) on a stream file, in this process; `Timer` takes its wall and CPU time.
+  them) on a stream file, in this process; `run_workers()` runs rrdd --workers: its
+  router in this process and the workers forked from it. `Timer` takes the wall and
+  CPU time.
 - `shifted()` moves recorded calls later in time, so that runs one after the other can
   use the same files: each run writes newer values than the one before.
 - `Rrdcached` starts a private rrdcached (journal, -w 3600) on a Unix socket, and
@@ -33,6 +35,7 @@ from rrdd.daemon import Daemon, load_rras, make_context, make_routes
 from rrdd.dispatch import Dispatcher
 from rrdd.parsers import load_builtins
 from rrdd.settings import load_settings
+from rrdd.shards import Router
 from rrdd.writer.direct import DirectWriter
 from rrdd.writer.rrdcached import Rrdcached as RrdcachedStore
 from rrdd.writer.store import Librrd
@@ -100,8 +103,9 @@ class Recording(RrdcachedStore):
 
 
 class Timer:
-    """Wall and CPU seconds (user + system) of a `with` block: this process's CPU, plus
-    that of another process (an rrdcached) if given its pid; that one in 10 ms ticks."""
+    """Wall and CPU seconds (user + system) of a `with` block: this process's CPU and
+    that of its children that ended in the block (rrdd's workers), plus that of another
+    process (an rrdcached) if given its pid; that one in 10 ms ticks."""
 
     def __init__(self, pid: int | None = None):
         self.pid = pid
@@ -115,8 +119,9 @@ class Timer:
         self.cpu += self._cpu()
 
     def _cpu(self) -> float:
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        return usage.ru_utime + usage.ru_stime + (0 if self.pid is None else cpu_of(self.pid))
+        usage = [resource.getrusage(r) for r in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+        own = sum(u.ru_utime + u.ru_stime for u in usage)
+        return own + (0 if self.pid is None else cpu_of(self.pid))
 
 
 def cpu_of(pid: int) -> float:
@@ -144,6 +149,30 @@ def run_rrdd(
         with Timer(pid) as timer:
             daemon.run(fd)
         return timer, stats
+    finally:
+        os.close(fd)
+
+
+def run_workers(
+    rrddir: Path,
+    stream: Path,
+    workers: int,
+    rrdcached: str,
+    pid: int | None = None,
+    env: dict[str, str] | None = None,
+) -> tuple[Timer, Counter[str]]:
+    """Time rrdd --workers with rrdcached, from the first read to the last worker's exit
+    (their start-up is left out, as run_rrdd leaves out the daemon's construction)."""
+    options = {"rrddir": str(rrddir), "rrdcached": rrdcached, "workers": str(workers)}
+    settings = load_settings(options, env or {})
+    router = Router(settings.max_message, Counter())
+    if not router.start(workers, settings, load_rras(settings), lambda: settings):
+        raise RuntimeError("rrdd's workers did not start")
+    fd = os.open(stream, os.O_RDONLY)
+    try:
+        with Timer(pid) as timer:
+            router.run(fd)
+        return timer, router.merged
     finally:
         os.close(fd)
 

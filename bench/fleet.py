@@ -14,6 +14,8 @@ reading stdin from a file, creating every file, writing, shutdown.
   shutdown.
 - rrdcached: a private rrdcached (journal, -w 3600) creates the files (CREATE) and holds
   the values; after rrdd's exit the daemon's write-out (FLUSHALL) is timed too.
+- direct x2, rrdcached x2: the same with --workers=2, the hosts spread over two
+  processes.
 
 - xymond (only with --xymond=PATH, a xymond_rrd binary): the same stream through the
   real xymond_rrd, the program rrdd replaces, as the baseline of both modes above.
@@ -37,7 +39,7 @@ from pathlib import Path
 from common import RRDD, Client, Rrdcached, cpu_of
 from feed import MIX, fleet_stream
 
-MODES = ("direct", "rrdcached")
+MODES = ("direct", "rrdcached", "direct x2", "rrdcached x2")  # x2: --workers=2
 
 
 def drop_caches() -> str:
@@ -66,9 +68,11 @@ def run(work: Path, stream: Path, messages: int, mode: str, drop: bool, xymond: 
         (home / "tmp").mkdir()
         env.update(XYMONHOME=str(home), XYMONTMP=str(home / "tmp"))
     daemon = None
-    if mode == "rrdcached":
+    if mode.startswith("rrdcached"):
         daemon = Rrdcached(Path(tempfile.mkdtemp(dir=work)))
         argv.append(f"--rrdcached={daemon.address}")
+    if mode.endswith("x2"):
+        argv.append("--workers=2")
     cache = drop_caches() if drop else "page cache kept"
     cpu, daemon_cpu = children_cpu(), cpu_of(daemon.proc.pid) if daemon else 0.0
     with stream.open("rb") as stdin:
@@ -78,11 +82,12 @@ def run(work: Path, stream: Path, messages: int, mode: str, drop: bool, xymond: 
     if done.returncode or "cannot continue" in done.stderr:
         sys.exit(f"{argv[0]} failed: {done.stderr[-500:]}")
     cpu = children_cpu() - cpu
-    totals = dict(re.findall(r"(\w+) (\d+)", done.stderr.rsplit("Totals: ", 1)[-1]))
+    last = "Totals of all workers: " if mode.endswith("x2") else "Totals: "
+    totals = dict(re.findall(r"(\w+) (\d+)", done.stderr.rsplit(last, 1)[-1]))
     values = int(totals.get("values_written", 0))
     files = sum(1 for _ in rrddir.glob("*/*.rrd"))
     rates = f"{messages / wall:6.0f} msg/s" + (f", {values / wall:6.0f} values/s" if values else "")
-    print(f"  {mode:9s} {wall:6.2f} s: {rates}; {files} files created; CPU {cpu:.2f} s")
+    print(f"  {mode:12s} {wall:6.2f} s: {rates}; {files} files created; CPU {cpu:.2f} s")
     if daemon is not None:
         daemon_cpu = cpu_of(daemon.proc.pid) - daemon_cpu
         client = Client(daemon.sock)
@@ -91,9 +96,9 @@ def run(work: Path, stream: Path, messages: int, mode: str, drop: bool, xymond: 
         daemon.stop()
         total = wall + flush
         rates = f"{messages / total:6.0f} msg/s, {values / total:6.0f} values/s"
-        print(f"{'':12s}rrdcached CPU while rrdd ran: {daemon_cpu:.2f} s (creates, ingest)")
-        print(f"{'':12s}+ its write-out (FLUSHALL) {flush:.2f} s = {total:.2f} s: {rates}")
-    print(f"{'':12s}({cache})")
+        print(f"{'':15s}rrdcached CPU while rrdd ran: {daemon_cpu:.2f} s (creates, ingest)")
+        print(f"{'':15s}+ its write-out (FLUSHALL) {flush:.2f} s = {total:.2f} s: {rates}")
+    print(f"{'':15s}({cache})")
     shutil.rmtree(rrddir)
     return wall if daemon is None else wall + flush
 
@@ -113,8 +118,13 @@ def main() -> None:
         xymond = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--xymond=")), "")
         modes = MODES + ("xymond",) if xymond else MODES
         seconds = {mode: run(work, stream, messages, mode, drop, xymond) for mode in modes}
-        ratio = seconds["direct"] / seconds["rrdcached"]
-        print(f"ratio rrdcached / direct, msg/s until the values are in the files: {ratio:.2f}")
+        for a, b in (
+            ("rrdcached", "direct"),
+            ("direct x2", "direct"),
+            ("rrdcached x2", "rrdcached"),
+        ):
+            ratio = seconds[b] / seconds[a]
+            print(f"ratio {a} / {b}, msg/s until the values are in the files: {ratio:.2f}")
         for mode in MODES if xymond else ():
             ratio = seconds["xymond"] / seconds[mode]
             print(

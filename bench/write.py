@@ -28,6 +28,9 @@ nothing to do. The baselines:
   rrdd sends one BATCH per 64 KB read. Baseline: a minimal client sends the same batches
   (recorded from the rrdd run), formatting an UPDATE line per value as rrdd does. The
   daemon's write-out (FLUSHALL until its queue is empty) is timed after the baseline.
+- rrdcached with --workers=2: the same, through the router and two workers forked from
+  this process (timed until the last worker has exited; their CPU time is counted).
+  Against the same baseline.
 
 Targets, as the perf note defines them (T3-T5): rrdd's direct mode >= 0.7 x the raw
 update loop of one value per call (the loop a writer without a cache makes, the note's
@@ -48,7 +51,18 @@ from collections import defaultdict
 from pathlib import Path
 
 import rrdtool
-from common import Call, Client, Recording, Rrdcached, Timer, median, prepare, run_rrdd, shifted
+from common import (
+    Call,
+    Client,
+    Recording,
+    Rrdcached,
+    Timer,
+    median,
+    prepare,
+    run_rrdd,
+    run_workers,
+    shifted,
+)
 from feed import MIX, REFERENCE_ENV, REFERENCE_MIX, T0, fleet_stream
 
 # text, mode, baseline mode, target (None: no target, shown for what it says)
@@ -57,6 +71,7 @@ RATIOS: tuple[tuple[str, str, str, float | None], ...] = (
     ("   rrdd --no-cache / raw update, 1 value", "rrdd no-cache", "raw no-cache", None),
     ("   rrdd direct / raw update, same calls", "rrdd direct", "raw direct", None),
     ("T4 rrdd rrdcached / raw BATCH", "rrdd rrdcached", "raw BATCH", 0.35),
+    ("T4 rrdd rrdcached --workers=2 / raw BATCH", "rrdd rrdcached x2", "raw BATCH", 0.35),
     ("T4 rrdd rrdcached / rrdd --no-cache", "rrdd rrdcached", "rrdd no-cache", 3.0),
     ("   rrdd rrdcached / rrdd direct", "rrdd rrdcached", "rrdd direct", None),
 )
@@ -115,6 +130,14 @@ class Bench:
         assert stats["values_written"] == self.values, stats
         daemon.stop()  # no -F: the values stay in its journal, the files are not written
         self.batch_size = self.values / len(store.sent)
+
+        self.next_shift()
+        daemon = Rrdcached(Path(tempfile.mkdtemp(dir=self.work)))
+        out["rrdd rrdcached x2"], stats = run_workers(
+            self.rrddir, self.stream, 2, daemon.address, pid=daemon.proc.pid, env=self.env
+        )
+        assert stats["values_written"] == self.values, stats
+        daemon.stop()
 
         shift = self.next_shift() - sent_at
         batches = [shifted(batch, shift) for batch in store.calls()]
