@@ -84,15 +84,20 @@ class Worker:
 # --- the workers ------------------------------------------------------------------------
 
 
+# A worker's life: (settings, rras, rebuild, channel fd, reports fd) -> exit code
+Life = Callable[[Settings, RraDefinitions, Callable[[], Settings], int, int], int]
+
+
 def spawn(
     number: int,
     settings: Settings,
     rras: RraDefinitions,
     rebuild: Callable[[], Settings],
     others: list[Worker],
+    life: Life,
 ) -> Worker:
-    """Fork a worker. Only the calling thread lives on in the child, so this is done
-    before the router starts any (metrics, file watcher)."""
+    """Fork a worker to live `life`. Only the calling thread lives on in the child, so
+    this is done before the router starts any (metrics, file watcher)."""
     channel_r, channel_w = os.pipe()
     reports_r, reports_w = os.pipe()
     with contextlib.suppress(OSError):
@@ -107,7 +112,7 @@ def spawn(
             devnull = os.open(os.devnull, os.O_RDONLY)  # the channel is the router's
             os.dup2(devnull, 0)
             os.close(devnull)
-            code = work(settings, rras, rebuild, channel_r, reports_w)
+            code = life(settings, rras, rebuild, channel_r, reports_w)
         except BaseException:
             log.exception("Worker %d failed", number)
         finally:
@@ -374,12 +379,18 @@ class Router:
         self.running = False
 
     def start(
-        self, n: int, settings: Settings, rras: RraDefinitions, rebuild: Callable[[], Settings]
+        self,
+        n: int,
+        settings: Settings,
+        rras: RraDefinitions,
+        rebuild: Callable[[], Settings],
+        life: Life = work,
     ) -> bool:
         """Start the workers one after the other: False when one cannot start (it has
-        said why), and the others are stopped."""
+        said why), and the others are stopped. `life` is what they do (benchmarks give
+        their own)."""
         for number in range(n):
-            w = spawn(number, settings, rras, rebuild, self.workers)
+            w = spawn(number, settings, rras, rebuild, self.workers, life)
             self.workers.append(w)
             while not w.ready:
                 if not self._take_reports(w):
