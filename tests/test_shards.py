@@ -17,8 +17,15 @@ from collections import Counter
 from pathlib import Path
 
 from rrdd.shards import Router, Worker
-from tests.helpers import wait_until
+from tests.helpers import rrd_contents, wait_until
 from tests.test_cli import RRDD, T0, clean_env, control, cpu, lastupdate, run, start
+
+DATA = Path(__file__).parent / "data"
+# Golden cases whose messages make a Linux host's cycle
+CYCLE = (
+    *("la/linux", "disk/linux-dfPk", "memory/linux", "vmstat/linux-procps-ng"),
+    *("netstat/linux-nettools2016", "ifstat/linux-nettools-2.10", "net/http-xymonnet"),
+)
 
 
 def router(workers: int) -> Router:
@@ -62,6 +69,58 @@ def test_control_messages_for_every_worker_or_none() -> None:
     assert r.targets(first_line(control(3, "shutdown"))) == ()
     assert not r.running
     assert r.stats["controls_reload"] == r.stats["controls_shutdown"] == 1
+
+
+def fleet(hosts: int, cycles: int) -> bytes:
+    """The golden cases for many hosts and cycles, with control messages and junk between."""
+    templates = []
+    for case in CYCLE:
+        first = (DATA / f"{case}.msg").read_bytes().split(b"\n@@\n", 1)[0]
+        header, _, body = first.partition(b"\n")
+        fields = header.split(b"|")
+        host = fields[4]
+        body = body.replace(host, b"{host}").replace(host.replace(b".", b","), b"{chost}")
+        kind = fields[0].split(b"#")[0]
+        templates.append((kind, b"|".join(fields[2:]).replace(host, b"{host}"), body))
+    out = []
+    for c in range(cycles):
+        for h in range(hosts):
+            host = f"node{h}.example.com".encode()
+            if c > 1 and h == 3:
+                continue  # dropped
+            if c > 1 and h == 4:
+                host = b"n4.example.com"  # renamed
+            for kind, rest, body in templates:
+                ts = f"{T0 + 300 * c + h}.000000".encode()
+                text = b"%s#%d/%s|%s|%s\n%s\n@@\n" % (kind, len(out) + 1, host, ts, rest, body)
+                out.append(
+                    text.replace(b"{host}", host).replace(b"{chost}", host.replace(b".", b","))
+                )
+        if c == 1:
+            out.append(control(len(out) + 1, "drophost", "node3.example.com"))
+            out.append(control(len(out) + 1, "renamehost", "node4.example.com", "n4.example.com"))
+            out.append(b"some junk\n")
+    return b"".join(out)
+
+
+def test_three_workers_write_what_one_process_writes(tmp_path: Path) -> None:
+    stream = fleet(hosts=12, cycles=3)
+    results = []
+    for args in ([], ["--workers=3"]):
+        rrddir = tmp_path / f"rrd{len(args)}"
+        rrddir.mkdir()
+        p = run(rrddir, stream, *args)
+        assert p.returncode == 0, p.stderr
+        assert "Bad data in channel" in p.stderr
+        results.append(rrd_contents(rrddir))
+    one, three = results
+    assert one == three
+    hosts = {name.split("/")[0] for name in one}
+    assert len(hosts) == 11  # node3 dropped, node4 renamed
+    assert "n4.example.com" in hosts and "node4.example.com" not in hosts
+    assert len(one) > 11 * 15
+    # n4's last cycle is in the files moved from node4
+    assert lastupdate(tmp_path / "rrd1/n4.example.com/la.rrd")[0] == T0 + 600 + 4
 
 
 def test_bad_number_of_workers_is_a_setting_error(tmp_path: Path) -> None:
