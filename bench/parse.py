@@ -7,16 +7,23 @@ target T1 is defined on it) and the fleet's real Linux client mix of 11, which h
 ifstat and fewer small network tests, so it costs more per message.
 
 No RRD I/O: the updates go to a writer that drops them. The stream is fed in 64 KiB
-pieces, as the daemon reads it. Then the channel reader alone and each test's parser
-alone are timed, to show where the time goes. The baseline, run in the same process on
-the same bytes, is the least any reader must do: split the stream at the message
-terminator and split each header at "|". Target: >= 150k messages/s on the reference
-mix (the perf note's T1: 0.8 of the 182k its reference parser made of that mix).
+pieces, as the daemon reads it. The baseline, run in the same process on the same
+bytes, is the least any reader must do: split the stream at the message terminator and
+split each header at "|". Target: >= 150k messages/s on the reference mix (the perf
+note's T1: 0.8 of the 182k its reference parser made of that mix).
+
+The same is then timed with --workers=2, the whole daemon reading the stream from a
+file: the router in this process and two workers forked from it, each parsing its
+hosts' messages into a writer that drops them. Last, the channel reader alone and each
+test's parser alone are timed, to show where the time goes.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import sys
+import tempfile
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -25,10 +32,11 @@ from feed import MIX, REFERENCE_ENV, REFERENCE_MIX, fleet_stream
 from reference import reference_pass
 
 from rrdd.channel import ChannelParser, Message
-from rrdd.daemon import make_context, make_routes
+from rrdd.daemon import Daemon, load_rras, make_context, make_routes
 from rrdd.dispatch import Dispatcher
 from rrdd.parsers import load_builtins
-from rrdd.settings import load_settings
+from rrdd.settings import Settings, load_settings
+from rrdd.shards import Router
 from rrdd.writer.memory import MemoryWriter
 
 READ_SIZE = 1 << 16  # what the daemon reads from its input at a time
@@ -58,6 +66,35 @@ def rrdd_pass(data: bytes, env: dict[str, str]) -> int:
             dispatcher.handle(item)  # type: ignore[arg-type]
             n += 1
     return n
+
+
+def parse_only(
+    settings: Settings, rras: object, rebuild: object, channel: int, reports: int
+) -> int:
+    """A worker's life for workers_pass: rrdd's daemon over a writer that drops updates."""
+    stats: Counter[str] = Counter()
+    daemon = Daemon(settings, NullWriter(), stats)  # type: ignore[arg-type]
+    os.write(reports, b'{"ready": true}\n')
+    daemon.run(channel, signals=())
+    os.write(reports, json.dumps({"stats": dict(stats)}).encode() + b"\n")
+    return 0
+
+
+def workers_pass(data: bytes, env: dict[str, str], workers: int = 2) -> tuple[int, float]:
+    """Messages parsed and seconds taken by rrdd --workers, from the first read to the
+    last worker's exit."""
+    settings = load_settings({"workers": str(workers)}, {"XYMONRRDS": "/nonexistent", **env})
+    with tempfile.TemporaryFile() as stream:
+        stream.write(data)
+        stream.seek(0)
+        router = Router(settings.max_message, Counter())
+        if not router.start(workers, settings, load_rras(settings), lambda: settings, parse_only):
+            raise RuntimeError("the workers did not start")
+        started = time.perf_counter()
+        router.run(stream.fileno())
+        seconds = time.perf_counter() - started
+    counts = router.merged
+    return counts["messages_status"] + counts["messages_data"], seconds
 
 
 def baseline_pass(data: bytes) -> int:
@@ -145,6 +182,12 @@ def main() -> None:
             print(f"  T1 rrdd / L: {t1:.2f} (target >= 0.8)")
         print(f"  rrdd / framing: {rate['rrdd'] / rate['framing']:.3f}; ", end="")
         print(f"against 150k msg/s: {rate['rrdd'] / 150000:.2f}x")
+        runs = [workers_pass(data, env) for _ in range(5)]
+        n, seconds = runs[0][0], min(t for _, t in runs)
+        assert all(count == n == len(mix) * hosts for count, _ in runs), runs
+        print(f"  rrdd --workers=2: {n / seconds:10.0f} msg/s (best of 5), ", end="")
+        print(f"{n / seconds / rate['rrdd']:.2f}x one process; against 150k msg/s: ", end="")
+        print(f"{n / seconds / 150000:.2f}x")
         where_the_time_goes(data, env)
 
 
