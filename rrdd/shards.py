@@ -64,6 +64,7 @@ log = logging.getLogger("rrdd")
 
 PIPE_SIZE = 1 << 20  # bytes of channel a worker's pipe holds (Linux's default limit)
 REPORT_SECONDS = 1.0
+READ_SIZE = 1 << 16  # bytes of channel read at a time, as a single rrdd reads it
 # What every worker gets for SIGHUP (log files reopened, then a reload) or a changed file.
 RELOAD = (b"@@logrotate|0|rrdd", b"@@reload|0|rrdd")
 HOST_CONTROLS = (b"@@drophost", b"@@droptest", b"@@renametest")  # the host is field 3
@@ -287,7 +288,7 @@ class Router:
             self.stop()
 
     def _read(self, fd: int) -> None:
-        data = os.read(fd, 1 << 16)
+        data = os.read(fd, READ_SIZE)
         self.last_message = time.time()
         if not data:
             self.channel.close()
