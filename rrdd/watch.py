@@ -2,15 +2,20 @@
 
 The watcher looks at the directories that hold the files rrdd read at start (its TOML
 file and config_dir, rrddefinitions.cfg, protocols.cfg, snmpmibs.cfg) and calls
-`changed` from its own thread when one of those files is written, created, moved or
-deleted. Editors replace a file by renaming a new one over it, so directories are
-watched, not files. The main loop does the reload itself, between messages.
+`changed` from a thread of its own once one of those files has been written, created,
+moved or deleted and then left alone for QUIET_SECONDS. Editors replace a file by
+renaming a new one over it, so directories are watched, not files. The wait matters
+to a file written in place: it is empty from the moment it is truncated until it is
+written, and an empty TOML file is a valid one that sets nothing, so a reload in
+between would put every setting back to its default. The main loop does the reload
+itself, between messages.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -18,6 +23,8 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 log = logging.getLogger("rrdd")
+
+QUIET_SECONDS = 0.5
 
 
 class ConfigWatcher(FileSystemEventHandler):
@@ -31,6 +38,8 @@ class ConfigWatcher(FileSystemEventHandler):
             if os.path.isdir(directory):
                 self.observer.schedule(self, directory, recursive=False)
         self.observer.daemon = True
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
 
     def start(self) -> None:
         self.observer.start()
@@ -38,6 +47,9 @@ class ConfigWatcher(FileSystemEventHandler):
     def stop(self) -> None:
         self.observer.stop()
         self.observer.join(timeout=5)
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.event_type in ("opened", "closed_no_write"):
@@ -45,5 +57,14 @@ class ConfigWatcher(FileSystemEventHandler):
         for path in (event.src_path, getattr(event, "dest_path", "")):
             path = os.fsdecode(path)
             if path in self.files or os.path.dirname(path) in self.dirs:
-                self.changed()
+                self._when_quiet()
                 return
+
+    def _when_quiet(self) -> None:
+        """Call `changed` QUIET_SECONDS after the last event, not at each one."""
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = threading.Timer(QUIET_SECONDS, self.changed)
+            self._timer.daemon = True
+            self._timer.start()
