@@ -36,6 +36,7 @@ import gc
 import json
 import logging
 import os
+import select
 import selectors
 import signal
 import time
@@ -394,12 +395,13 @@ class Router:
             w = spawn(number, settings, rras, rebuild, self.workers, life)
             self.workers.append(w)
             while not w.ready:
+                # No time.sleep: under libfaketime's frozen clock it fails (EINVAL).
+                select.select([w.reports], [], [])  # a report, or the end of a failed start
                 if not self._take_reports(w):
                     os.waitpid(w.pid, 0)  # it has said why
                     w.pid = 0
                     self.stop()
                     return False
-                time.sleep(0.01)
             log.info("Worker %d started: pid %d", number, w.pid)
         return True
 

@@ -415,17 +415,20 @@ FAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 
 
 @pytest.mark.skipif(not os.path.exists(FAKETIME), reason="no libfaketime")
-@pytest.mark.parametrize("cache", [[], ["--no-cache"]])
-def test_a_stream_replayed_under_a_frozen_clock(rrddir: Path, cache: list[str]) -> None:
+@pytest.mark.parametrize("options", [[], ["--no-cache"], ["--workers=2"]])
+def test_a_stream_replayed_under_a_frozen_clock(rrddir: Path, options: list[str]) -> None:
     # libfaketime stops the clock (admins replay saved streams so; so does the oracle
     # tool): timed waits must not depend on the clock moving.
+    hosts = [f"h{h}.example.com" for h in range(3)]  # with --workers=2, on both workers
     stream = b"".join(
-        cpu(1 + 3 * c + h, f"h{h}", T0 + 300 * c, f"{c}.5") for c in range(3) for h in range(3)
+        cpu(1 + 3 * c + h, host, T0 + 300 * c, f"{c}.5")
+        for c in range(3)
+        for h, host in enumerate(hosts)
     )
     frozen = {"LD_PRELOAD": FAKETIME, "FAKETIME": "@2026-11-22 10:00:00"}
     frozen |= {"FAKETIME_DONT_FAKE_MONOTONIC": "1", "FAKETIME_DONT_RESET": "1"}
-    p = run(rrddir, stream, *cache, **frozen)
+    p = run(rrddir, stream, *options, **frozen)
     assert p.returncode == 0, p.stderr
-    assert [lastupdate(rrddir / f"h{h}/la.rrd") for h in range(3)] == [
+    assert [lastupdate(rrddir / host / "la.rrd") for host in hosts] == [
         (T0 + 600, {"la": 250.0})
     ] * 3
