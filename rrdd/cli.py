@@ -4,7 +4,8 @@
 
 Exit codes: 0 after a clean shutdown; 1 when something rrdd was told to use cannot be
 used at start (the RRD directory, rrdcached, the flush socket, the metrics port, the
-user); 2 for a bad option, setting or configuration file.
+user), or when a worker of --workers dies; 2 for a bad option, setting or configuration
+file.
 """
 
 from __future__ import annotations
