@@ -335,8 +335,9 @@ def test_metrics_move_as_a_stream_is_ingested(rrddir: Path, shards: list[str]) -
         }
 
     before = scrape()
-    # With --workers=2, h1 and web1 are on different workers.
-    proc.stdin.write(cpu(1, "h1", T0, "0.50") + cpu(2, "web1", T0, "0.70"))
+    # With --workers=2, h1 and web1 are on different workers, and every worker gets
+    # the reload: it still counts once.
+    proc.stdin.write(cpu(1, "h1", T0, "0.50") + cpu(2, "web1", T0, "0.70") + control(3, "reload"))
     proc.stdin.flush()
     deadline = time.monotonic() + 20
     after = scrape()
@@ -350,6 +351,7 @@ def test_metrics_move_as_a_stream_is_ingested(rrddir: Path, shards: list[str]) -
         time.sleep(0.1)
         after = scrape()
     assert after["rrdd_messages_total[('kind', 'status')]"] == 2
+    assert after["rrdd_messages_total[('kind', 'reload')]"] == 1
     assert before.get("rrdd_messages_total[('kind', 'status')]", 0) == 0
     assert after["rrdd_updates_total[('handler', 'la')]"] == 6
     assert after["rrdd_rrd_creates_total[]"] == 6

@@ -196,6 +196,23 @@ def test_flush_histogram(metrics: Metrics) -> None:
     assert len(FLUSH_BUCKETS) == len(set(FLUSH_BUCKETS)) == len(sorted(FLUSH_BUCKETS))
 
 
+def test_flush_histogram_adds_other_processes_flushes(stats: Counter[str]) -> None:
+    """--workers: the router's histogram is the sum of its workers' flush_counts()."""
+    workers = [Metrics(Counter(), version="1", registry=CollectorRegistry()) for _ in range(2)]
+    workers[0].observe_flush(0.0005)
+    workers[1].observe_flush(0.3)
+    workers[1].observe_flush(45.0)
+    router = Metrics(stats, version="1", registry=CollectorRegistry())
+    router.more_flushes = lambda: [w.flush_counts() for w in workers] + [None]  # None: no report
+    name = "rrdd_flush_duration_seconds_bucket"
+    assert value(router, name, le="0.001") == 1
+    assert value(router, name, le="0.5") == 2
+    assert value(router, name, le="+Inf") == 3
+    assert value(router, "rrdd_flush_duration_seconds_sum") == pytest.approx(45.3005)
+    workers[0].observe_flush(0.2)  # read again at each scrape
+    assert value(router, "rrdd_flush_duration_seconds_count") == 4
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
