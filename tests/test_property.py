@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -17,6 +18,7 @@ from rrdd.errors import ParseError
 from rrdd.parsers import load_builtins
 from rrdd.schema import Update
 from rrdd.settings import load_settings
+from rrdd.shards import Router, Worker
 from rrdd.writer.direct import DirectWriter
 from rrdd.xymoncfg import RraDefinitions
 
@@ -128,3 +130,40 @@ def test_every_parser_yields_updates_or_parse_error(hid: str, text: str, test: s
         assert all(isinstance(v, str) for v in u.values)
         assert len(u.values) == len(u.schema.defs)
         assert isinstance(u.rrd, str)  # the writer refuses unsafe names (test above)
+
+
+def router_of(workers: int) -> Router:
+    r = Router(1 << 20, Counter())
+    r.workers = [Worker(n, pid=0, pipe=-1, reports=-1) for n in range(workers)]
+    return r
+
+
+@relaxed
+@given(streams(), st.integers(1, 4))
+def test_the_router_never_raises_and_names_a_worker(stream: bytes, workers: int) -> None:
+    r = router_of(workers)
+    for block in r.channel.blocks(stream):
+        assert set(r.targets(block)) <= set(range(workers))
+
+
+@relaxed
+@given(st.lists(messages(), max_size=12), st.integers(2, 4))
+def test_the_workers_read_what_one_process_reads(parts: list[bytes], workers: int) -> None:
+    """Every message reaches one worker, and a host's messages keep their order. (Each
+    message gets its own sequence number, as xymond numbers a channel's messages.)"""
+    stream = b"".join(re.sub(rb"#\d*", b"#%d" % (n + 1), p, count=1) for n, p in enumerate(parts))
+    r = router_of(workers)
+    shares: list[list[bytes | bytearray]] = [[] for _ in range(workers)]
+    for block in r.channel.blocks(stream):
+        for number in r.targets(block):
+            shares[number].append(block)
+    read = [
+        item
+        for share in shares
+        for item in ChannelParser().feed(b"".join(bytes(b) + b"\n@@\n" for b in share))
+        if isinstance(item, Message)
+    ]
+    whole = [item for item in ChannelParser().feed(stream) if isinstance(item, Message)]
+    assert sorted(read) == sorted(whole)
+    for host in {m.hostname for m in whole}:
+        assert [m for m in read if m.hostname == host] == [m for m in whole if m.hostname == host]
