@@ -91,7 +91,11 @@ def test_script_output_cannot_leave_the_host_directory(rrddir: Path) -> None:
     assert "refused" in p.stderr
 
 
-def test_persistent_mode_gives_the_same_files(rrddir: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("shards", [[], ["--workers=3"]], ids=["one", "three"])
+def test_persistent_mode_gives_the_same_files(
+    rrddir: Path, tmp_path: Path, shards: list[str]
+) -> None:
+    # With three workers, h0 and h2 share one, and h1 has another: each runs the script.
     stream = b"".join(
         weather(i * 3 + j + 1, T0 + 300 * i + j, 10 + i + j, 2 * i, host=f"h{j}")
         for i in range(6)
@@ -101,7 +105,7 @@ def test_persistent_mode_gives_the_same_files(rrddir: Path, tmp_path: Path) -> N
     assert run(rrddir, stream, *args).returncode == 0
     other = tmp_path / "rrd2"
     other.mkdir()
-    p = run(other, stream, *args, "--extra-persistent")
+    p = run(other, stream, *args, "--extra-persistent", *shards)
     assert p.returncode == 0, p.stderr
     assert rrd_contents(rrddir) == rrd_contents(other)
     assert len(rrd_contents(other)) == 3
