@@ -340,6 +340,8 @@ class Daemon:
         if self.extra is not None:
             self.extra.forget(old)
         self.writer.rename_host(old, new)
+        if old == new:  # what the router of --workers sends to let another worker take it
+            self.stats["hosts_released"] += 1
 
     def _do_droptest(self, c: Control) -> None:
         host, test = c.args

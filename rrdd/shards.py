@@ -13,7 +13,10 @@ Control messages:
 
 * drophost, droptest, renametest: to the worker of that host.
 * renamehost OLD NEW: to the worker of OLD, which moves the files; NEW's messages then
-  go to that worker as well, until rrdd restarts.
+  go to that worker as well, until rrdd restarts. If NEW had a worker of its own, that
+  one first gets "renamehost NEW NEW", which writes what it holds for NEW and forgets
+  it, and the router waits until it has (hosts_released in its report): values NEW
+  sent before the rename go to its files before any that come after.
 * reload and logrotate: to every worker. SIGHUP and a changed configuration file send
   every worker a reload too.
 * shutdown: the router stops, as at the end of input.
@@ -55,6 +58,7 @@ from rrdd.channel import TERMINATOR, ChannelParser
 from rrdd.daemon import SIGNALS, caught, reopen_logs
 from rrdd.errors import ConfigError
 from rrdd.metrics import Metrics
+from rrdd.schema import unsafe_name
 from rrdd.settings import Settings
 from rrdd.startup import start_daemon, start_metrics, start_watcher
 from rrdd.writer.direct import DirectWriter
@@ -70,6 +74,7 @@ READ_SIZE = 1 << 16  # bytes of channel read at a time, as a single rrdd reads i
 RELOAD = (b"@@logrotate|0|rrdd", b"@@reload|0|rrdd")
 HOST_CONTROLS = (b"@@drophost", b"@@droptest", b"@@renametest")  # the host is field 3
 COUNTED_BY_ROUTER = ("controls_reload", "controls_logrotate")  # every worker counts them too
+RELEASE_SECONDS = 60.0  # the longest the router waits for a worker to release a host
 
 
 @dataclass
@@ -81,6 +86,7 @@ class Worker:
     partial: bytearray = field(default_factory=bytearray)  # a report line not yet whole
     report: dict[str, Any] = field(default_factory=dict)  # the latest
     ready: bool = False
+    released: int = 0  # hosts the router asked it to release
 
 
 # --- the workers ------------------------------------------------------------------------
@@ -165,11 +171,13 @@ class Reporter:
         os.set_blocking(fd, False)
         self.unsent = b""
         self.next = 0.0
+        self.released = 0
 
     def tick(self) -> None:
         now = time.monotonic()
-        if now >= self.next:
-            self.next = now + REPORT_SECONDS
+        released = self.stats["hosts_released"]  # the router waits for this one
+        if now >= self.next or released != self.released:
+            self.next, self.released = now + REPORT_SECONDS, released
             self.send({})
 
     def send(self, extra: dict[str, Any]) -> None:
@@ -209,6 +217,7 @@ class Router:
         self.channel = ChannelParser(max_message, stats)
         self.metrics: Metrics | None = None  # gets the merged counts
         self.renamed: dict[bytes, int] = {}  # host -> worker, after a renamehost
+        self.release: tuple[int, bytes] | None = None  # (worker, host) to release next
         self.running = True
         self.ran = False  # run() was called: the totals are worth a line
         self.failed = False
@@ -233,8 +242,14 @@ class Router:
         if marker.startswith(b"@@renamehost"):
             if len(fields) < 5:
                 return (0,)  # the worker logs it as short
-            number = self.worker_of(fields[3])
-            self.renamed[bytes(fields[4])] = number
+            old, new = fields[3], fields[4]
+            number, before = self.worker_of(old), self.worker_of(new)
+            names = (old.decode("utf-8", "surrogateescape"), new.decode("utf-8", "surrogateescape"))
+            if any(unsafe_name(name) for name in names):
+                return (number,)  # refused there, with a log line
+            self.renamed[bytes(new)] = number
+            if before != number:
+                self.release = (before, bytes(new))
             return (number,)
         if marker.startswith(b"@@reload"):
             self.stats["controls_reload"] += 1
@@ -299,11 +314,38 @@ class Router:
         for block in self.channel.blocks(data):
             for number in self.targets(block):
                 shares[number].append(block)
+            if self.release is not None:
+                self._hand_over(shares)
             if not self.running:
                 break
+        self._pass_shares(shares)
+
+    def _pass_shares(self, shares: list[list[bytes | bytearray]]) -> None:
         for w, share in zip(self.workers, shares, strict=True):
             if share:
                 self._pass(w, TERMINATOR.join(share) + TERMINATOR)
+                share.clear()
+
+    def _hand_over(self, shares: list[list[bytes | bytearray]]) -> None:
+        """A renamehost gave a host to another worker: the one that had it writes what it
+        holds for it (and finishes the files it is making) before the new worker gets the
+        renamehost, which moves files into the host's directory."""
+        assert self.release is not None
+        number, host = self.release
+        self.release = None
+        w, share = self.workers[number], shares[number]
+        share.append(b"@@renamehost|0|rrdd|%s|%s" % (host, host))
+        self._pass(w, TERMINATOR.join(share) + TERMINATOR)
+        share.clear()
+        w.released += 1
+        deadline = time.monotonic() + RELEASE_SECONDS
+        while w.pid and w.report.get("stats", {}).get("hosts_released", 0) < w.released:
+            if time.monotonic() > deadline:
+                log.warning("Worker %d has not released a renamed host in time; going on", number)
+                return
+            select.select([w.reports], [], [], 1.0)
+            if not self._take_reports(w):
+                return  # it has ended: _check_workers says so
 
     def _pass(self, w: Worker, data: bytes) -> None:
         view = memoryview(data)

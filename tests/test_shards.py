@@ -39,6 +39,14 @@ def first_line(item: bytes) -> bytes:
     return item.removesuffix(b"\n@@\n")
 
 
+def crossing_pairs(n: int) -> list[tuple[str, str]]:
+    """(old, new) host names that two workers split: old on one, new on the other."""
+    names = [f"host{i}" for i in range(200)]
+    ones = [h for h in names if zlib.crc32(h.encode()) % 2]
+    zeros = [h for h in names if not zlib.crc32(h.encode()) % 2]
+    return list(zip(ones[:n], zeros[:n], strict=True))
+
+
 def test_a_hosts_messages_go_to_one_worker() -> None:
     r = router(3)
     for host in ("web1", "db1", "h1", "a.b.c"):
@@ -57,6 +65,22 @@ def test_a_renamed_host_stays_with_the_worker_that_has_its_files() -> None:
     assert where == (r.worker_of(old.encode()),)
     assert r.targets(first_line(cpu(2, new, T0, "1.0"))) == where
     assert r.targets(first_line(control(3, "drophost", new))) == where
+
+
+def test_the_worker_a_renamed_host_leaves_releases_it_first() -> None:
+    r = router(2)
+    (old, new), (_, third) = crossing_pairs(2)  # old on worker 1; new and third on 0
+    where = r.targets(first_line(control(1, "renamehost", old, new)))
+    assert where == (1,) and r.release == (0, new.encode())  # worker 0 had new
+    r.release = None
+    assert r.targets(first_line(cpu(2, new, T0, "1.0"))) == where
+    assert r.targets(first_line(control(3, "renamehost", new, old))) == where
+    assert r.release is None  # old was on that worker already
+    assert r.targets(first_line(control(4, "renamehost", new, third))) == where
+    assert r.release == (0, third.encode())
+    r.release = None
+    assert r.targets(first_line(control(5, "renamehost", third, "../x"))) == where
+    assert r.release is None and r.worker_of(b"../x") == zlib.crc32(b"../x") % 2  # refused
 
 
 def test_control_messages_for_every_worker_or_none() -> None:
@@ -121,6 +145,40 @@ def test_three_workers_write_what_one_process_writes(tmp_path: Path) -> None:
     assert len(one) > 11 * 15
     # n4's last cycle is in the files moved from node4
     assert lastupdate(tmp_path / "rrd1/n4.example.com/la.rrd")[0] == T0 + 600 + 4
+
+
+def test_renaming_onto_a_host_that_reports_loses_none_of_its_values(tmp_path: Path) -> None:
+    """The new name's worker holds its cached values; they must reach the files before the
+    values that come after the rename, as with one process. After the rename the other
+    worker gets 12 values, a full batch that it writes at once, while the first one is
+    busy with other hosts: without the release first, the 6 values it still held were
+    refused as older at its shutdown, in one run of three."""
+    parts: list[bytes] = []
+    pairs = crossing_pairs(11)
+    busy, pairs = [new for _, new in pairs[8:]], pairs[:8]
+    for old, new in pairs:
+        parts.append(cpu(len(parts) + 1, old, T0, "1.00"))
+        for c in range(6):
+            parts.append(cpu(len(parts) + 1, new, T0 + 1 + 300 * c, f"{c}.5"))
+    for old, new in pairs:
+        parts.append(control(len(parts) + 1, "renamehost", old, new))
+    for _, new in pairs:
+        for c in range(6, 18):
+            parts.append(cpu(len(parts) + 1, new, T0 + 1 + 300 * c, f"{c}.5"))
+    for c in range(400):
+        parts.extend(cpu(len(parts) + 1, host, T0 + 300 * c, "0.5") for host in busy)
+    stream = b"".join(parts)
+    results = []
+    for args in ([], ["--workers=2"]):
+        rrddir = tmp_path / f"rrd{len(args)}"
+        rrddir.mkdir()
+        p = run(rrddir, stream, *args)
+        assert p.returncode == 0, p.stderr
+        assert "updates_dropped_old" not in p.stderr
+        results.append(rrd_contents(rrddir))
+    assert results[0] == results[1]
+    for _, new in pairs:
+        assert lastupdate(tmp_path / f"rrd1/{new}/la.rrd")[0] == T0 + 1 + 300 * 17
 
 
 def test_bad_number_of_workers_is_a_setting_error(tmp_path: Path) -> None:

@@ -613,6 +613,8 @@ class DirectWriter:
             self.store.flush(paths)
             self.store.forget(paths)
             self._forget(host)
+        if old == new:
+            return  # nothing moves: what was held is written and forgotten
         src, dst = os.path.join(self.rrddir, old), os.path.join(self.rrddir, new)
         if not os.path.isdir(src):
             return  # nothing to move, or the worker on the other channel moved it already
