@@ -231,7 +231,11 @@ class Router:
         return zlib.crc32(host) % len(self.workers) if found is None else found
 
     def targets(self, block: bytes | bytearray) -> tuple[int, ...]:
-        """The workers a message goes to; none for idle and shutdown."""
+        """The workers a message goes to; none for idle and shutdown.
+
+        A renamehost also sends the new name to the old name's worker from now on, and
+        sets `release` when another worker had it (_read then calls _hand_over).
+        """
         end = block.find(b"\n")
         fields = (block if end < 0 else block[:end]).split(b"|", 5)
         marker = fields[0]
