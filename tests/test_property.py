@@ -18,9 +18,9 @@ from rrdd.errors import ParseError
 from rrdd.parsers import load_builtins
 from rrdd.schema import Update
 from rrdd.settings import load_settings
-from rrdd.shards import Router, Worker
 from rrdd.writer.direct import DirectWriter
 from rrdd.xymoncfg import RraDefinitions
+from tests.test_shards import router
 
 # The machine may be busy; slow generation is not a failure of rrdd.
 relaxed = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -132,16 +132,10 @@ def test_every_parser_yields_updates_or_parse_error(hid: str, text: str, test: s
         assert isinstance(u.rrd, str)  # the writer refuses unsafe names (test above)
 
 
-def router_of(workers: int) -> Router:
-    r = Router(1 << 20, Counter())
-    r.workers = [Worker(n, pid=0, pipe=-1, reports=-1) for n in range(workers)]
-    return r
-
-
 @relaxed
 @given(streams(), st.integers(1, 4))
 def test_the_router_never_raises_and_names_a_worker(stream: bytes, workers: int) -> None:
-    r = router_of(workers)
+    r = router(workers)
     for block in r.channel.blocks(stream):
         assert set(r.targets(block)) <= set(range(workers))
 
@@ -152,7 +146,7 @@ def test_the_workers_read_what_one_process_reads(parts: list[bytes], workers: in
     """Every message reaches one worker, and a host's messages keep their order. (Each
     message gets its own sequence number, as xymond numbers a channel's messages.)"""
     stream = b"".join(re.sub(rb"#\d*", b"#%d" % (n + 1), p, count=1) for n, p in enumerate(parts))
-    r = router_of(workers)
+    r = router(workers)
     shares: list[list[bytes | bytearray]] = [[] for _ in range(workers)]
     for block in r.channel.blocks(stream):
         for number in r.targets(block):

@@ -29,13 +29,14 @@ CYCLE = (
 
 
 def router(workers: int) -> Router:
+    """A router with workers that are never started: for targets() alone."""
     r = Router(1 << 20, Counter())
     r.workers = [Worker(n, pid=0, pipe=-1, reports=-1) for n in range(workers)]
     return r
 
 
-def first_line(item: bytes) -> bytes:
-    """A framed message as the router sees it: no terminator."""
+def unframed(item: bytes) -> bytes:
+    """A message as the router's channel reader yields it: without its terminator."""
     return item.removesuffix(b"\n@@\n")
 
 
@@ -51,46 +52,46 @@ def test_a_hosts_messages_go_to_one_worker() -> None:
     r = router(3)
     for host in ("web1", "db1", "h1", "a.b.c"):
         expected = (zlib.crc32(host.encode()) % 3,)
-        assert r.targets(first_line(cpu(1, host, T0, "1.0"))) == expected
-        assert r.targets(first_line(control(2, "drophost", host))) == expected
-        assert r.targets(first_line(control(3, "droptest", host, "cpu"))) == expected
-        assert r.targets(first_line(control(4, "renametest", host, "a", "b"))) == expected
+        assert r.targets(unframed(cpu(1, host, T0, "1.0"))) == expected
+        assert r.targets(unframed(control(2, "drophost", host))) == expected
+        assert r.targets(unframed(control(3, "droptest", host, "cpu"))) == expected
+        assert r.targets(unframed(control(4, "renametest", host, "a", "b"))) == expected
 
 
 def test_a_renamed_host_stays_with_the_worker_that_has_its_files() -> None:
     r = router(2)
     old, new = "b", "b2"  # crc32 puts them on different workers
     assert r.worker_of(old.encode()) != r.worker_of(new.encode())
-    where = r.targets(first_line(control(1, "renamehost", old, new)))
+    where = r.targets(unframed(control(1, "renamehost", old, new)))
     assert where == (r.worker_of(old.encode()),)
-    assert r.targets(first_line(cpu(2, new, T0, "1.0"))) == where
-    assert r.targets(first_line(control(3, "drophost", new))) == where
+    assert r.targets(unframed(cpu(2, new, T0, "1.0"))) == where
+    assert r.targets(unframed(control(3, "drophost", new))) == where
 
 
 def test_the_worker_a_renamed_host_leaves_releases_it_first() -> None:
     r = router(2)
     (old, new), (_, third) = crossing_pairs(2)  # old on worker 1; new and third on 0
-    where = r.targets(first_line(control(1, "renamehost", old, new)))
+    where = r.targets(unframed(control(1, "renamehost", old, new)))
     assert where == (1,) and r.release == (0, new.encode())  # worker 0 had new
     r.release = None
-    assert r.targets(first_line(cpu(2, new, T0, "1.0"))) == where
-    assert r.targets(first_line(control(3, "renamehost", new, old))) == where
+    assert r.targets(unframed(cpu(2, new, T0, "1.0"))) == where
+    assert r.targets(unframed(control(3, "renamehost", new, old))) == where
     assert r.release is None  # old was on that worker already
-    assert r.targets(first_line(control(4, "renamehost", new, third))) == where
+    assert r.targets(unframed(control(4, "renamehost", new, third))) == where
     assert r.release == (0, third.encode())
     r.release = None
-    assert r.targets(first_line(control(5, "renamehost", third, "../x"))) == where
+    assert r.targets(unframed(control(5, "renamehost", third, "../x"))) == where
     assert r.release is None and r.worker_of(b"../x") == zlib.crc32(b"../x") % 2  # refused
 
 
 def test_control_messages_for_every_worker_or_none() -> None:
     r = router(3)
-    assert r.targets(first_line(control(1, "reload"))) == (0, 1, 2)
-    assert r.targets(first_line(control(2, "logrotate"))) == (0, 1, 2)
+    assert r.targets(unframed(control(1, "reload"))) == (0, 1, 2)
+    assert r.targets(unframed(control(2, "logrotate"))) == (0, 1, 2)
     assert r.targets(b"@@idle") == ()
     assert r.targets(b"@@rotate#9/*|1|xymond|") == (0,)  # a worker logs it as unknown
     assert r.running
-    assert r.targets(first_line(control(3, "shutdown"))) == ()
+    assert r.targets(unframed(control(3, "shutdown"))) == ()
     assert not r.running
     assert r.stats["controls_reload"] == r.stats["controls_shutdown"] == 1
 
