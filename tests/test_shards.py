@@ -128,24 +128,29 @@ def fleet(hosts: int, cycles: int) -> bytes:
     return b"".join(out)
 
 
-def test_three_workers_write_what_one_process_writes(tmp_path: Path) -> None:
-    stream = fleet(hosts=12, cycles=3)
-    results = []
-    for args in ([], ["--workers=3"]):
-        rrddir = tmp_path / f"rrd{len(args)}"
+def both_ways(tmp_path: Path, stream: bytes, workers: int) -> list[tuple[dict[str, object], str]]:
+    """rrdd on `stream` as one process (in tmp_path/one) and with `workers` workers (in
+    tmp_path/workers): the RRD files and the log of each."""
+    out = []
+    for name, args in (("one", []), ("workers", [f"--workers={workers}"])):
+        rrddir = tmp_path / name
         rrddir.mkdir()
         p = run(rrddir, stream, *args)
         assert p.returncode == 0, p.stderr
-        assert "Bad data in channel" in p.stderr
-        results.append(rrd_contents(rrddir))
-    one, three = results
+        out.append((rrd_contents(rrddir), p.stderr))
+    return out
+
+
+def test_three_workers_write_what_one_process_writes(tmp_path: Path) -> None:
+    (one, log_one), (three, log_three) = both_ways(tmp_path, fleet(hosts=12, cycles=3), 3)
+    assert "Bad data in channel" in log_one and "Bad data in channel" in log_three
     assert one == three
     hosts = {name.split("/")[0] for name in one}
     assert len(hosts) == 11  # node3 dropped, node4 renamed
     assert "n4.example.com" in hosts and "node4.example.com" not in hosts
     assert len(one) > 11 * 15
     # n4's last cycle is in the files moved from node4
-    assert lastupdate(tmp_path / "rrd1/n4.example.com/la.rrd")[0] == T0 + 600 + 4
+    assert lastupdate(tmp_path / "workers/n4.example.com/la.rrd")[0] == T0 + 600 + 4
 
 
 def test_renaming_onto_a_host_that_reports_loses_none_of_its_values(tmp_path: Path) -> None:
@@ -168,18 +173,11 @@ def test_renaming_onto_a_host_that_reports_loses_none_of_its_values(tmp_path: Pa
             parts.append(cpu(len(parts) + 1, new, T0 + 1 + 300 * c, f"{c}.5"))
     for c in range(400):
         parts.extend(cpu(len(parts) + 1, host, T0 + 300 * c, "0.5") for host in busy)
-    stream = b"".join(parts)
-    results = []
-    for args in ([], ["--workers=2"]):
-        rrddir = tmp_path / f"rrd{len(args)}"
-        rrddir.mkdir()
-        p = run(rrddir, stream, *args)
-        assert p.returncode == 0, p.stderr
-        assert "updates_dropped_old" not in p.stderr
-        results.append(rrd_contents(rrddir))
-    assert results[0] == results[1]
+    (one, log_one), (two, log_two) = both_ways(tmp_path, b"".join(parts), 2)
+    assert "updates_dropped_old" not in log_one + log_two
+    assert one == two
     for _, new in pairs:
-        assert lastupdate(tmp_path / f"rrd1/{new}/la.rrd")[0] == T0 + 1 + 300 * 17
+        assert lastupdate(tmp_path / f"workers/{new}/la.rrd")[0] == T0 + 1 + 300 * 17
 
 
 def test_bad_number_of_workers_is_a_setting_error(tmp_path: Path) -> None:
