@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from rrdd import __version__, logsetup, shards
+from rrdd import __version__, logsetup, privileges, shards
 from rrdd.config import read_config
 from rrdd.control import request_flush
 from rrdd.daemon import load_rras
@@ -219,6 +219,7 @@ def serve(
     stats: Counter[str] = Counter()
     metrics = start_metrics(settings, stats)
     daemon, writer, processor = start_daemon(settings, rras, rebuild, stats, metrics)
+    privileges.warn_if_root(settings.user)
     watcher = start_watcher(settings, config_files, daemon.request_reload)
     if metrics is not None:
         metrics.gauges.update(

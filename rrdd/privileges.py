@@ -14,10 +14,7 @@ log = logging.getLogger("rrdd")
 
 def drop(user: str | None, group: str | None) -> None:
     """Become `user` (with `group`, or the user's own group) when running as root."""
-    if os.geteuid() != 0:
-        return
-    if not user:
-        log.warning("rrdd runs as root; set user (and group) to have it drop root after start-up")
+    if os.geteuid() != 0 or not user:
         return
     try:
         entry = pwd.getpwnam(user)
@@ -28,3 +25,9 @@ def drop(user: str | None, group: str | None) -> None:
     os.setgid(gid)
     os.setuid(entry.pw_uid)
     log.info("Running as user %s (uid %d, gid %d)", user, entry.pw_uid, gid)
+
+
+def warn_if_root(user: str | None) -> None:
+    """Say once per rrdd (not once per worker of --workers) that it stays root."""
+    if os.geteuid() == 0 and not user:
+        log.warning("rrdd runs as root; set user (and group) to have it drop root after start-up")

@@ -489,6 +489,7 @@ def serve(
     try:
         metrics = start_metrics(settings, stats)
         privileges.drop(settings.user, settings.group)
+        privileges.warn_if_root(settings.user)
     except ConfigError as e:
         log.error("%s", e)
         router.stop()
