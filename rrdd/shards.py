@@ -1,6 +1,6 @@
 """--workers=N: the hosts spread over N worker processes, so that rrdd uses N cores.
 
-One rrdd process parses and writes about 50k messages a second (bench/RESULTS.md).
+One rrdd process parses and writes 30-50k messages a second (bench/RESULTS.md).
 With --workers, the process that reads the channel, the router, only cuts the stream
 into messages and passes each one, unchanged, to the worker of its host
 (crc32(host) % N). Each worker is a whole rrdd: parsers, cache, writer, its own
