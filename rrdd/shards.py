@@ -198,8 +198,9 @@ class Reporter:
     def finish(self) -> None:
         """The last report: the router reads until the pipe ends."""
         os.set_blocking(self.fd, True)  # now a write takes all it is given
-        self.send({})  # the rest of the report under way, if any
-        self.send({})
+        if self.unsent:
+            self.send({})  # the rest of the report under way
+        self.send({})  # the final counts
         os.close(self.fd)
 
 
