@@ -35,7 +35,7 @@ from rrdd.daemon import Daemon, load_rras, make_context, make_routes
 from rrdd.dispatch import Dispatcher
 from rrdd.parsers import load_builtins
 from rrdd.settings import load_settings
-from rrdd.shards import Router
+from rrdd.shards import Life, Router, work
 from rrdd.writer.direct import DirectWriter
 from rrdd.writer.rrdcached import Rrdcached as RrdcachedStore
 from rrdd.writer.store import Librrd
@@ -154,19 +154,19 @@ def run_rrdd(
 
 
 def run_workers(
-    rrddir: Path,
     stream: Path,
     workers: int,
-    rrdcached: str,
+    options: dict[str, str],
+    env: dict[str, str],
     pid: int | None = None,
-    env: dict[str, str] | None = None,
+    life: Life = work,
 ) -> tuple[Timer, Counter[str]]:
-    """Time rrdd --workers with rrdcached, from the first read to the last worker's exit
-    (their start-up is left out, as run_rrdd leaves out the daemon's construction)."""
-    options = {"rrddir": str(rrddir), "rrdcached": rrdcached, "workers": str(workers)}
-    settings = load_settings(options, env or {})
+    """Time rrdd --workers (settings from `options` and `env`, each worker living `life`)
+    from the first read to the last worker's exit; their start-up is left out, as
+    run_rrdd leaves out the daemon's construction. The counts are the workers' sums."""
+    settings = load_settings({**options, "workers": str(workers)}, env)
     router = Router(settings.max_message, Counter())
-    if not router.start(workers, settings, load_rras(settings), lambda: settings):
+    if not router.start(workers, settings, load_rras(settings), lambda: settings, life):
         raise RuntimeError("rrdd's workers did not start")
     fd = os.open(stream, os.O_RDONLY)
     try:

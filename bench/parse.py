@@ -27,16 +27,17 @@ import tempfile
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
+from pathlib import Path
 
+from common import run_workers
 from feed import MIX, REFERENCE_ENV, REFERENCE_MIX, fleet_stream
 from reference import reference_pass
 
 from rrdd.channel import ChannelParser, Message
-from rrdd.daemon import Daemon, load_rras, make_context, make_routes
+from rrdd.daemon import Daemon, make_context, make_routes
 from rrdd.dispatch import Dispatcher
 from rrdd.parsers import load_builtins
 from rrdd.settings import Settings, load_settings
-from rrdd.shards import Router
 from rrdd.writer.memory import MemoryWriter
 
 READ_SIZE = 1 << 16  # what the daemon reads from its input at a time
@@ -83,18 +84,12 @@ def parse_only(
 def workers_pass(data: bytes, env: dict[str, str], workers: int = 2) -> tuple[int, float]:
     """Messages parsed and seconds taken by rrdd --workers, from the first read to the
     last worker's exit."""
-    settings = load_settings({"workers": str(workers)}, {"XYMONRRDS": "/nonexistent", **env})
-    with tempfile.TemporaryFile() as stream:
+    with tempfile.NamedTemporaryFile() as stream:
         stream.write(data)
-        stream.seek(0)
-        router = Router(settings.max_message, Counter())
-        if not router.start(workers, settings, load_rras(settings), lambda: settings, parse_only):
-            raise RuntimeError("the workers did not start")
-        started = time.perf_counter()
-        router.run(stream.fileno())
-        seconds = time.perf_counter() - started
-    counts = router.merged
-    return counts["messages_status"] + counts["messages_data"], seconds
+        stream.flush()
+        env = {"XYMONRRDS": "/nonexistent", **env}
+        timer, counts = run_workers(Path(stream.name), workers, {}, env, life=parse_only)
+    return counts["messages_status"] + counts["messages_data"], timer.wall
 
 
 def baseline_pass(data: bytes) -> int:

@@ -133,8 +133,9 @@ class Bench:
 
         self.next_shift()
         daemon = Rrdcached(Path(tempfile.mkdtemp(dir=self.work)))
+        options = {"rrddir": str(self.rrddir), "rrdcached": daemon.address}
         out["rrdd rrdcached x2"], stats = run_workers(
-            self.rrddir, self.stream, 2, daemon.address, pid=daemon.proc.pid, env=self.env
+            self.stream, 2, options, self.env, pid=daemon.proc.pid
         )
         assert stats["values_written"] == self.values, stats
         daemon.stop()
