@@ -174,8 +174,9 @@ class Daemon:
         self.flush_socket = flush_socket
         self.stats = stats
         self.handlers: dict[str, Handler] = load_builtins()
-        self._wake_r, self._wake_w = os.pipe()  # signals and script answers wake the loop
-        os.set_blocking(self._wake_w, False)
+        # Signals and the extra script's answers wake the loop through a pipe that run()
+        # makes: a Daemon driven without run() (tests, benchmarks) holds no fds.
+        self._wake_r = self._wake_w = -1
         self.extra = make_extra(settings, self._wake)
         self.dispatcher = Dispatcher(
             make_routes(settings),
@@ -203,10 +204,14 @@ class Daemon:
         `signals` are the ones rrdd acts on (a shard leaves them to its router); `tick` is
         called after each pass of the loop, at least once a second.
         """
-        with caught(signals, self._on_signal, self._wake_w):
+        wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_w, False)
+        self._wake_r, self._wake_w = wake_r, wake_w
+        with caught(signals, self._on_signal, wake_w):
             self._loop(fd, tick)
-        os.close(self._wake_r)  # not before: a signal could write to the fd number reused
-        os.close(self._wake_w)
+        self._wake_r = self._wake_w = -1
+        os.close(wake_r)  # not before: a signal could write to the fd number reused
+        os.close(wake_w)
 
     def _loop(self, fd: int, tick: Callable[[], object] | None) -> None:
         wake_r = self._wake_r

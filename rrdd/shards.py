@@ -224,8 +224,7 @@ class Router:
         self.failed = False
         self.last_message = 0.0
         self._signalled: list[int] = []
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_w, False)
+        self._wake_r = self._wake_w = -1  # the loop's wake-up pipe, while run() runs
 
     def worker_of(self, host: bytes | bytearray) -> int:
         found = self.renamed.get(bytes(host)) if self.renamed else None
@@ -276,10 +275,14 @@ class Router:
 
     def run(self, fd: int) -> None:
         self.ran = True
-        with caught(SIGNALS, self._on_signal, self._wake_w):
+        wake_r, wake_w = os.pipe()  # made here: a router made for targets() holds no fds
+        os.set_blocking(wake_w, False)
+        self._wake_r, self._wake_w = wake_r, wake_w
+        with caught(SIGNALS, self._on_signal, wake_w):
             self._loop(fd)
-        os.close(self._wake_r)
-        os.close(self._wake_w)
+        self._wake_r = self._wake_w = -1
+        os.close(wake_r)
+        os.close(wake_w)
 
     def _loop(self, fd: int) -> None:
         sel = selectors.PollSelector()
@@ -398,7 +401,7 @@ class Router:
         self._signalled.append(signum)
 
     def request_reload(self) -> None:
-        """From the file watcher's thread."""
+        """From the file watcher's thread (outside run(), the loop takes it on start)."""
         self._signalled.append(signal.SIGHUP)
         with contextlib.suppress(BlockingIOError, OSError):
             os.write(self._wake_w, b"!")
