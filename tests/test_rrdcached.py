@@ -204,6 +204,8 @@ def test_a_batch_whose_answer_never_came_is_sent_again(rrdcached: Daemon) -> Non
         writer.write("h1", "cpu", T0 + 300 * i, Update("la.rrd", gauge, (str(i),)))
     assert rrdcached.proc is not None
     rrdcached.proc.send_signal(signal.SIGSTOP)
+    stat = Path(f"/proc/{rrdcached.proc.pid}/stat")
+    wait_until(lambda: stat.read_text().rsplit(")", 1)[1].split()[0] == "T")  # stopped now
     writer.sync()  # the batch goes out; the stopped daemon never reads it
     rrdcached.proc.kill()
     rrdcached.proc.wait()
