@@ -38,6 +38,7 @@ CONTROLS = ("drophost", "droptest", "renamehost", "renametest", "shutdown", "log
 CONTROL_ARGS = {"drophost": 1, "droptest": 2, "renamehost": 2, "renametest": 3}
 DEFAULT_MAX_MESSAGE = 512 * 1024 + 4095  # xymond_rrd: largest channel buffer plus slack
 
+PLAIN_MARKERS = {"@@status": "status", "@@data": "data"}  # before "#SEQ", without a digest
 _HEADER = re.compile(r"@@([A-Za-z]*)(?::([0-9a-fA-F]*))?(?:#([0-9]{0,18})[0-9]*)?")
 
 
@@ -86,6 +87,7 @@ class ChannelParser:
         self._buf = bytearray()
         self._skipping = False  # inside an oversize message, waiting for its end
         self._last_seq: int | None = None
+        self._second = ("", 0)  # the last post time read: the messages of a second share it
 
     def feed(self, data: bytes) -> Iterator[Item]:
         """Yield every complete item in the stream so far."""
@@ -142,19 +144,25 @@ class ChannelParser:
 
     def _block(self, block: bytes | bytearray) -> Item | None:
         header, _, text = block.decode("utf-8", "surrogateescape").partition("\n")
-        m = _HEADER.match(header)
-        assert m is not None  # the block starts with "@@"
-        marker, digest, digits = m.groups()
-        if digest is not None and not self._checksum_ok(block, header, digest):
-            return None
-        seq = None if digits is None else int(digits or "0")
+        fields = header.split("|")
+        start, hashmark, rest = fields[0].partition("#")
+        digits = rest.partition("/")[0]
+        marker = PLAIN_MARKERS.get(start) if hashmark else None
+        if marker and digits.isdigit() and digits.isascii() and len(digits) <= 18:
+            seq: int | None = int(digits)  # the usual "@@status#SEQ/HOST": no regex needed
+        else:
+            m = _HEADER.match(header)
+            assert m is not None  # the block starts with "@@"
+            marker, digest, digits = m.groups()
+            if digest is not None and not self._checksum_ok(block, header, digest):
+                return None
+            seq = None if digits is None else int(digits or "0")
         if seq is not None:
             if seq == self._last_seq:
                 log.debug("Duplicate message %d dropped", seq)
                 self.stats["duplicate"] += 1
                 return None
             self._last_seq = seq
-        fields = header.split("|")
         if "\r" in text:
             text = text.replace("\r\n", "\n").removesuffix("\r")
         if marker.startswith("status"):
@@ -193,7 +201,7 @@ class ChannelParser:
         return Message(
             "status",
             seq,
-            _seconds(f[1]),
+            self._timestamp(f[1]),
             f[2],
             f[4],
             f[5],
@@ -209,19 +217,35 @@ class ChannelParser:
             self._ignored("short", f)
             return None
         return Message(
-            "data", seq, _seconds(f[1]), f[2], f[4], f[5], "", "", _get(f, 6), _get(f, 7), body
+            "data",
+            seq,
+            self._timestamp(f[1]),
+            f[2],
+            f[4],
+            f[5],
+            "",
+            "",
+            _get(f, 6),
+            _get(f, 7),
+            body,
         )
+
+    def _timestamp(self, text: str) -> int:
+        whole = text.partition(".")[0]
+        if whole != self._second[0]:
+            self._second = (whole, _seconds(whole))
+        return self._second[1]
 
     def _ignored(self, why: str, fields: list[str]) -> None:
         log.debug("Ignoring %s message: %.200s", why, "|".join(fields))
         self.stats[f"ignored_{why}"] += 1
 
 
-def _seconds(text: str) -> int:
-    """The whole seconds of xymond's "<sec>.<usec>" post time (read as atoi would)."""
-    whole = text.partition(".")[0]
+def _seconds(whole: str) -> int:
+    """The whole seconds of xymond's "<sec>.<usec>" post time, the part before the
+    ".", read as atoi would."""
     fast = whole.isdigit() and whole.isascii() and len(whole) < 19
-    return int(whole) if fast else strtoll(text)
+    return int(whole) if fast else strtoll(whole)
 
 
 def _get(fields: list[str], i: int) -> str:
