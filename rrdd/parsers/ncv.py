@@ -33,6 +33,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from functools import lru_cache
+from typing import NamedTuple
 
 from rrdd.channel import Message
 from rrdd.context import Context
@@ -49,7 +50,7 @@ NOT_ALNUM = re.compile(r"[^A-Za-z0-9]+")
 # optional colour, the name up to the first ":" or "=", blanks, the value.
 LINE = re.compile(r"^[ \t]*(&[a-z]*[ \t]*)?([^:=\n]*)[:=][ \t]*([+-]?[0-9.+\-eE]*)", re.M)
 NCV_NAME_MAX = 19  # rrdtool's DS name limit
-LAMBDA_SCHEMAS: dict[str, Schema] = {}  # DS type -> the schema of a SPLITNCV file
+KNOWN_MAX = 4096  # names remembered per test and setting
 SPLIT_NAME_MAX = 200
 
 
@@ -57,32 +58,30 @@ SPLIT_NAME_MAX = 200
 def parse(msg: Message, ctx: Context) -> Iterator[Update]:
     test = msg.testname
     split = test in ctx.splitncv  # SPLITNCV wins, even when empty
-    types = _types(ctx.splitncv[test] if split else ctx.ncv.get(test))
+    known = _known(test, ctx.splitncv[test] if split else ctx.ncv.get(test), split)
     track_max = test in ctx.trackmax
     defs: list[str] = []
     values: list[str] = []
     seen: dict[str, str] = {}
     problems = []
-    default = types.get("*", "DERIVE")
     for raw, value in pairs(msg.body):
-        name = _clean(raw, split)
-        dstype = types.get(name, default)
-        if dstype[:4].upper() == "NONE":
-            continue
+        target = known[raw] if raw in known else known.add(raw)
+        if target is None:
+            continue  # its type is NONE
+        name = target.name
         if name in seen:
             # Two lines with one DS name: the first keeps it; the other has no DS to go to.
             problems.append(f"{raw!r} and {seen[name]!r} are both DS {name!r}; kept the first")
             continue
         seen[name] = raw
         if split:
-            file, part = _split_file(test, name)
-            yield Update(file, _lambda_schema(dstype), (value,), STEP, track_max, (test, part))
+            yield Update(target.file, target.schema, (value,), STEP, track_max, target.params)
         elif not name:
             raise ParseError(
                 f"the name {raw!r} has no letters or digits, so no DS; nothing written"
             )
         else:
-            defs.append(f"DS:{name}:{dstype}:600:U:U")
+            defs.append(target.ds)
             values.append(value)
     if defs:
         yield Update(
@@ -92,13 +91,48 @@ def parse(msg: Message, ctx: Context) -> Iterator[Update]:
         raise ParseError("; ".join(problems))
 
 
-def _lambda_schema(dstype: str) -> Schema:
-    """The one DS of a SPLITNCV file, made once per DS type (the types come from the
-    settings, so there are few)."""
-    schema = LAMBDA_SCHEMAS.get(dstype)
-    if schema is None:
-        schema = LAMBDA_SCHEMAS[dstype] = Schema.of(f"DS:lambda:{dstype}:600:U:U")
-    return schema
+class Target(NamedTuple):
+    """What a name of a report becomes: its DS name and either (NCV) its DS definition
+    or (SPLITNCV) its file, the file's schema and the parts of the file's name."""
+
+    name: str
+    ds: str = ""
+    file: str = ""
+    schema: Schema = Schema(())
+    params: tuple[str, ...] = ()
+
+
+class Known(dict[str, Target | None]):
+    """The names seen in one test's reports, each with its `Target` (None: type NONE),
+    worked out once: a host sends the same names every few minutes."""
+
+    def __init__(self, test: str, spec: str | None, split: bool):
+        super().__init__()
+        self.test, self.split = test, split
+        self.types = _types(spec)
+        self.default = self.types.get("*", "DERIVE")
+
+    def add(self, raw: str) -> Target | None:
+        if len(self) >= KNOWN_MAX:  # the names come from the network
+            self.clear()
+        name = _clean(raw, self.split)
+        dstype = self.types.get(name, self.default)
+        target: Target | None
+        if dstype[:4].upper() == "NONE":
+            target = None
+        elif self.split:
+            part = commas(name)
+            schema = Schema.of(f"DS:lambda:{dstype}:600:U:U")
+            target = Target(name, "", rrdname(f"{self.test},{part}.rrd"), schema, (self.test, part))
+        else:
+            target = Target(name, f"DS:{name}:{dstype}:600:U:U")
+        self[raw] = target
+        return target
+
+
+@lru_cache(maxsize=256)  # one per test and its NCV_/SPLITNCV_ setting
+def _known(test: str, spec: str | None, split: bool) -> Known:
+    return Known(test, spec, split)
 
 
 def pairs(body: str) -> Iterator[tuple[str, str]] | list[tuple[str, str]]:
@@ -119,7 +153,7 @@ def _plain_pairs(body: str) -> list[tuple[str, str]] | None:
     for colour, name, value in LINE.findall(body, start):
         if not name and colour:
             return None  # read on after the separator: the state machine's case
-        if value and _is_number(value):
+        if value and (value.isdecimal() or _is_number(value)):
             out.append((name, value))
     return out
 
@@ -198,14 +232,6 @@ def _is_number(text: str) -> bool:
     return True
 
 
-@lru_cache(maxsize=4096)  # a host sends the same names every few minutes
-def _split_file(test: str, name: str) -> tuple[str, str]:
-    """The file of a SPLITNCV value, and the name's part of it."""
-    part = commas(name)
-    return rrdname(f"{test},{part}.rrd"), part
-
-
-@lru_cache(maxsize=4096)
 def _clean(name: str, split: bool) -> str:
     """The DS (NCV) or file (SPLITNCV) name: letters and digits only, at most 19 for NCV;
     SPLITNCV turns each run of other characters into one "_" and drops a trailing one."""
