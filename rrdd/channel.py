@@ -87,7 +87,7 @@ class ChannelParser:
         self._buf = bytearray()
         self._skipping = False  # inside an oversize message, waiting for its end
         self._last_seq: int | None = None
-        self._second = ("", 0)  # the last post time read: the messages of a second share it
+        self._second = ("", 0)  # the whole seconds of the last post time, as text and read
 
     def feed(self, data: bytes) -> Iterator[Item]:
         """Yield every complete item in the stream so far."""
@@ -231,6 +231,7 @@ class ChannelParser:
         )
 
     def _timestamp(self, text: str) -> int:
+        """The whole seconds of a post time, read once for all the messages of a second."""
         whole = text.partition(".")[0]
         if whole != self._second[0]:
             self._second = (whole, _seconds(whole))
