@@ -65,7 +65,7 @@ def parse(msg: Message, ctx: Context) -> Iterator[Update]:
     seen: dict[str, str] = {}
     problems = []
     for raw, value in pairs(msg.body):
-        target = known[raw] if raw in known else known.add(raw)
+        target = known[raw]
         if target is None:
             continue  # its type is NONE
         name = target.name
@@ -104,7 +104,7 @@ class Target(NamedTuple):
 
 class Known(dict[str, Target | None]):
     """The names seen in one test's reports, each with its `Target` (None: type NONE),
-    worked out once: a host sends the same names every few minutes."""
+    worked out on first sight: a host sends the same names every few minutes."""
 
     def __init__(self, test: str, spec: str | None, split: bool):
         super().__init__()
@@ -112,7 +112,7 @@ class Known(dict[str, Target | None]):
         self.types = _types(spec)
         self.default = self.types.get("*", "DERIVE")
 
-    def add(self, raw: str) -> Target | None:
+    def __missing__(self, raw: str) -> Target | None:
         if len(self) >= KNOWN_MAX:  # the names come from the network
             self.clear()
         name = _clean(raw, self.split)
