@@ -17,8 +17,8 @@ The same is then timed with --workers=2, the whole daemon reading the stream fro
 file: the router in this process and two workers forked from it, each parsing its
 hosts' messages into a writer that drops them. That figure is also given against L:
 150k was 0.82 of L on the perf note's machine, and on a shared machine L itself moves
-by half between runs. Last, the channel reader alone and each
-test's parser alone are timed, to show where the time goes.
+by half between runs. Last, the channel reader alone and each test's parser alone are
+timed, to show where the time goes.
 """
 
 from __future__ import annotations

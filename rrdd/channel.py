@@ -216,19 +216,8 @@ class ChannelParser:
         if len(f) < 6 or not body:
             self._ignored("short", f)
             return None
-        return Message(
-            "data",
-            seq,
-            self._timestamp(f[1]),
-            f[2],
-            f[4],
-            f[5],
-            "",
-            "",
-            _get(f, 6),
-            _get(f, 7),
-            body,
-        )
+        ts = self._timestamp(f[1])
+        return Message("data", seq, ts, f[2], f[4], f[5], "", "", _get(f, 6), _get(f, 7), body)
 
     def _timestamp(self, text: str) -> int:
         """The whole seconds of a post time, read once for all the messages of a second."""
