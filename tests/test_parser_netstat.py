@@ -6,7 +6,7 @@ from rrdd.channel import Message
 from rrdd.context import Context
 from rrdd.errors import ParseError
 from rrdd.parsers._common import ostype
-from rrdd.parsers.netstat import SCHEMA, parse
+from rrdd.parsers.netstat import OSF_UDP, SCHEMA, TCP, _PatternSet, check_table, parse
 
 
 def run(body: str) -> dict[str, str] | None:
@@ -128,3 +128,26 @@ def test_linux_reads_from_the_tcp_section_on() -> None:
     assert got is not None
     assert (got["udpInDatagrams"], got["tcpInInorderPackets"]) == ("4", "3")
     assert got["tcpOutDataPackets"] == "U"
+
+
+def test_a_table_naming_a_ds_that_netstat_rrd_lacks_is_refused() -> None:
+    check_table({"tcpActiveOpens": "active opens"})
+    with pytest.raises(ValueError, match="tcpActiveOpen'"):
+        check_table({"tcpActiveOpen": "active opens"})
+    with pytest.raises(ValueError, match="udpInError'"):
+        _PatternSet.of(TCP, {**OSF_UDP, "udpInError": "bad checksums"})
+
+
+def test_a_pattern_table_must_fill_what_xymonds_lists_fill() -> None:
+    no_accepts = {ds: text for ds, text in TCP.items() if ds != "tcpPassiveOpens"}
+    with pytest.raises(ValueError, match="instead of"):
+        _PatternSet.of(no_accepts, OSF_UDP)
+    with pytest.raises(ValueError, match="instead of"):
+        _PatternSet.of(TCP, {**OSF_UDP, "tcpCurrEstab": "connections established"})
+
+
+def test_a_byte_count_pattern_must_sit_on_a_ds_with_a_byte_count() -> None:
+    swapped = {**TCP, "tcpActiveOpens": TCP["tcpRetransPackets"]}
+    swapped["tcpRetransPackets"] = "connection requests"
+    with pytest.raises(ValueError, match="byte count"):
+        _PatternSet.of(swapped, OSF_UDP)

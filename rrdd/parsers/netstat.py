@@ -50,7 +50,7 @@ Writes:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
 
@@ -81,88 +81,171 @@ SCHEMA = Schema.of(
     "DS:tcpRetransPackets:DERIVE:600:0:U",
 )
 
-# Marker tables: one entry per DS, in SCHEMA order; "" = never read.
-UNIX = (
-    "udpInDatagrams", "udpOutDatagrams", "udpInErrors", "tcpActiveOpens",
-    "tcpPassiveOpens", "tcpAttemptFails", "tcpEstabResets", "tcpCurrEstab",
-    "tcpOutDataBytes", "tcpInInorderBytes", "tcpInUnorderBytes", "tcpRetransBytes",
-    "tcpOutDataSegs", "tcpInInorderSegs", "tcpInUnorderSegs", "tcpRetransSegs",
-)  # fmt: skip
-WIN32 = (
-    "udpDatagramsReceived", "udpDatagramsSent",
-    "udpReceiveErrors", "tcpActiveOpens",
-    "tcpPassiveOpens", "tcpFailedConnectionAttempts",
-    "tcpResetConnections", "tcpCurrentConnections",
-    "", "",
-    "", "",
-    "tcpSegmentsSent", "tcpSegmentsReceived",
-    "", "tcpSegmentsRetransmitted",
-)  # fmt: skip
-BSD = (
-    "datagrams received", "datagrams output", "", "connection requests",
-    "connection accepts", "bad connection attempts", "", "connections established",
-    "", "", "", "",
-    "packets sent", "received in-sequence", "out-of-order packets", "",
-)  # fmt: skip
-LINUX = (
-    "packets received", "packets sent",
-    "packet receive errors", "active connection openings",
-    "passive connection openings", "failed connection attempts",
-    "connection resets received", "connections established",
-    "", "",
-    "", "",
-    "segments sent out", "segments received",
-    "", "segments retransmitted",
-)  # fmt: skip
-LINUX_LEGACY = (  # net-tools before 2016, typos included
-    "packets received", "packets sent",
-    "packet receive errors", "active connections openings",
-    "passive connection openings", "failed connection attempts",
-    "connection resets received", "connections established",
-    "", "",
-    "", "",
-    "segments send out", "segments received",
-    "", "segments retransmited",
-)  # fmt: skip
-SNMP = (
-    "total datagrams received", "output datagram requests",
-    "datagrams dropped due to errors", "active opens",
-    "passive opens", "failed attempts",
-    "resets of established connections", "current established connections",
-    "", "",
-    "", "",
-    "segments sent", "segments received",
-    "", "segments retransmitted",
-)  # fmt: skip
+# The marker tables: DS -> the text that names its counter; a DS a table leaves out is U.
+# Solaris names its counters as the DS are named, but for segments where the DS says packets.
+UNIX = {
+    **{ds: ds for ds in SCHEMA.names},
+    "tcpOutDataPackets": "tcpOutDataSegs",
+    "tcpInInorderPackets": "tcpInInorderSegs",
+    "tcpInUnorderPackets": "tcpInUnorderSegs",
+    "tcpRetransPackets": "tcpRetransSegs",
+}
+WIN32 = {
+    "udpInDatagrams": "udpDatagramsReceived",
+    "udpOutDatagrams": "udpDatagramsSent",
+    "udpInErrors": "udpReceiveErrors",
+    "tcpActiveOpens": "tcpActiveOpens",
+    "tcpPassiveOpens": "tcpPassiveOpens",
+    "tcpAttemptFails": "tcpFailedConnectionAttempts",
+    "tcpEstabResets": "tcpResetConnections",
+    "tcpCurrEstab": "tcpCurrentConnections",
+    "tcpOutDataPackets": "tcpSegmentsSent",
+    "tcpInInorderPackets": "tcpSegmentsReceived",
+    "tcpRetransPackets": "tcpSegmentsRetransmitted",
+}
+BSD = {
+    "udpInDatagrams": "datagrams received",
+    "udpOutDatagrams": "datagrams output",
+    "tcpActiveOpens": "connection requests",
+    "tcpPassiveOpens": "connection accepts",
+    "tcpAttemptFails": "bad connection attempts",
+    "tcpCurrEstab": "connections established",
+    "tcpOutDataPackets": "packets sent",
+    "tcpInInorderPackets": "received in-sequence",
+    "tcpInUnorderPackets": "out-of-order packets",
+}
+LINUX = {
+    "udpInDatagrams": "packets received",
+    "udpOutDatagrams": "packets sent",
+    "udpInErrors": "packet receive errors",
+    "tcpActiveOpens": "active connection openings",
+    "tcpPassiveOpens": "passive connection openings",
+    "tcpAttemptFails": "failed connection attempts",
+    "tcpEstabResets": "connection resets received",
+    "tcpCurrEstab": "connections established",
+    "tcpOutDataPackets": "segments sent out",
+    "tcpInInorderPackets": "segments received",
+    "tcpRetransPackets": "segments retransmitted",
+}
+LINUX_LEGACY = {  # net-tools before 2016, typos included
+    **LINUX,
+    "tcpActiveOpens": "active connections openings",
+    "tcpOutDataPackets": "segments send out",
+    "tcpRetransPackets": "segments retransmited",
+}
+SNMP = {
+    "udpInDatagrams": "total datagrams received",
+    "udpOutDatagrams": "output datagram requests",
+    "udpInErrors": "datagrams dropped due to errors",
+    "tcpActiveOpens": "active opens",
+    "tcpPassiveOpens": "passive opens",
+    "tcpAttemptFails": "failed attempts",
+    "tcpEstabResets": "resets of established connections",
+    "tcpCurrEstab": "current established connections",
+    "tcpOutDataPackets": "segments sent",
+    "tcpInInorderPackets": "segments received",
+    "tcpRetransPackets": "segments retransmitted",
+}
+
+# The regex method's tables, one for the "tcp:" sections and one for "udp:": DS -> the
+# text after a line's leading number, in xymond's order (the first pattern that fits a
+# line takes it). A pattern with a group of its own reads a packet count and, in the
+# group, the byte count that BYTES pairs with it. A DS given several patterns (None never
+# matches) is the sum of their first matches, "0" when none matched.
+RETRANS = r"data packets \(([0-9]+) bytes\) retransmitted"
+OUTDATA = r"data packets \(([0-9]+) bytes\)"
+TCP = {
+    "tcpRetransPackets": RETRANS,
+    "tcpOutDataPackets": OUTDATA,
+    "tcpInInorderPackets": r"packets \(([0-9]+) bytes\) received in-sequence",
+    "tcpInUnorderPackets": r"out-of-order packets \(([0-9]+) bytes\)",
+    "tcpActiveOpens": "connection requests",
+    "tcpPassiveOpens": "connection accepts",
+}
+BYTES = {
+    "tcpRetransPackets": "tcpRetransBytes",
+    "tcpOutDataPackets": "tcpOutDataBytes",
+    "tcpInInorderPackets": "tcpInInorderBytes",
+    "tcpInUnorderPackets": "tcpInUnorderBytes",
+}
+UDP = ("udpInDatagrams", "udpOutDatagrams", "udpInErrors")  # what every UDP table fills
+UdpTable = dict[str, str | tuple[str | None, ...]]
+OSF_UDP: UdpTable = {
+    "udpInDatagrams": "packets received",
+    "udpOutDatagrams": "packets sent",
+    "udpInErrors": ("incomplete headers", "bad data length fields", "bad checksums"),
+}
+AIX_UDP: UdpTable = {
+    "udpInDatagrams": "datagrams received",
+    "udpOutDatagrams": "datagrams output",
+    "udpInErrors": ("incomplete headers", "bad data length fields", "bad checksums"),
+}
+IRIX_UDP: UdpTable = {
+    "udpInDatagrams": "total datagrams received",
+    "udpOutDatagrams": "datagrams output",
+    "udpInErrors": ("incomplete header", "bad data length field", "bad checksum"),
+}
+BSD_UDP: UdpTable = {
+    "udpInDatagrams": "datagrams received",
+    "udpOutDatagrams": "datagrams output",
+    "udpInErrors": ("with incomplete header", "with bad data length field", "with bad checksum"),
+}
+HPUX_UDP = AIX_UDP
+HPUX_TCP = {**TCP, "tcpInUnorderPackets": r"out of order packets \(([0-9]+) bytes\)"}
+# xymond's SCO list swaps the retransmitted and the data packets patterns, shifts the UDP
+# texts by two, loses the first error pattern to a missing comma (two patterns joined into
+# one that never matches) and reads the third past the end of the list; rrdd takes that
+# one as no match.
+SCO_TCP = {**TCP, "tcpRetransPackets": OUTDATA, "tcpOutDataPackets": RETRANS}
+SCO_UDP: UdpTable = {
+    "udpInDatagrams": "incomplete headers",
+    "udpOutDatagrams": "bad data length fields",
+    "udpInErrors": (None, "packets sent", None),
+}
+
+
+def check_table(table: Iterable[str], exactly: Iterable[str] | None = None) -> None:
+    """Raise ValueError when a table names a DS that SCHEMA lacks or, given `exactly`,
+    does not name exactly those DS: a misspelt name would lose its counter unseen."""
+    names = set(table)
+    unknown = names.difference(SCHEMA.names)
+    if unknown:
+        raise ValueError(f"netstat table names {sorted(unknown)}, not DS of netstat.rrd")
+    if exactly is not None and names != set(exactly):
+        raise ValueError(f"netstat table names {sorted(names)} instead of {sorted(exactly)}")
+
+
+check_table(BYTES)
+check_table(BYTES.values())
 
 AFTER_EQUAL = re.compile(r"[ \t]*=[ \t]*([0-9]*)")
 LEADING_DIGITS = re.compile(r"[ \t]*([0-9]*)")
 
-Values = list[str] | None  # one string per DS, or None: nothing found
+Values = list[str] | None  # one string per DS in SCHEMA order, or None: nothing found
+Markers = tuple[tuple[int, str], ...]  # (DS index in SCHEMA, marker) of each DS read
 
 
-def _after_equal(markers: tuple[str, ...], body: str, start: int) -> Values:
+def _markers(table: dict[str, str]) -> Markers:
+    check_table(table)
+    return tuple((SCHEMA.names.index(ds), marker) for ds, marker in table.items())
+
+
+def _after_equal(markers: Markers, body: str, start: int) -> Values:
     """The digits after ``=`` following the first occurrence of each marker."""
-    values, found = [], False
-    for marker in markers:
-        pos = body.find(marker, start) if marker else -1
+    values, found = ["U"] * len(SCHEMA.names), False
+    for i, marker in markers:
+        pos = body.find(marker, start)
         m = AFTER_EQUAL.match(body, pos + len(marker)) if pos >= 0 else None
-        found = found or m is not None
-        # xymond sends an empty field when no digits follow ("= -1"), which makes rrdtool
-        # reject the whole update (GAUGE) or store a bogus rate (DERIVE); rrdd writes U.
-        values.append((m.group(1) or "U") if m else "U")
+        if m is not None:
+            found = True
+            # xymond sends an empty field when no digits follow ("= -1"), which makes
+            # rrdtool reject the whole update (GAUGE) or store a bogus rate (DERIVE);
+            # rrdd writes U.
+            values[i] = m.group(1) or "U"
     return values if found else None
 
 
-Wanted = tuple[tuple[int, str], ...]  # (DS index, marker) of each marker that is read
-
-
-def _wanted(markers: tuple[str, ...]) -> Wanted:
-    """A marker table without its "" entries, so that the loops skip them for free."""
-    return tuple((i, marker) for i, marker in enumerate(markers) if marker)
-
-
-def _before_marker(markers: Wanted, body: str, start: int) -> Values:
+def _before_marker(markers: Markers, body: str, start: int) -> Values:
     """The digits that start the line of the first occurrence of each marker."""
     values, found = ["U"] * len(SCHEMA.names), False
     plain = body.isascii()  # then isdigit() means [0-9]
@@ -184,7 +267,7 @@ def _before_marker(markers: Wanted, body: str, start: int) -> Values:
     return values if found else None
 
 
-_LINUX, _LINUX_LEGACY = _wanted(LINUX), _wanted(LINUX_LEGACY)
+_LINUX, _LINUX_LEGACY = _markers(LINUX), _markers(LINUX_LEGACY)
 
 
 def _linux(body: str, start: int) -> Values:
@@ -197,73 +280,6 @@ def _linux(body: str, start: int) -> Values:
     return _before_marker(markers, body, tcp)
 
 
-# The BSD-style patterns: [0..5] are read in "tcp:" sections and [6..10] in "udp:"
-# sections; each is the text after the leading number, and the variables its numbers fill
-# (udpErr* are summed into udpInErrors). None never matches.
-Pattern = tuple[str, tuple[str, ...]]
-RETRANS = (
-    r"data packets \(([0-9]+) bytes\) retransmitted",
-    ("tcpRetransPackets", "tcpRetransBytes"),
-)
-OUTDATA = (r"data packets \(([0-9]+) bytes\)", ("tcpOutDataPackets", "tcpOutDataBytes"))
-INORDER = (
-    r"packets \(([0-9]+) bytes\) received in-sequence",
-    ("tcpInInorderPackets", "tcpInInorderBytes"),
-)
-UNORDER = (r"out-of-order packets \(([0-9]+) bytes\)", ("tcpInUnorderPackets", "tcpInUnorderBytes"))
-CONNECTS = (
-    ("connection requests", ("tcpActiveOpens",)),
-    ("connection accepts", ("tcpPassiveOpens",)),
-)
-TCP: tuple[Pattern, ...] = (RETRANS, OUTDATA, INORDER, UNORDER, *CONNECTS)
-UDP_ERRORS = ("udpErr1", "udpErr2", "udpErr3")
-
-
-def _udp(*texts: str | None) -> tuple[Pattern | None, ...]:
-    names = ("udpInDatagrams", "udpOutDatagrams", *UDP_ERRORS)
-    return tuple(None if t is None else (t, (n,)) for t, n in zip(texts, names, strict=True))
-
-
-OSF = TCP + _udp(
-    "packets received", "packets sent", "incomplete headers", "bad data length fields",
-    "bad checksums",
-)  # fmt: skip
-AIX = TCP + _udp(
-    "datagrams received", "datagrams output", "incomplete headers", "bad data length fields",
-    "bad checksums",
-)  # fmt: skip
-IRIX = TCP + _udp(
-    "total datagrams received", "datagrams output", "incomplete header",
-    "bad data length field", "bad checksum",
-)  # fmt: skip
-HPUX = (
-    RETRANS,
-    OUTDATA,
-    INORDER,
-    (r"out of order packets \(([0-9]+) bytes\)", UNORDER[1]),
-    *CONNECTS,
-    *_udp(
-        "datagrams received", "datagrams output", "incomplete headers", "bad data length fields",
-        "bad checksums",
-    ),
-)  # fmt: skip
-BSD_PATTERNS = TCP + _udp(
-    "datagrams received", "datagrams output", "with incomplete header",
-    "with bad data length field", "with bad checksum",
-)  # fmt: skip
-# xymond's SCO list swaps [0] and [1], shifts the UDP texts, loses [8] to a missing comma
-# (two patterns joined into one that never matches) and reads [10] past the end of the
-# list; rrdd takes [10] as no match.
-SCO_SV = (
-    (OUTDATA[0], RETRANS[1]),
-    (RETRANS[0], OUTDATA[1]),
-    INORDER,
-    UNORDER,
-    *CONNECTS,
-    *_udp("incomplete headers", "bad data length fields", None, "packets sent", None),
-)
-
-
 @dataclass(frozen=True, slots=True)
 class _PatternSet:
     """One OS's patterns as one regex: "\\n", then a tcp:/udp: header or a pattern line."""
@@ -271,29 +287,60 @@ class _PatternSet:
     regex: re.Pattern[str]
     tcp: int  # group number of the "tcp:" header
     udp: int
-    by_group: dict[int, tuple[bool, tuple[str, ...]]]  # group -> (TCP pattern?, variables)
+    # a pattern's group -> (read in tcp: sections?, its DS, the DS of its byte count)
+    by_group: dict[int, tuple[bool, str, str | None]]
+    sums: dict[str, tuple[int, ...]]  # a DS given several patterns -> their groups
+    patterns: int  # how many the lists have, None included: xymond's stop count
 
     @classmethod
-    def of(cls, patterns: tuple[Pattern | None, ...]) -> _PatternSet:
-        texts = "|".join(f"(?P<p{i}>{p[0]})" for i, p in enumerate(patterns) if p is not None)
+    def of(cls, tcp: dict[str, str], udp: UdpTable) -> _PatternSet:
+        check_table(tcp, exactly=TCP)
+        check_table(udp, exactly=UDP)
+        # (read in tcp: sections?, DS, pattern, one of several summed?), in xymond's order
+        slots: list[tuple[bool, str, str | None, bool]] = [
+            (True, ds, text, False) for ds, text in tcp.items()
+        ]
+        for ds, texts in udp.items():
+            if isinstance(texts, str):
+                slots.append((False, ds, texts, False))
+            else:
+                slots += [(False, ds, text, True) for text in texts]
+        alternatives = "|".join(f"(?P<p{i}>{slot[2]})" for i, slot in enumerate(slots) if slot[2])
         # "\n" rather than "^" lets the regex engine jump from line to line, and the leading
         # number is matched once for all the patterns.
         regex = re.compile(
-            rf"\n(?:(?P<tcp>tcp:)|(?P<udp>udp:)|[\t ]*(?P<n>[0-9]+) (?:{texts})$)",
+            rf"\n(?:(?P<tcp>tcp:)|(?P<udp>udp:)|[\t ]*(?P<n>[0-9]+) (?:{alternatives})$)",
             re.IGNORECASE | re.MULTILINE | re.ASCII,
         )
-        by_group = {
-            regex.groupindex[f"p{i}"]: (i < 6, p[1])
-            for i, p in enumerate(patterns)
-            if p is not None
+        groups = [regex.groupindex[f"p{i}"] for i, slot in enumerate(slots) if slot[2]]
+        # A pattern's own groups are numbered after its group, up to the next pattern's.
+        own = {
+            g: end - g - 1 for g, end in zip(groups, [*groups[1:], regex.groups + 1], strict=True)
         }
-        return cls(regex, regex.groupindex["tcp"], regex.groupindex["udp"], by_group)
+        by_group: dict[int, tuple[bool, str, str | None]] = {}
+        sums: dict[str, tuple[int, ...]] = {}
+        for i, (in_tcp, ds, text, several) in enumerate(slots):
+            if text is None:
+                continue
+            group = regex.groupindex[f"p{i}"]
+            if own[group] != (ds in BYTES):
+                raise ValueError(
+                    f"netstat pattern {text!r} for {ds}: a byte count group needs a BYTES entry"
+                    " and a BYTES entry needs the group"
+                )
+            by_group[group] = (in_tcp, ds, BYTES.get(ds))
+            if several:
+                sums[ds] = (*sums.get(ds, ()), group)
+        return cls(
+            regex, regex.groupindex["tcp"], regex.groupindex["udp"], by_group, sums, len(slots)
+        )
 
 
 def _patterns(pset: _PatternSet, body: str, start: int) -> Values:
-    """xymond's handle_pcre_netstat(): the first match of each variable wins."""
+    """xymond's handle_pcre_netstat(): the first match of each pattern wins."""
     section: bool | None = None  # True in a tcp: section, False in udp:
-    found: dict[str, str] = {}
+    found: dict[str, str] = {}  # DS -> the first match of its one pattern
+    parts: dict[int, str] = {}  # the group of one of several summed patterns -> its first match
     hits = 0
     # Other headers (ip:, icmp:) do not end a section. start - 1 is the "\n" before the report.
     for m in pset.regex.finditer(body, start - 1):
@@ -301,41 +348,50 @@ def _patterns(pset: _PatternSet, body: str, start: int) -> Values:
         if group == pset.tcp or group == pset.udp:
             section = group == pset.tcp
             continue
-        is_tcp, variables = pset.by_group[group]
-        if section is not is_tcp:
+        in_tcp, ds, byte_ds = pset.by_group[group]
+        if section is not in_tcp:
             continue
         hits += 1
-        found.setdefault(variables[0], m.group("n"))
-        if len(variables) > 1:  # the pattern's own group: a byte count
-            found.setdefault(variables[1], m.group(group + 1))
-        if hits == 11:  # xymond stops reading here, even if some variables are still unset
+        if ds in pset.sums:
+            parts.setdefault(group, m.group("n"))
+        else:
+            found.setdefault(ds, m.group("n"))
+            if byte_ds is not None:
+                found.setdefault(byte_ds, m.group(group + 1))
+        # xymond stops after as many matches as its lists have patterns, even if some DS
+        # are still unset
+        if hits == pset.patterns:
             break
     if not hits:
         return None
-    # atol() of each, summed as an unsigned long and printed with %ld
-    total = sum(strtoll(found[e]) for e in UDP_ERRORS if e in found) % 2**64
-    found["udpInErrors"] = str(total - 2**64 if total >= 2**63 else total)
+    for ds, groups in pset.sums.items():
+        # atol() of each, summed as an unsigned long and printed with %ld
+        total = sum(strtoll(parts[g]) for g in groups if g in parts) % 2**64
+        found[ds] = str(total - 2**64 if total >= 2**63 else total)
     return [found.get(ds, "U") for ds in SCHEMA.names]
 
 
 Method = Callable[[str, int], Values]
-_unix: Method = partial(_after_equal, UNIX)
-_bsd: Method = partial(_before_marker, _wanted(BSD))
+_unix: Method = partial(_after_equal, _markers(UNIX))
+_bsd: Method = partial(_before_marker, _markers(BSD))
+
+
+def _regex(tcp: dict[str, str], udp: UdpTable) -> Method:
+    return partial(_patterns, _PatternSet.of(tcp, udp))
+
+
 # OS -> the methods tried in order; the first that finds a counter wins.
 METHODS: dict[str, tuple[Method, ...]] = {
     "solaris": (_unix,),
-    "osf": (partial(_patterns, _PatternSet.of(OSF)),),
-    "aix": (partial(_patterns, _PatternSet.of(AIX)), _unix),
-    "hpux": (partial(_patterns, _PatternSet.of(HPUX)), _unix),
-    "irix": (partial(_patterns, _PatternSet.of(IRIX)),),
-    **dict.fromkeys(
-        ("freebsd", "netbsd", "openbsd", "darwin"),
-        (partial(_patterns, _PatternSet.of(BSD_PATTERNS)), _bsd),
-    ),
+    "osf": (_regex(TCP, OSF_UDP),),
+    "aix": (_regex(TCP, AIX_UDP), _unix),
+    "hpux": (_regex(HPUX_TCP, HPUX_UDP), _unix),
+    "irix": (_regex(TCP, IRIX_UDP),),
+    **dict.fromkeys(("freebsd", "netbsd", "openbsd", "darwin"), (_regex(TCP, BSD_UDP), _bsd)),
     **dict.fromkeys(("linux", "linux22", "rhel3", "zvm", "zvse", "zos"), (_linux,)),
-    **dict.fromkeys(("snmp", "netware_snmp"), (partial(_before_marker, _wanted(SNMP)),)),
-    **dict.fromkeys(("win32", "bbwin", "powershell"), (partial(_after_equal, WIN32),)),
-    "sco_sv": (partial(_patterns, _PatternSet.of(SCO_SV)),),
+    **dict.fromkeys(("snmp", "netware_snmp"), (partial(_before_marker, _markers(SNMP)),)),
+    **dict.fromkeys(("win32", "bbwin", "powershell"), (partial(_after_equal, _markers(WIN32)),)),
+    "sco_sv": (_regex(SCO_TCP, SCO_UDP),),
 }
 
 
