@@ -3,9 +3,9 @@
     xymond_channel --channel=status rrdd --rrddir=/var/lib/xymon/rrd
 
 Exit codes: 0 after a clean shutdown; 1 when something rrdd was told to use cannot be
-used at start (the RRD directory, rrdcached, the flush socket, the metrics port, the
-user), or when a worker of --workers dies; 2 for a bad option, setting or configuration
-file.
+used at start (the RRD directory, rrdcached, the flush socket, the user), or when a
+worker of --workers dies; 2 for a bad option, setting or configuration file. A metrics
+port that cannot be had is not among them: it is logged and tried again (sharing.py).
 """
 
 from __future__ import annotations
@@ -26,8 +26,7 @@ from rrdd.daemon import load_rras
 from rrdd.errors import ConfigError
 from rrdd.settings import Settings, resolve_settings
 from rrdd.snmpmibs import load_mibs
-from rrdd.startup import check_rrddir, start_daemon, start_metrics, start_watcher
-from rrdd.writer.rrdcached import Rrdcached
+from rrdd.startup import check_rrddir, start_daemon, start_metrics, start_watcher, writer_gauges
 from rrdd.xymoncfg import RraDefinitions
 
 log = logging.getLogger("rrdd")
@@ -217,27 +216,20 @@ def serve(
     if settings.workers > 1:
         return shards.serve(settings, rras, rebuild, config_files)
     stats: Counter[str] = Counter()
-    metrics = start_metrics(settings, stats)
+    shared = start_metrics(settings, stats)
+    metrics = shared.metrics if shared else None
     daemon, writer, processor = start_daemon(settings, rras, rebuild, stats, metrics)
     privileges.warn_if_root(settings.user)
     watcher = start_watcher(settings, config_files, daemon.request_reload)
-    if metrics is not None:
-        metrics.gauges.update(
-            {
-                "rrdd_cache_pending_values": writer.pending,
-                "rrdd_cache_files": writer.pending_files,
-                "rrdd_last_message_timestamp_seconds": lambda: daemon.last_message,
-            }
-        )
-        store = writer.store
-        if isinstance(store, Rrdcached):
-            metrics.gauges["rrdd_rrdcached_connected"] = lambda: float(store.connected)
+    if shared is not None:
+        writer_gauges(shared.metrics, writer, lambda: daemon.last_message)
+        shared.start()
     try:
         daemon.run(sys.stdin.fileno())
     finally:
         watcher.stop()
         if processor:
             processor.close()
-        if metrics:
-            metrics.close()
+        if shared:
+            shared.close()
     return 0

@@ -98,6 +98,8 @@ RESTART_SETTINGS = (
     "rrdcached",
     "tmpdir",
     "metrics_listen",
+    "metrics_retry",
+    "state_dir",
     "user",
     "group",
     "processor",

@@ -20,6 +20,7 @@ from rrdd import logsetup
 from rrdd.channel import DEFAULT_MAX_MESSAGE
 from rrdd.dispatch import DEFAULT_TEST2RRD
 from rrdd.errors import ConfigError
+from rrdd.metrics import split_address
 
 if TYPE_CHECKING:
     from rrdd.config import FileSettings
@@ -78,6 +79,8 @@ class Settings(BaseModel):
     user: str | None = None  # drop root to this user after start-up
     group: str | None = None
     metrics_listen: str | None = None  # HOST:PORT of the Prometheus /metrics endpoint
+    metrics_retry: float = Field(30.0, gt=0)  # seconds between tries at a port in use
+    state_dir: Path | None = None  # snapshots the /metrics of several rrdd merges (sharing.py)
     max_pending: int = Field(2_000_000, ge=1000)  # values rrdd may hold before it sheds
     max_message: int = DEFAULT_MAX_MESSAGE
 
@@ -101,6 +104,16 @@ class Settings(BaseModel):
             logsetup.check(value)
         except ConfigError as e:
             raise ValueError(str(e)) from None
+        return value
+
+    @field_validator("metrics_listen")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                split_address(value)
+            except ConfigError as e:
+                raise ValueError(str(e)) from None
         return value
 
     @field_validator("rrddisks", "norrddisks")
@@ -198,7 +211,13 @@ def resolve_settings(
     doflush = "RRD_EXTPROC_DOFLUSH" in environ or None
     pick("processor_flush", ("environment RRD_EXTPROC_DOFLUSH", doflush), cfg("processor_flush"))
     pick("netsvcs", ("environment XYMONNETSVCS", environ.get("XYMONNETSVCS")), cfg("netsvcs"))
-    pick("tmpdir", env("XYMONTMP"), env("BBTMP"), cfg("tmpdir"))
+    tmpdir = pick("tmpdir", env("XYMONTMP"), env("BBTMP"), cfg("tmpdir"))
+    pick(
+        "state_dir",
+        cfg("state_dir"),
+        (f"default, from tmpdir ({origins['tmpdir']})", Path(tmpdir) / "rrdd" if tmpdir else None),
+    )
+    pick("metrics_retry", cfg("metrics_retry"))
     hostscfg = environ.get("HOSTSCFG") or environ.get("BBHOSTS")
     pick(
         "hostscfg",
