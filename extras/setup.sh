@@ -10,7 +10,7 @@ set -euo pipefail
 cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.."
 root=$(pwd -P)
 
-packages=(python3 python3-venv python3-dev gcc pkg-config librrd-dev rrdtool rrdcached faketime)
+packages=(python3 python3-venv python3-dev gcc pkg-config librrd-dev rrdtool rrdcached faketime xymon)
 venv=.venv
 stamp=$venv/.rrdd-setup # sha256 of the pyproject.toml last installed
 where=$venv/.rrdd-root  # the repo path the venv was made for: its scripts hard-code it

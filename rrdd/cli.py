@@ -21,7 +21,7 @@ from pathlib import Path
 
 from rrdd import __version__, logsetup, privileges, shards
 from rrdd.config import read_config
-from rrdd.control import request_flush
+from rrdd.control import OTHER_TIMEOUT, request_flush
 from rrdd.daemon import load_rras
 from rrdd.errors import ConfigError
 from rrdd.settings import Settings, resolve_settings
@@ -117,14 +117,25 @@ def flush_command(argv: Sequence[str]) -> int:
     p.add_argument("host", nargs="?")
     p.add_argument("file", nargs="?")
     p.add_argument("--tmpdir", help="where the sockets are (default: $XYMONTMP)")
-    p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait (default 30)")
+    p.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds to wait for rrdd (default 30)"
+    )
+    p.add_argument(
+        "--other-timeout",
+        type=float,
+        default=OTHER_TIMEOUT,
+        help="seconds to wait for a socket that is not rrdd's, such as xymond_rrd's, which "
+        f"never answers (default {OTHER_TIMEOUT:g})",
+    )
     args = p.parse_args(argv)
     tmpdir = args.tmpdir or os.environ.get("XYMONTMP") or os.environ.get("BBTMP")
     if not tmpdir:
         print("rrdd flush: give --tmpdir=DIR or set XYMONTMP", file=sys.stderr)
         return 2
     try:
-        answers = request_flush(Path(tmpdir), args.host, args.file, args.timeout)
+        answers = request_flush(
+            Path(tmpdir), args.host, args.file, args.timeout, args.other_timeout
+        )
     except ConfigError as e:
         print(f"rrdd flush: {e}", file=sys.stderr)
         return 2
