@@ -413,6 +413,32 @@ def test_reload_applies_a_changed_file_keeps_pending_values_and_survives_a_bad_o
     assert lastupdate(rrddir / "h1/myapp.rrd") == (T0 + 600, {"conns": 5.0, "hits": 7.0})
 
 
+@ONE_OR_TWO
+def test_an_edit_of_hosts_cfg_reloads_once_though_asked_twice(
+    tmp_path: Path, shards: list[str]
+) -> None:
+    """The file watcher reloads when hosts.cfg changes, and xymond's @@reload comes once
+    xymond has read the file too: the second reload reads nothing new and is skipped."""
+    rrddir, hosts, log = tmp_path / "rrd", tmp_path / "hosts.cfg", tmp_path / "rrdd.log"
+    rrddir.mkdir()
+    hosts.write_text("10.0.0.1 web1 # conn\n")
+    with log.open("wb") as out:
+        proc = start(rrddir, "--debug", *shards, stderr=out.fileno(), HOSTSCFG=str(hosts))
+    assert proc.stdin is not None
+    proc.stdin.write(cpu(1, "web1", T0, "0.50"))
+    proc.stdin.flush()
+    wait_until(lambda: (rrddir / "web1/la.rrd").exists())  # started, and so is the watcher
+    processes = 2 if shards else 1  # each worker reloads
+    hosts.write_text("10.0.0.1 web1 # conn INTERFACES:^eth\n")
+    wait_until(lambda: log.read_text().count("Configuration reloaded") == processes)
+    proc.stdin.write(control(2, "reload"))
+    proc.stdin.flush()
+    wait_until(lambda: log.read_text().count("Reload skipped") == processes)
+    proc.stdin.close()
+    assert proc.wait(timeout=20) == 0
+    assert log.read_text().count("Configuration reloaded") == processes
+
+
 FAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 
 
