@@ -32,16 +32,25 @@ from rrdd.xymoncfg import RraDefinitions
 log = logging.getLogger("rrdd")
 
 DEFAULT_CONFIG = Path("/etc/rrdd/rrdd.toml")
+COMMANDS = """\
+  rrdd flush [HOST [FILE]]     have every rrdd of this Xymon write what it holds for
+                               HOST (or FILE of it, or all) now; in Xymon's
+                               environment: xymoncmd rrdd flush HOST
+  rrdd check-config [OPTIONS]  print every setting in use and where it came from
+  rrdd help [COMMAND]          this help, or a command's (rrdd COMMAND --help)"""
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="rrdd",
-        description="Write Xymon status and data messages from stdin into RRD files "
+        usage="%(prog)s [OPTIONS]\n       %(prog)s COMMAND ...",
+        description="Write Xymon status and data messages from stdin into RRD files\n"
         "(a drop-in replacement for xymond_rrd).",
-        epilog="Environment: XYMONRRDS (BBRRDS), XYMONTMP (BBTMP), XYMONHOME, TEST2RRD, "
-        "PINGCOLUMN, NCV_<test>, SPLITNCV_<test>, TRACKMAX, RRDDISKS, NORRDDISKS, "
-        "XYMONNETSVCS, XYMONCHANNEL_LOGFILENAME, MAXMSG_<channel>. See rrdd(8).",
+        epilog=f"commands:\n{COMMANDS}\n\n"
+        "environment:\n  XYMONRRDS (BBRRDS), XYMONTMP (BBTMP), XYMONHOME, TEST2RRD, PINGCOLUMN,\n"
+        "  NCV_<test>, SPLITNCV_<test>, TRACKMAX, RRDDISKS, NORRDDISKS, XYMONNETSVCS,\n"
+        "  XYMONCHANNEL_LOGFILENAME, MAXMSG_<channel>. See rrdd(8) and rrdd.conf(5).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
     )
     p.add_argument(
@@ -105,8 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def flush_command(argv: Sequence[str]) -> int:
-    """rrdd flush [HOST [FILE]]: have every running rrdd write what it holds, and wait."""
+def flush_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="rrdd flush",
         description="Ask every rrdd of this Xymon to write the values it holds for HOST "
@@ -116,18 +124,28 @@ def flush_command(argv: Sequence[str]) -> int:
     )
     p.add_argument("host", nargs="?")
     p.add_argument("file", nargs="?")
-    p.add_argument("--tmpdir", help="where the sockets are (default: $XYMONTMP)")
+    p.add_argument("--tmpdir", metavar="DIR", help="where the sockets are (default: $XYMONTMP)")
     p.add_argument(
-        "--timeout", type=float, default=30.0, help="seconds to wait for rrdd (default 30)"
+        "--timeout",
+        metavar="SECONDS",
+        type=float,
+        default=30.0,
+        help="seconds to wait for rrdd (default 30)",
     )
     p.add_argument(
         "--other-timeout",
+        metavar="SECONDS",
         type=float,
         default=OTHER_TIMEOUT,
         help="seconds to wait for a socket that is not rrdd's, such as xymond_rrd's, which "
         f"never answers (default {OTHER_TIMEOUT:g})",
     )
-    args = p.parse_args(argv)
+    return p
+
+
+def flush_command(argv: Sequence[str]) -> int:
+    """rrdd flush [HOST [FILE]]: have every running rrdd write what it holds, and wait."""
+    args = flush_parser().parse_args(argv)
     tmpdir = args.tmpdir or os.environ.get("XYMONTMP") or os.environ.get("BBTMP")
     if not tmpdir:
         print("rrdd flush: give --tmpdir=DIR or set XYMONTMP", file=sys.stderr)
@@ -153,15 +171,22 @@ def read_settings(args: argparse.Namespace) -> tuple[Settings, dict[str, str], t
     return settings, origins, file.files
 
 
-def check_config_command(argv: Sequence[str]) -> int:
-    """rrdd check-config [OPTIONS]: print every setting in effect and where it came from."""
+def check_config_parser() -> argparse.ArgumentParser:
     p = build_parser()
     p.prog = "rrdd check-config"
+    p.usage = None
     p.description = (
         "Check the configuration and print every setting, in TOML's spelling, with where "
         "it came from: the command line, the environment, FILE:LINE or its default."
     )
-    args = p.parse_args(argv)
+    p.epilog = None
+    p.formatter_class = argparse.HelpFormatter
+    return p
+
+
+def check_config_command(argv: Sequence[str]) -> int:
+    """rrdd check-config [OPTIONS]: print every setting in effect and where it came from."""
+    args = check_config_parser().parse_args(argv)
     try:
         settings, origins, files = read_settings(args)
         load_rras(settings)
@@ -192,12 +217,31 @@ def _toml(value: object) -> str:
     return json.dumps(str(value))
 
 
+def help_command(argv: Sequence[str]) -> int:
+    """rrdd help [COMMAND]: rrdd's help, or a command's."""
+    parsers = {"flush": flush_parser, "check-config": check_config_parser, "help": build_parser}
+    if len(argv) > 1 or (argv and argv[0] not in parsers):
+        print(
+            f"rrdd help: no command {' '.join(argv)!r}; the commands are:\n{COMMANDS}",
+            file=sys.stderr,
+        )
+        return 2
+    parsers[argv[0] if argv else "help"]().print_help()
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["flush"]:
+    command = argv[0] if argv and not argv[0].startswith("-") else None
+    if command == "flush":
         return flush_command(argv[1:])
-    if argv[:1] == ["check-config"]:
+    if command == "check-config":
         return check_config_command(argv[1:])
+    if command == "help":
+        return help_command(argv[1:])
+    if command is not None:
+        print(f"rrdd: no command {command!r}; the commands are:\n{COMMANDS}", file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
     try:
         settings, _, files = read_settings(args)

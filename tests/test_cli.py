@@ -173,6 +173,25 @@ def test_help_names_every_xymond_rrd_option() -> None:
         assert option in out
 
 
+def test_help_names_the_commands_and_help_finds_them() -> None:
+    def rrdd(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([RRDD, *args], capture_output=True, text=True, timeout=30)
+
+    main = rrdd("--help")
+    assert main.returncode == 0
+    for command in ("rrdd flush [HOST [FILE]]", "rrdd check-config", "rrdd help [COMMAND]"):
+        assert command in main.stdout
+    assert rrdd("help").stdout == main.stdout
+    flush = rrdd("help", "flush")
+    assert flush.returncode == 0 and "--other-timeout" in flush.stdout
+    assert flush.stdout == rrdd("flush", "--help").stdout
+    assert "--rrddir" in rrdd("help", "check-config").stdout
+    for args in (("flsuh",), ("help", "flsuh")):
+        wrong = rrdd(*args)
+        assert wrong.returncode == 2 and "'flsuh'" in wrong.stderr
+        assert "rrdd flush [HOST [FILE]]" in wrong.stderr
+
+
 @ONE_OR_TWO
 def test_sigterm_writes_pending_values_and_exits(rrddir: Path, shards: list[str]) -> None:
     proc = start(rrddir, *shards)
