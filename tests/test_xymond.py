@@ -431,7 +431,12 @@ def run_xymond_rrd(run: Run, work: Path) -> tuple[Path, list[int]]:
     with (work / "stderr").open("wb") as err:
         while seq < len(run.messages):
             proc = subprocess.Popen(
-                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, env=env
+                argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                env=env,
+                cwd=work,  # where a crash leaves its core file
             )
             assert proc.stdin is not None and proc.stdout is not None
             alive = True
