@@ -1,14 +1,14 @@
 """The second judge: every golden message through the real xymond_rrd and the real rrdd.
 
-The golden files (test_golden.py) were written from rrdd's own output. Here each golden
-case runs through Xymon's xymond_rrd (Debian's `xymon` package, 4.3.30) and through the
-`rrdd` command, both under the same frozen clock (libfaketime) and the same stock Xymon
-set-up (tests/data/xymond_rrd/etc: the shipped rrddefinitions.cfg, protocols.cfg's
-services, three MIBs of snmpmibs.cfg; XYMON_ENV below), and the RRD files they leave are
-compared: names, DS and RRA definitions, last update, the values of the last update and
-every row since the files began. Each case also runs as CYCLES cycles, its messages
-repeated at later post times, so that COUNTER and DERIVE rates, and what is kept from
-one message to the next, show.
+The golden files (test_golden.py, and test_parser_snmpmib.py's MIB cases) were written
+from rrdd's own output. Here each of those cases runs through Xymon's xymond_rrd
+(Debian's `xymon` package, 4.3.30) and through the `rrdd` command, both under the same
+frozen clock (libfaketime) and the same Xymon set-up (XYMON_ENV below; in XYMONHOME/etc
+the shipped rrddefinitions.cfg, protocols.cfg's services and the MIB cases'
+snmpmibs.cfg), and the RRD files they leave are compared: names, DS and RRA
+definitions, last update, the values of the last update and every row since the files
+began. Each case also runs as CYCLES cycles, its messages repeated at later post times,
+so that COUNTER and DERIVE rates, and what is kept from one message to the next, show.
 
 Every difference must be explained by an entry of KNOWN, which points at the
 COMPATIBILITY entry of rrdd(8) that promises it; any other difference fails the case,
@@ -33,6 +33,7 @@ import math
 import os
 import re
 import select
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -53,7 +54,12 @@ from tests.test_registry import man_section
 XYMOND_RRD = "/usr/lib/xymon/server/bin/xymond_rrd"
 FAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 RRDD = str(Path(sys.executable).with_name("rrdd"))
-HOME = DATA / "xymond_rrd"  # XYMONHOME
+ETC = (
+    *(DATA / "xymond_rrd/etc").iterdir(),  # rrddefinitions.cfg, protocols.cfg, analysis.cfg
+    DATA / "snmpmib/snmpmibs.cfg",  # the MIBs of test_parser_snmpmib.py's cases
+)
+# The golden cases, and those of snmpmib's MIBs, which need a snmpmibs.cfg
+ALL_CASES = [*CASES, *sorted((DATA / "snmpmib").glob("*.msgs"))]
 CYCLES = 3
 VARIANTS = (("1 cycle", 1), (f"{CYCLES} cycles", CYCLES))
 TERMINATOR = b"\n@@\n"
@@ -337,21 +343,25 @@ def relabel(message: bytes, seq: int, prefix: bytes, shift: int) -> bytes:
 class Run:
     """Cases that share an environment, as one stream."""
 
-    env: dict[str, str]
+    env: dict[str, str]  # XYMONHOME and the cases' .env
     messages: list[bytes]  # sequence numbers 1, 2, ...
     origin: list[tuple[str, str]]  # the case and variant of each message
     hosts: dict[str, tuple[str, str, str]]  # host directory -> case, variant, host
     start: int  # the frozen clock: before every post time, so files take every value
 
 
-def plan() -> list[Run]:
-    """The cases, grouped by their .env file and the day of their post times."""
+def plan(home: Path) -> list[Run]:
+    """The cases, grouped by their .env file and the day of their post times; XYMONHOME
+    is `home`."""
     groups: dict[tuple[object, ...], list[Path]] = {}
-    for msg_file in CASES:
+    for msg_file in ALL_CASES:
         env = tuple(sorted(read_env(msg_file.with_suffix(".env")).items()))
         day = min(map(post_time, messages(msg_file))) // 86400
         groups.setdefault((env, day), []).append(msg_file)
-    return [stream(dict(env), cases) for (env, _), cases in sorted(groups.items())]
+    return [
+        stream({"XYMONHOME": str(home), **dict(env)}, cases)
+        for (env, _), cases in sorted(groups.items())
+    ]
 
 
 def stream(env: dict[str, str], cases: list[Path]) -> Run:
@@ -385,7 +395,6 @@ def worker_env(work: Path, run: Run) -> dict[str, str]:
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "TZ": "UTC",
-        "XYMONHOME": str(HOME),
         "XYMONTMP": str(tmp),
         "HOSTSCFG": str(hosts),
         "XYMSRV": "127.0.0.1",  # xymond_rrd asks xymond for hosts.cfg, then reads HOSTSCFG
@@ -574,16 +583,21 @@ def found() -> dict[str, list[Difference]]:
     """Every difference, by case."""
     assert os.access(XYMOND_RRD, os.X_OK), f"no {XYMOND_RRD}: apt-get install xymon"
     assert os.path.exists(FAKETIME), f"no {FAKETIME}: apt-get install faketime"
-    by_case: dict[str, list[Difference]] = {case_id(f): [] for f in CASES}
+    by_case: dict[str, list[Difference]] = {case_id(f): [] for f in ALL_CASES}
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(2) as pool:
-        jobs = [pool.submit(differences, run, Path(tmp, str(n))) for n, run in enumerate(plan())]
+        home = Path(tmp, "home")
+        (home / "etc").mkdir(parents=True)
+        for f in ETC:
+            shutil.copy(f, home / "etc")
+        runs = plan(home)
+        jobs = [pool.submit(differences, run, Path(tmp, str(n))) for n, run in enumerate(runs)]
         for job in jobs:
             for d in job.result():
                 by_case[d.case].append(d)
     return by_case
 
 
-@pytest.mark.parametrize("msg_file", CASES, ids=case_id)
+@pytest.mark.parametrize("msg_file", ALL_CASES, ids=case_id)
 def test_xymond_rrd_and_rrdd_write_the_same(
     msg_file: Path, found: dict[str, list[Difference]]
 ) -> None:
@@ -598,7 +612,7 @@ def test_xymond_rrd_and_rrdd_write_the_same(
 
 def test_each_known_difference_points_at_its_compatibility_entry() -> None:
     entries = " ".join(man_section("COMPATIBILITY").replace("\\-", "-").split())
-    cases = {case_id(f) for f in CASES}
+    cases = {case_id(f) for f in ALL_CASES}
     for known in KNOWN:
         assert " ".join(known.man.replace("\\-", "-").split()) in entries, known.man
         assert set(known.what) <= set(ASPECTS), known.what
