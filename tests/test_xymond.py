@@ -209,9 +209,11 @@ KNOWN: tuple[Known, ...] = (
         "vmstat: numbers beyond a C int are stored whole",
     ),
     Known(
-        ("mainframe_tables/zvse-getvis:getvis.F9.rrd",),
-        ("lastupdate", "rows"),
-        'xymond_rrd stores the previous row\'s numbers for a row of "-nan"',
+        ("mainframe/malformed", "mainframe_tables/zvse-getvis:getvis.F9.rrd"),
+        ("xymond_rrd crashes", "lastupdate", "rows"),
+        'where a number is missing ("Page Rate=n/a", a getvis row of "-nan") xymond_rrd '
+        "stores what its variable held; a z/VM paging report without MIGRATE-, or a "
+        "maxuser report without RSVTSTRT, crashes it",
         "where a number is missing xymond_rrd stores whatever its variable held",
     ),
     Known(
@@ -231,16 +233,10 @@ KNOWN: tuple[Known, ...] = (
         "names like eth0_1 are used whole",
     ),
     Known(
-        ("mainframe/malformed",),
-        ("xymond_rrd crashes",),
-        "a z/VM paging report without MIGRATE-, or a maxuser report without RSVTSTRT, "
-        "crashes xymond_rrd",
-        "or crashes (a missing MIGRATE\\- or RSVTSTRT)",
-    ),
-    Known(
         ("memory/zvse-malformed",),
-        ("xymond_rrd crashes",),
-        "a z/VSE utilisation that cannot be read crashes xymond_rrd",
+        ("xymond_rrd crashes", "lastupdate", "rows"),
+        "a z/VSE utilisation of 1e999% becomes -2147483648 in xymond_rrd; one it cannot "
+        "find crashes it",
         "memory: a z/OS memory-map area or a z/VSE utilisation that cannot be read",
     ),
     Known(
@@ -345,7 +341,7 @@ class Run:
 
     env: dict[str, str]  # XYMONHOME and the cases' .env
     messages: list[bytes]  # sequence numbers 1, 2, ...
-    origin: list[tuple[str, str]]  # the case and variant of each message
+    origin: list[str]  # the host directory of each message
     hosts: dict[str, tuple[str, str, str]]  # host directory -> case, variant, host
     start: int  # the frozen clock: before every post time, so files take every value
 
@@ -379,8 +375,8 @@ def stream(env: dict[str, str], cases: list[Path]) -> Run:
                 for message in msgs:
                     seq = len(run.messages) + 1
                     run.messages.append(relabel(message, seq, prefix.encode(), cycle * period))
-                    run.origin.append((case_id(msg_file), variant))
                     host = message.split(b"|")[4].decode("utf-8", "surrogateescape")
+                    run.origin.append(prefix + host)
                     run.hosts[prefix + host] = (case_id(msg_file), variant, host)
     return run
 
@@ -558,15 +554,15 @@ def differences(run: Run, work: Path) -> list[Difference]:
         (xdir, crashes), rdir = xymond.result(), rrdd.result()
     x, r = read_tree(xdir, run.start), read_tree(rdir, run.start)
     found = []
-    crashed = set()  # where xymond_rrd crashed its files say nothing
+    crashed = set()  # the host directories whose files a crash of xymond_rrd left unfinished
     for seq in crashes:
-        case, variant = run.origin[seq - 1]
-        if (case, variant) not in crashed:
-            crashed.add((case, variant))
-            found.append(Difference(case, variant, "", "", "xymond_rrd crashes", f"at #{seq}"))
+        if run.origin[seq - 1] not in crashed:
+            crashed.add(run.origin[seq - 1])
+            case, variant, host = run.hosts[run.origin[seq - 1]]
+            found.append(Difference(case, variant, host, "", "xymond_rrd crashes", f"#{seq}"))
     for key in sorted(x.keys() | r.keys()):
         case, variant, host = run.hosts[key[0]]
-        if (case, variant) in crashed:
+        if key[0] in crashed:
             continue
         if key not in r:
             found.append(Difference(case, variant, host, key[1], "only xymond_rrd"))
