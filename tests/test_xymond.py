@@ -80,7 +80,7 @@ XYMON_ENV = {
 }
 
 # What can differ in a case: a file only one of them wrote, a crash of xymond_rrd (which
-# hides the rest of that case and variant), or a part of a file both wrote.
+# hides the files of that host), or a part of a file both wrote.
 ASPECTS = (
     *("only xymond_rrd", "only rrdd", "xymond_rrd crashes"),
     *("ds", "rra", "step", "last_update", "lastupdate", "rows"),
@@ -94,7 +94,7 @@ class Known:
     `where` holds "<handler>/<case>:<file glob>" items ("<handler>/<case>" alone: any
     file), `what` the aspects that differ there. `man` is a phrase of the COMPATIBILITY
     entry of rrdd(8) that promises the difference; `upstream` says where xymond_rrd 4.3.30
-    behaves otherwise than current Xymon (/work/shared/spec), whose behaviour rrdd keeps.
+    behaves otherwise than current Xymon (its source repository), which rrdd follows.
     """
 
     where: tuple[str, ...]
@@ -328,7 +328,7 @@ def relabel(message: bytes, seq: int, prefix: bytes, shift: int) -> bytes:
     header, nl, rest = message.partition(b"\n")
     fields = header.split(b"|")
     host = prefix + fields[4]
-    fields[0] = re.sub(rb"#[0-9]*(/.*)?$", b"#%d/%s" % (seq, host), fields[0])
+    fields[0] = re.sub(rb"#[0-9]*(/.*)?$", lambda _: b"#%d/%s" % (seq, host), fields[0])
     seconds, dot, fraction = fields[1].partition(b".")
     fields[1] = b"%d%s%s" % (int(seconds) + shift, dot, fraction)
     fields[4] = host
