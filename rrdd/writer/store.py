@@ -92,8 +92,10 @@ class Librrd:
                     rrdtool.update(path, *rows[done:])
                     break
                 except RRD_ERRORS as e:
-                    # librrd applies a batch in order and stops at the first bad row.
-                    bad = self._first_unapplied(path, rows, done)
+                    # librrd applies a batch in order and stops at the first bad row;
+                    # a file it cannot open (read-only, gone) takes none of them.
+                    opened = not str(e).startswith("opening '")
+                    bad = self._first_unapplied(path, rows, done) if opened else None
                     if bad is None:
                         self._refused += [(path, row, str(e)) for row in rows[done:]]
                         break
