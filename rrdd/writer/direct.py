@@ -246,15 +246,7 @@ class DirectWriter:
                 if moved is not None:  # by the other rrdd, after this message was sent
                     known = self.hosts.get(moved, {}).get(update.rrd)
                     return known or self._open(moved, test, timestamp, update)
-                try:
-                    self._new_file(f, timestamp)
-                except (OSError, StoreError) as e:
-                    cause = self._disk_trouble(path, str(e))
-                    if cause is None:
-                        raise
-                    f.created, f.ds = False, f.schema.names
-                    f.last = min(int(self.clock()), timestamp) - 10
-                    self._hold(f, "create", cause, str(e))
+                self._make(f, timestamp)
         except (OSError, StoreError) as e:
             self.stats["rrd_open_errors"] += 1
             log.error("%s/%s: cannot use %s: %s", host, update.rrd, path, e)
@@ -265,6 +257,18 @@ class DirectWriter:
         self.hosts.setdefault(host, {})[update.rrd] = f
         self._tracked += 1
         return f
+
+    def _make(self, f: RrdFile, timestamp: int) -> None:
+        """A new file; when the disk refuses it, its values wait for a retry instead."""
+        try:
+            self._new_file(f, timestamp)
+        except (OSError, StoreError) as e:
+            cause = self._disk_trouble(f.path, str(e))
+            if cause is None:
+                raise
+            f.created, f.ds = False, f.schema.names
+            f.last = min(int(self.clock()), timestamp) - 10
+            self._hold(f, "create", cause, str(e))
 
     def _new_file(self, f: RrdFile, timestamp: int) -> None:
         """Create a file now or in a worker, or queue it when the create ceiling is reached."""
@@ -517,11 +521,9 @@ class DirectWriter:
         except (OSError, StoreError) as e:
             self._create_failed(f, str(e))
             return
-        if not f.pending:
-            pass
-        elif self.store.batched:
-            self._dirty.append(f)
-        else:
+        if f.pending and self.store.batched:
+            self._dirty.append(f)  # it left the list while it could not be sent
+        elif f.pending:
             f.due = self.monotonic()
             heapq.heappush(self._due, (f.due, f.host, f.name))
 
