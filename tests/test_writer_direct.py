@@ -159,6 +159,47 @@ def test_unprintable_values_are_refused(tmp_path: Path) -> None:
     assert stats["updates_refused"] == 1
 
 
+@pytest.mark.parametrize("workers", [0, 1], ids=["in-process", "create-worker"])
+@pytest.mark.parametrize(
+    ("defs", "value", "reason"),
+    [
+        (("DS:t:GAUGE\udcff:600:U:U",), "1", "holds bytes that are not UTF-8"),
+        (("DS:t:GAUGE:600:U:U\0",), "1", "holds a NUL"),
+        (("DS:t:GAUGE:600:U:U\nFLUSHALL",), "1", "holds a newline"),
+        (("DS:t:GAUGE:600:U:U",), "1\udcff", "holds bytes that are not UTF-8"),
+        (("DS:t:GAUGE:600:U:U",), "1\0junk", "holds a NUL"),
+    ],
+    ids=["ds-surrogate", "ds-nul", "ds-newline", "value-surrogate", "value-nul"],
+)
+def test_strings_librrd_must_not_get_are_refused(
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    defs: tuple[str, ...],
+    value: str,
+    reason: str,
+    workers: int,
+) -> None:
+    creators = Creators(workers) if workers else None
+    w, stats = writer(tmp_path, creators=creators)
+    w.write("h1", "t", T0, Update("bad.rrd", Schema(defs), (value,)))
+    w.write("h1", "cpu", T0, Update("la.rrd", GAUGE, ("2",)))
+    w.close()
+    assert stats["updates_refused"] == 1
+    assert "h1/bad.rrd: refused: the " in caplog.text and reason in caplog.text
+    assert last(tmp_path / "rrd/h1/la.rrd") == (T0, {"la": 2.0})
+
+
+def test_an_rrd_directory_librrd_cannot_be_given_is_refused(tmp_path: Path) -> None:
+    rrddir = tmp_path / "rrd\udcff"  # --rrddir with a byte that is not UTF-8
+    rrddir.mkdir()
+    stats: Counter[str] = Counter()
+    w = DirectWriter(rrddir, RraDefinitions.load(None), stats, clock=lambda: NOW)
+    w.write("h1", "cpu", T0, Update("la.rrd", GAUGE, ("1",)))
+    w.close()
+    assert stats["updates_refused"] == 1
+    assert os.listdir(rrddir) == []
+
+
 def test_changed_ds_list_writes_pending_values_first(tmp_path: Path) -> None:
     two = Schema.of("DS:a:GAUGE:600:U:U", "DS:b:GAUGE:600:U:U")
     only_b = Schema.of("DS:b:GAUGE:600:U:U")

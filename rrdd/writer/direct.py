@@ -41,9 +41,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rrdd.schema import Schema, Update, unsafe_host, unsafe_name, unsafe_path
+from rrdd.schema import Schema, Update, unfit_for_librrd, unsafe_host, unsafe_name, unsafe_path
 from rrdd.writer.creator import Creators
-from rrdd.writer.store import Librrd, Store, StoreError, StoreUnavailable, cut_short
+from rrdd.writer.store import (
+    Librrd,
+    Refused,
+    Store,
+    StoreError,
+    StoreUnavailable,
+    cut_short,
+)
 from rrdd.xymoncfg import RraDefinitions
 
 log = logging.getLogger("rrdd.writer")
@@ -171,8 +178,8 @@ class DirectWriter:
         if f.order is not None:
             values = tuple("U" if i is None else values[i] for i in f.order)
         row = ":".join((str(timestamp), *values))
-        if not row.isprintable():  # NUL, control bytes or undecodable input
-            self._refuse(host, update.rrd, f"unprintable value {row[:80]!r}")
+        if not row.isprintable() and (reason := unfit_for_librrd(row)):
+            self._refuse(host, update.rrd, f"the value {reason}")
             return
         f.last = timestamp
         if self.accepted is not None:
@@ -233,7 +240,7 @@ class DirectWriter:
     def _open(self, host: str, test: str, timestamp: int, update: Update) -> RrdFile | None:
         reason = unsafe_host(host) or unsafe_name(update.rrd)
         path = os.path.join(self.rrddir, host, update.rrd)
-        reason = reason or unsafe_path(path)
+        reason = reason or unsafe_path(path) or unfit_for_librrd(path)
         if reason:
             self._refuse(host, update.rrd, reason)
             return None
@@ -247,6 +254,9 @@ class DirectWriter:
                     known = self.hosts.get(moved, {}).get(update.rrd)
                     return known or self._open(moved, test, timestamp, update)
                 self._make(f, timestamp)
+        except Refused as e:
+            self._refuse(host, update.rrd, str(e))
+            return None
         except (OSError, StoreError) as e:
             self.stats["rrd_open_errors"] += 1
             log.error("%s/%s: cannot use %s: %s", host, update.rrd, path, e)
@@ -262,6 +272,8 @@ class DirectWriter:
         """A new file; when the disk refuses it, its values wait for a retry instead."""
         try:
             self._new_file(f, timestamp)
+        except Refused:
+            raise  # no disk's doing
         except (OSError, StoreError) as e:
             cause = self._disk_trouble(f.path, str(e))
             if cause is None:
@@ -299,7 +311,7 @@ class DirectWriter:
 
     def _create_args(self, f: RrdFile, first: int) -> tuple[int, list[str]]:
         """The start (10 s before now, or before `first` if that is earlier) and the
-        arguments of rrdtool create."""
+        arguments of rrdtool create. Raises Refused when librrd must not get one."""
         start = min(int(self.clock()), first) - 10
         rras = self.rras.lookup(f.test, f.step)
         if f.track_max:  # TRACKMAX: a MAX RRA beside each AVERAGE one
@@ -312,7 +324,12 @@ class DirectWriter:
                 ),
             )
         step = [] if any(a.startswith(("-s", "--step")) for a in rras) else ["-s", str(f.step)]
-        return start, ["-b", str(start), *step, *f.schema.defs, *rras]
+        args = ["-b", str(start), *step, *f.schema.defs, *rras]
+        for arg in args:
+            reason = unfit_for_librrd(arg)
+            if reason:
+                raise Refused(f"the create argument {reason}")
+        return start, args
 
     def _make_host_dir(self, host: str) -> None:
         if host not in self._host_dirs:

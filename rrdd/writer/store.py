@@ -23,6 +23,10 @@ class StoreError(Exception):
     """One file could not be created or read."""
 
 
+class Refused(StoreError):
+    """The writer does not give librrd an argument it must not get (unfit_for_librrd)."""
+
+
 class StoreUnavailable(Exception):
     """The store cannot be reached at all (rrdcached is down); nothing was written."""
 
