@@ -107,7 +107,7 @@ def test_known_series_start_at_zero(metrics: Metrics) -> None:
         assert value(metrics, "rrdd_messages_total", kind=kind) == 0
     for kind in ("shutdown", "logrotate", "reload", "idle"):
         assert value(metrics, "rrdd_messages_total", kind=kind) == 0
-    for reason in ("open", "rejected", "refused", "ds_mismatch", "disk"):
+    for reason in ("open", "rejected", "refused", "ds_mismatch", "disk", "creator_crash"):
         assert value(metrics, "rrdd_write_errors_total", reason=reason) == 0
     assert value(metrics, "rrdd_rrd_creates_total") == 0
     assert value(metrics, "rrdd_processor_lines_lost_total") == 0

@@ -341,9 +341,12 @@ class DirectWriter:
         the cache's schedule."""
         if self.creators is None:
             return
-        for path, error in self.creators.finished(wait):
+        for path, error, crashed in self.creators.finished(wait):
             f = self._creating.pop(path, None)
             if f is None:
+                continue
+            if crashed:  # not tried again, least of all here: the crash would kill rrdd
+                self._give_up(f, str(error))
                 continue
             if error is None:
                 error = self._not_whole(path)
@@ -535,6 +538,9 @@ class DirectWriter:
     def _create_deferred(self, f: RrdFile) -> None:
         try:
             self._create(f, int(f.pending.split(":", 1)[0]) if f.pending else f.last)
+        except Refused as e:  # its DS changed since it was queued (devmon, trends ...)
+            self._give_up(f, str(e))
+            return
         except (OSError, StoreError) as e:
             self._create_failed(f, str(e))
             return
@@ -555,6 +561,10 @@ class DirectWriter:
         if cause is not None:
             self._hold(f, "create", cause, reason)
             return
+        self._give_up(f, reason)
+
+    def _give_up(self, f: RrdFile, reason: str) -> None:
+        """A file that will not be made: its values are lost, with a log line."""
         log.error(
             "%s/%s: cannot create %s, %d values lost: %s",
             *(f.host, f.name, f.path, f.count, reason),
