@@ -51,6 +51,7 @@ log = logging.getLogger("rrdd.external")
 
 END = b"."  # the line that ends an answer in persistent mode
 MAX_OUTPUT = 4 << 20  # bytes of one message's answer; a real one is a few KB
+MAX_PROBLEMS = 3  # problems of one answer named in the log; the others are counted
 
 
 @dataclass
@@ -64,13 +65,23 @@ class Result:
 
 
 def parse_output(text: str) -> tuple[list[Update], list[str]]:
-    """The updates a script's output asks for, and what was wrong with it.
+    """The updates a script's output asks for, and what was wrong with it (the first
+    MAX_PROBLEMS problems, then how many more there were).
 
     Blank lines are skipped (xymond_rrd takes one as an empty file name and pairs every
     later name with the wrong values line).
     """
     updates: list[Update] = []
     problems: list[str] = []
+    more = 0
+
+    def problem(text: str) -> None:
+        nonlocal more
+        if len(problems) < MAX_PROBLEMS:
+            problems.append(text)
+        else:
+            more += 1
+
     defs: list[str] = []
     new_defs = True  # the next DS line starts a new list
     name: str | None = None
@@ -87,14 +98,16 @@ def parse_output(text: str) -> tuple[list[Update], list[str]]:
         else:
             values = tuple(line.split(":"))
             if not defs:
-                problems.append(f"{name}: no DS lines before it")
+                problem(f"{name[:80]}: no DS lines before it")
             elif len(values) != len(defs):
-                problems.append(f"{name}: {len(values)} values for {len(defs)} DS: {line[:80]!r}")
+                problem(f"{name[:80]}: {len(values)} values for {len(defs)} DS: {line[:80]!r}")
             else:
                 updates.append(Update(name, Schema(tuple(defs)), values, params=(name,)))
             name = None
     if name is not None:
-        problems.append(f"{name}: no values line after it")
+        problem(f"{name[:80]}: no values line after it")
+    if more:
+        problems.append(f"{more} more problems")
     return updates, problems
 
 

@@ -231,3 +231,23 @@ def test_a_script_that_prints_without_end_is_cut_off(
     assert len(log) < 5000  # one line for both messages, no line per skipped line
     assert sorted(os.listdir(rrddir / "h1")) == ["la.rrd", "procs.rrd", "users.rrd"]
     assert lastupdate(rrddir / "h1/la.rrd") == (T0, {"la": 50.0})
+
+
+def test_the_problems_of_an_answer_are_counted_past_the_first_few() -> None:
+    name = "n" * 5_000_000
+    _, problems = parse_output(f"{name}\n1\n" + "bad.rrd\n1\n" * 10_000)
+    assert problems == [
+        f"{name[:80]}: no DS lines before it",
+        "bad.rrd: no DS lines before it",
+        "bad.rrd: no DS lines before it",
+        "9998 more problems",
+    ]
+
+
+def test_a_repeated_complaint_is_logged_once(rrddir: Path, tmp_path: Path) -> None:
+    # Its file name differs in every answer, and so does the reason.
+    unnamed = script(tmp_path, "unnamed.sh", 'echo "x$$.rrd"; echo 1\n')
+    stream = b"".join(status(i, "h1", "u", T0 + 300 * i, "status h1.u green x") for i in range(3))
+    log, _ = run_capped(rrddir, stream, f"--extra-script={unnamed}", "--extra-tests=u")
+    assert log.count("h1/u: x") == 1
+    assert log.count("no DS lines before it") == 1
