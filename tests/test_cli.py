@@ -431,6 +431,7 @@ def test_root_is_dropped_to_the_configured_user(tmp_path: Path, shards: list[str
     assert owners == [pwd.getpwnam("nobody").pw_uid] * 2
     assert values == [(T0, {"la": 50.0}), (T0, {"la": 75.0})]
     assert "Running as user nobody" in log
+    assert " ERROR " not in log  # no failed create, not even one rrdd made itself later
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop it")
