@@ -10,6 +10,7 @@ set -euo pipefail
 cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.."
 root=$(pwd -P)
 
+# xymon: the tests run its xymond_rrd, xymond, xymond_channel, client and showgraph.cgi
 packages=(python3 python3-venv python3-dev gcc pkg-config librrd-dev rrdtool rrdcached faketime xymon)
 venv=.venv
 stamp=$venv/.rrdd-setup # sha256 of the pyproject.toml last installed
