@@ -30,6 +30,7 @@ names starting with "." are refused, so no host can own that directory.
 from __future__ import annotations
 
 import contextlib
+import errno
 import heapq
 import logging
 import os
@@ -57,6 +58,8 @@ log = logging.getLogger("rrdd.writer")
 
 CACHE_SIZE = 12  # xymond's: values per file before a write, about an hour at a 300 s step
 RENAMED = ".renamed"  # in the RRD directory: a file per host renamed lately, holding the new name
+RENAMED_FILES = ".renamed-files"  # and <host>/<file> per file renamed by a renametest
+DROPPED = ".dropped"  # and a file per host dropped lately
 RENAME_MEMORY = 3600.0  # seconds a rename mark is followed
 RETRY_MAX = 60.0  # longest wait between two tries of the files the disk refused
 COMPLAIN_EVERY = 300.0  # seconds between two log lines about one file the disk refuses
@@ -152,6 +155,7 @@ class DirectWriter:
         self._retry_at = 0.0
         self._backoff = 1.0
         self._complained: dict[str, float] = {}  # path -> when its disk error was logged
+        self._drops_done: dict[str, float] = {}  # host -> its drop mark when drop_host ran
 
     # --- the update path -------------------------------------------------------------
 
@@ -253,6 +257,13 @@ class DirectWriter:
                 if moved is not None:  # by the other rrdd, after this message was sent
                     known = self.hosts.get(moved, {}).get(update.rrd)
                     return known or self._open(moved, test, timestamp, update)
+                name = self._file_renamed(host, update.rrd)
+                if name is not None:  # the same, by a renametest
+                    known = self.hosts.get(host, {}).get(name)
+                    return known or self._open(host, test, timestamp, update._replace(rrd=name))
+                if self._dropped_by_other(host):
+                    self.stats["values_of_dropped_hosts"] += 1
+                    return None
                 self._make(f, timestamp)
         except Refused as e:
             self._refuse(host, update.rrd, str(e))
@@ -471,15 +482,27 @@ class DirectWriter:
         """The file of these refused rows is gone: another rrdd renamed its host (the
         rows go to the new name), or it was deleted behind rrdd's back (made again)."""
         self._put_back(f.path, rows)
-        moved = self._renamed(f.host)
+        if self._dropped_by_other(f.host):
+            self._let_go_of(f)
+            return
+        moved, renamed = self._renamed(f.host), self._file_renamed(f.host, f.name)
         if moved is not None:
             log.info(
                 "%s/%s: %s was renamed %s by the other rrdd; %d values follow it",
                 *(f.host, f.name, f.host, moved, rows.count("\n") + 1),
             )
             f = self._retarget(f, moved, f.name)
+        elif renamed is not None:
+            log.info(
+                "%s/%s: renamed %s by the other rrdd; %d values follow it",
+                *(f.host, f.name, renamed, rows.count("\n") + 1),
+            )
+            f = self._retarget(f, f.host, renamed)
         else:
-            log.warning("%s/%s: the file disappeared; creating it again", f.host, f.name)
+            # The whole directory gone is most likely the other rrdd's drophost, which this
+            # one gets later in its own stream; a file alone, someone else's doing.
+            level = logging.INFO if not os.path.isdir(os.path.dirname(f.path)) else logging.WARNING
+            log.log(level, "%s/%s: the file disappeared; creating it again", f.host, f.name)
             self._host_dirs.discard(f.host)  # perhaps with its directory
             f.created = False
         if not f.created:
@@ -535,14 +558,14 @@ class DirectWriter:
             self._dirty = dirty + self._dirty
         return sent
 
-    def _create_deferred(self, f: RrdFile) -> None:
+    def _create_deferred(self, f: RrdFile, again: bool = True) -> None:
         try:
             self._create(f, int(f.pending.split(":", 1)[0]) if f.pending else f.last)
         except Refused as e:  # its DS changed since it was queued (devmon, trends ...)
             self._give_up(f, str(e))
             return
         except (OSError, StoreError) as e:
-            self._create_failed(f, str(e))
+            self._create_failed(f, str(e), again)
             return
         if f.pending and self.store.batched:
             self._dirty.append(f)  # it left the list while it could not be sent
@@ -550,18 +573,44 @@ class DirectWriter:
             f.due = self.monotonic()
             heapq.heappush(self._due, (f.due, f.host, f.name))
 
-    def _create_failed(self, f: RrdFile, reason: str) -> None:
+    def _create_failed(self, f: RrdFile, reason: str, again: bool = True) -> None:
         moved = self._renamed(f.host)
         if moved is not None and self.hosts.get(f.host, {}).get(f.name) is f:
             f = self._retarget(f, moved, f.name)  # the other rrdd moved the directory
             if not f.created:
                 self._create_deferred(f)
             return
+        renamed = self._file_renamed(f.host, f.name)
+        if renamed is not None and self.hosts.get(f.host, {}).get(f.name) is f:
+            f = self._retarget(f, f.host, renamed)  # by the other rrdd's renametest
+            if not f.created:
+                self._create_deferred(f)
+            return
+        if self._dropped_by_other(f.host):
+            self._let_go_of(f)
+            return
+        if again and (reason == NO_FILE or not os.path.isdir(os.path.dirname(f.path))):
+            # Made, then removed (or its directory): most likely by the other rrdd's drophost
+            # or droptest, which this one gets later in its own stream and then deletes what
+            # is made now.
+            log.info("%s/%s: removed as it was made; made again", f.host, f.name)
+            self._host_dirs.discard(f.host)
+            self._create_deferred(f, again=False)
+            return
         cause = self._disk_trouble(f.path, reason)
         if cause is not None:
             self._hold(f, "create", cause, reason)
             return
         self._give_up(f, reason)
+
+    def _let_go_of(self, f: RrdFile) -> None:
+        """The other rrdd dropped the host of this file, and this one's drophost is still
+        to come: its values go, as they would then."""
+        log.debug("%s/%s: the other rrdd dropped the host; %d values go", f.host, f.name, f.count)
+        self.stats["values_of_dropped_hosts"] += f.count
+        self._discard(f)
+        if self.hosts.get(f.host, {}).pop(f.name, None) is not None:
+            self._tracked -= 1
 
     def _give_up(self, f: RrdFile, reason: str) -> None:
         """A file that will not be made: its values are lost, with a log line."""
@@ -793,6 +842,7 @@ class DirectWriter:
         _check_host(host)
         self._forget(host)
         path = os.path.join(self.rrddir, host)
+        self._drop_mark(host, fresh=os.path.isdir(path) and not os.path.islink(path))
         try:
             if os.path.islink(path) or os.path.isfile(path):
                 os.unlink(path)  # the link itself, never its target
@@ -968,6 +1018,84 @@ class DirectWriter:
             name = new
         return None if name == host else name
 
+    def _drop_mark(self, host: str, fresh: bool) -> None:
+        """drophost: the rrdd that deletes the directory leaves .dropped/<host> first, so
+        that the other one, until its own drophost, lets go of values of the host instead
+        of making its directory again (see _dropped_by_other). Either way this rrdd has
+        had its drophost: the mark there now is done with."""
+        marks = os.path.join(self.rrddir, DROPPED)
+        mark = os.path.join(marks, host)
+        # A recent mark stays as it is: the other rrdd may be deleting at the same time,
+        # and a newer mark would tell it that its own drophost is still to come.
+        if fresh and not self._recent(mark):
+            try:
+                os.makedirs(marks, exist_ok=True)
+                for entry in os.scandir(marks):
+                    with contextlib.suppress(FileNotFoundError):  # the other rrdd's sweep
+                        if time.time() - entry.stat(follow_symlinks=False).st_mtime > RENAME_MEMORY:
+                            os.unlink(entry.path)
+                with open(mark, "w", encoding="utf-8"):
+                    pass
+            except OSError as e:
+                log.warning("drophost %s: cannot leave a mark in %s: %s", host, marks, e)
+        if len(self._drops_done) > 10000:
+            self._drops_done.clear()
+        try:
+            self._drops_done[host] = os.stat(mark).st_mtime
+        except OSError:
+            self._drops_done[host] = time.time()
+
+    @staticmethod
+    def _recent(mark: str) -> bool:
+        try:
+            return time.time() - os.stat(mark).st_mtime < RENAME_MEMORY
+        except OSError:
+            return False
+
+    def _dropped_by_other(self, host: str) -> bool:
+        """Whether the host's directory is gone because the other rrdd's drophost removed
+        it less than RENAME_MEMORY ago, and this rrdd's own drophost is still to come.
+        Asked when a file is missing, never per update."""
+        if os.path.isdir(os.path.join(self.rrddir, host)):
+            return False
+        try:
+            when = os.stat(os.path.join(self.rrddir, DROPPED, host)).st_mtime
+        except OSError:
+            return False
+        return time.time() - when < RENAME_MEMORY and when > self._drops_done.get(host, 0.0)
+
+    def _mark_file_renamed(self, host: str, old: str, new: str) -> None:
+        """Leave `new` in .renamed-files/<host>/<old> for the other rrdd (see
+        _file_renamed); the host's marks older than RENAME_MEMORY are removed."""
+        marks = os.path.join(self.rrddir, RENAMED_FILES, host)
+        try:
+            os.makedirs(marks, exist_ok=True)
+            for entry in os.scandir(marks):
+                with contextlib.suppress(FileNotFoundError):  # the other rrdd's sweep
+                    if time.time() - entry.stat(follow_symlinks=False).st_mtime > RENAME_MEMORY:
+                        os.unlink(entry.path)
+            temp = os.path.join(marks, f".{os.getpid()}")
+            with open(temp, "w", encoding="utf-8") as out:
+                out.write(f"{new}\n")
+            os.replace(temp, os.path.join(marks, old))
+        except OSError as e:
+            log.warning("renametest %s: cannot leave a mark in %s: %s", host, marks, e)
+
+    def _file_renamed(self, host: str, name: str) -> str | None:
+        """The new name of a host's file that is missing because an rrdd renamed it (a
+        renametest) less than RENAME_MEMORY ago, or None. Asked when a file is missing."""
+        mark = os.path.join(self.rrddir, RENAMED_FILES, host, name)
+        try:
+            if time.time() - os.stat(mark).st_mtime > RENAME_MEMORY:
+                return None
+            with open(mark, encoding="utf-8") as text:
+                new = text.read().strip()
+        except (OSError, UnicodeDecodeError):
+            return None
+        if unsafe_name(new) or new == name:
+            return None  # not a mark rrdd wrote
+        return new if os.path.lexists(os.path.join(self.rrddir, host, new)) else None
+
     def _linked(self, what: str, host: str) -> bool:
         path = os.path.join(self.rrddir, host)
         if not os.path.islink(path):
@@ -1035,6 +1163,7 @@ class DirectWriter:
                 paths = self.flush(host, old)
                 self.store.flush(paths)
                 self.store.forget(paths)
+                self._mark_file_renamed(host, old, new)
                 try:
                     os.rename(src, dst)
                 except FileNotFoundError:
@@ -1042,6 +1171,8 @@ class DirectWriter:
                 except OSError as e:
                     log.error("renametest %s: cannot rename %s to %s: %s", host, old, new, e)
                     continue
+            with contextlib.suppress(OSError):  # a name in use again leads nowhere else
+                os.unlink(os.path.join(self.rrddir, RENAMED_FILES, host, new))
             f = self.hosts.get(host, {}).get(old)
             if f is not None and (f.pending or not f.created) and not os.path.lexists(src):
                 self._retarget(f, host, new)
@@ -1073,8 +1204,9 @@ def _check_host(host: str) -> None:
 
 
 def _remove_tree(path: str) -> None:
-    """shutil.rmtree, while the other rrdd may be deleting the same tree: what it
-    removed first is no error."""
+    """shutil.rmtree, while the other rrdd may be deleting the same tree (what it removed
+    first is no error) or still making files in it for messages that came before its
+    own drophost (a directory not empty at the end: removed again)."""
     for _ in range(10):
         try:
             shutil.rmtree(path)
@@ -1082,4 +1214,7 @@ def _remove_tree(path: str) -> None:
         except FileNotFoundError:
             if not os.path.lexists(path):
                 return
+        except OSError as e:
+            if e.errno != errno.ENOTEMPTY:
+                raise
     shutil.rmtree(path)
