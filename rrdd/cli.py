@@ -42,7 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
         "(a drop-in replacement for xymond_rrd).",
         epilog="Environment: XYMONRRDS (BBRRDS), XYMONTMP (BBTMP), XYMONHOME, TEST2RRD, "
         "PINGCOLUMN, NCV_<test>, SPLITNCV_<test>, TRACKMAX, RRDDISKS, NORRDDISKS, "
-        "XYMONNETSVCS, XYMONCHANNEL_LOGFILENAME, MAXMSG_<channel>. See rrdd(8).",
+        "XYMONNETSVCS, XYMONCHANNEL_LOGFILENAME, MAXMSG_<channel>. Other commands: "
+        "rrdd flush [HOST [FILE]] (write what rrdd holds), rrdd check-config (print the "
+        "settings), rrdd web (a read-only web view of the RRD tree, its graphs and what "
+        "rrdd refused; rrdd web --help). See rrdd(8).",
         allow_abbrev=False,
     )
     p.add_argument(
@@ -188,6 +191,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return flush_command(argv[1:])
     if argv[:1] == ["check-config"]:
         return check_config_command(argv[1:])
+    if argv[:1] == ["web"]:
+        from rrdd.web.server import main as web  # only here: ingest never loads the web
+
+        return web(argv[1:], DEFAULT_CONFIG)
     args = build_parser().parse_args(argv)
     try:
         settings, _, files = read_settings(args)
