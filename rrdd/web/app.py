@@ -66,7 +66,9 @@ class WebApp:
             autoescape=True,
             undefined=jinja2.StrictUndefined,
         )
-        self.templates.filters.update(age=age, when=when, q=lambda s: quote(str(s), safe=""))
+        self.templates.filters.update(
+            age=age, ago=ago, when=when, q=lambda s: quote(str(s), safe="")
+        )
         self.templates.globals.update(periods=PERIODS, kinds=KINDS)
         self.routes: tuple[tuple[tuple[str, ...], Callable[..., Response]], ...] = (
             (("",), self.page("hosts", self.hosts)),
@@ -406,8 +408,6 @@ def age(seconds: float | None) -> str:
     """A short age: "42 s", "5 min", "3.2 h", "12 days"."""
     if seconds is None:
         return "never"
-    if seconds < 0:
-        return "in the future"
     if seconds < 120:
         return f"{seconds:.0f} s"
     if seconds < 7200:
@@ -415,6 +415,15 @@ def age(seconds: float | None) -> str:
     if seconds < 172800:
         return f"{seconds / 3600:.1f} h"
     return f"{seconds / 86400:.0f} days"
+
+
+def ago(seconds: float | None) -> str:
+    """ "5 min ago", or "never", or "in the future" for a clock ahead of this one."""
+    if seconds is None:
+        return "never"
+    if seconds < 0:
+        return "in the future"
+    return f"{age(seconds)} ago"
 
 
 def when(timestamp: float | None) -> str:

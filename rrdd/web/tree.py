@@ -101,29 +101,29 @@ def read_info(path: Path) -> RrdInfo:
 
 
 def first_update(path: Path, info: RrdInfo) -> int | None:
-    """The time of the oldest value the file still holds (in its longest archive)."""
-    if not info.rras:
-        return None
-    rra = max(info.rras, key=lambda a: a.span)
-    end = info.last_update - info.last_update % rra.resolution
-    try:
-        with RRD_LOCK:
-            (start, _, step), _, rows = rrdtool.fetch(
-                os.fspath(path),
-                rra.cf,
-                "-r",
-                str(rra.resolution),
-                "-s",
-                str(end - rra.span),
-                "-e",
-                str(end),
-            )
-    except rrdtool.OperationalError:
-        return None
-    for number, row in enumerate(rows):
-        if any(value is not None for value in row):
-            return int(start) + number * int(step)
-    return None
+    """The time of the oldest value the file still holds, in any of its archives.
+
+    A coarse archive's row is known only once enough fine rows are (its xff), so the
+    oldest value can be in any archive: each is read back over its whole span.
+    """
+    oldest = None
+    for rra in info.rras:
+        end = info.last_update - info.last_update % rra.resolution
+        try:
+            with RRD_LOCK:
+                (start, _, step), _, rows = rrdtool.fetch(
+                    os.fspath(path),
+                    rra.cf,
+                    *("-r", str(rra.resolution), "-s", str(end - rra.span), "-e", str(end)),
+                )
+        except rrdtool.OperationalError:
+            continue
+        for number, row in enumerate(rows):
+            if any(value is not None for value in row):
+                found = int(start) + number * int(step)
+                oldest = found if oldest is None else min(oldest, found)
+                break
+    return oldest
 
 
 class Tree:
