@@ -13,10 +13,12 @@ import pytest
 import rrdtool
 
 from rrdd.settings import DEFAULT_GRAPHS, load_settings
+from rrdd.web.app import WebApp
 from rrdd.web.graphs import automatic, draw, parse_graphs, plan, read_graphs_cfg
 from rrdd.web.problems import ProblemLog, parse_line
 from rrdd.web.tree import NotFound, Tree, cache_allowance
-from tests.helpers import T0, count_colour
+from tests.helpers import T0, count_colour, wait_until
+from tests.test_cli import cpu, start
 
 RRDD = str(Path(sys.executable).with_name("rrdd"))
 DISK = """[disk]
@@ -295,3 +297,27 @@ def test_the_ingest_path_does_not_load_the_web() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_host_page_has_rrdd_write_what_it_holds_first(tmp_path: Path) -> None:
+    rrddir, tmpdir = tmp_path / "rrd", tmp_path / "tmp"
+    rrddir.mkdir()
+    tmpdir.mkdir()
+    now = int(time.time())
+    rrdd = start(rrddir, stderr=subprocess.DEVNULL, XYMONTMP=str(tmpdir))
+    assert rrdd.stdin is not None
+    try:
+        rrdd.stdin.write(cpu(1, "h1", now, "0.52"))
+        rrdd.stdin.flush()
+        la = rrddir / "h1/la.rrd"
+        wait_until(lambda: la.exists() and list(tmpdir.glob("rrdctl.*")))
+        assert rrdtool.info(str(la))["last_update"] < now  # the value waits in rrdd's cache
+        app = WebApp(load_settings({"rrddir": str(rrddir)}, {"XYMONTMP": str(tmpdir)}))
+        response = app.respond({"REQUEST_METHOD": "GET", "PATH_INFO": "/api/host/h1"})
+        assert response.status == "200 OK"
+        files = {f["name"]: f for f in json.loads(response.body)["files"]}
+        assert files["la.rrd"]["last_update"] == now
+        assert files["la.rrd"]["ds"][0]["last"] == "52"
+    finally:
+        rrdd.stdin.close()
+        rrdd.wait(timeout=30)

@@ -7,7 +7,10 @@ through tree.Tree, which answers NotFound (404) for anything that is not a host 
 file inside the RRD directory. The server decodes %2F to "/" before routing, so an
 encoded slash makes an extra segment and no route; names are UTF-8.
 
-Only GET and HEAD are served, and nothing is written anywhere.
+Only GET and HEAD are served, and nothing is written to the RRD tree. Like showgraph.cgi,
+a host's page and its files' pages first ask every rrdd of this Xymon (the rrdctl sockets
+in tmpdir) to write what they hold for the host, so that the page shows the values rrdd
+has received and not only those its cache has written yet.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from urllib.parse import parse_qs, quote
 
 import jinja2
 
+from rrdd.control import request_flush
+from rrdd.errors import ConfigError
 from rrdd.settings import Settings
 from rrdd.web.graphs import PERIODS, Graph, GraphError, draw, plan, read_graphs_cfg
 from rrdd.web.problems import KINDS, ProblemLog
@@ -39,6 +44,7 @@ from rrdd.web.tree import (
 log = logging.getLogger("rrdd.web")
 
 HOST, FILE = "{host}", "{file}"
+FLUSH_SECONDS = 2.0  # the longest a page waits for rrdd to write a host's cached values
 RECENT = 86400  # seconds: the problems a host's count on the hosts page includes
 PAGE_PROBLEMS = 500  # rows of the problems page; the API takes ?limit= up to all it holds
 
@@ -168,6 +174,8 @@ class WebApp:
         period = params.get("period", "4h")
         if period not in PERIODS:
             raise NotFound(period)
+        self.tree.host_dir(host)
+        self._flush(host)
         files = self._files(host, now)
         problems = [p for p in self.problems.recent() if p.host == host]
         per_file = Counter(p.file for p in problems)
@@ -186,6 +194,7 @@ class WebApp:
     def file(self, params: dict[str, str], host: str, file: str) -> dict[str, Any]:
         now = self.clock()
         path = self.tree.rrd_file(host, file)
+        self._flush(host, file)
         data: dict[str, Any] = {"now": now, "host": host, "file": file}
         try:
             info = self.tree.info(path)
@@ -246,6 +255,15 @@ class WebApp:
             "stale": stale,
             "counts": dict(Counter(p.kind for p in selected)),
         }
+
+    def _flush(self, host: str, file: str | None = None) -> None:
+        """Have every running rrdd write what it holds for the host (or file); never fails."""
+        if self.settings.tmpdir is None:
+            return
+        try:
+            request_flush(self.settings.tmpdir, host, file, FLUSH_SECONDS)
+        except (ConfigError, OSError) as e:
+            log.debug("No flush for %s: %s", host, e)
 
     # Graphs.
 
