@@ -259,6 +259,8 @@ def test_the_host_page_draws_its_graphs_as_graphs_cfg_says_or_automatically(
     site: Site, browser: webdriver.Chrome
 ) -> None:
     text = open_page(browser, site, f"/host/{WEB1}", "host")
+    browser.set_window_size(1000, 1100)  # the top of the page, as extras/web-host.png shows
+    browser.save_screenshot(str(site.shots / "host-top.png"))
     images = browser.find_elements(By.CSS_SELECTOR, "figure.graph img")
     assert images
     for image in images:  # every graph the page shows arrived as an image
@@ -286,6 +288,8 @@ def test_the_host_page_draws_its_graphs_as_graphs_cfg_says_or_automatically(
     assert count_colour(la, "D00DAD") > 300
     assert count_colour(myapp, "0000FF") > 300
     stale = site.json(f"/api/host/{DB1}")
+    assert {g["id"]: g for g in stale["graphs"]}["la"]["stale_files"] == ["la.rrd"]
+    assert all(g["stale_files"] == [] for g in graphs.values())
     empty = _png(site, {g["id"]: g for g in stale["graphs"]}["la"]["png"]["4h"])
     assert 0 < count_colour(empty, "D00DAD") < 100
 

@@ -182,6 +182,9 @@ class WebApp:
         for f in files:
             f["problems"] = per_file.get(f["name"], 0)
         graphs = [self._graph_json(host, g, (period,)) for g in self._plan(host)]
+        stale = {f["name"] for f in files if f["stale"] or f["error"]}
+        for graph in graphs:  # what may leave the graph empty, said beside it
+            graph["stale_files"] = [name for name in graph["files"] if name in stale]
         return {
             "now": now,
             "host": host,
