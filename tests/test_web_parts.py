@@ -236,7 +236,7 @@ def test_the_tree_keeps_to_the_rrd_directory(tmp_path: Path) -> None:
     (rrddir / "h1/sub.rrd").mkdir()
     tree = Tree(rrddir, 0)
     assert tree.hosts() == ["alias", "h1"]
-    assert tree.files("h1") == ["la.rrd"] == tree.files("alias")
+    assert list(tree.files("h1")) == ["la.rrd"] == list(tree.files("alias"))
     for host, name in [
         ("escape", "x.rrd"),
         ("h1", "x.rrd"),

@@ -292,7 +292,7 @@ class WebApp:
 
     def _plan(self, host: str) -> list[Graph]:
         directory = self.tree.host_dir(host)
-        files = self.tree.files(host)
+        files = list(self.tree.files(host))
         path = self.settings.graphscfg
         sections = read_graphs_cfg(path) if path else {}
         return plan(directory, files, sections, self.settings.graphs, self._ds_of(host))
@@ -320,11 +320,11 @@ class WebApp:
 
     def _files(self, host: str, now: float) -> list[dict[str, Any]]:
         rows = []
-        for name in self.tree.files(host):
+        for name, path in self.tree.files(host).items():
             row: dict[str, Any] = {"name": name, "last_update": None, "age": None}
             try:
-                info = self.tree.info(self.tree.rrd_file(host, name))
-            except (Unreadable, NotFound) as e:
+                info = self.tree.info(path)
+            except Unreadable as e:
                 row.update(stale=False, error=str(e) or "cannot be read", ds=[])
             else:
                 row.update(_file_json(info, now), stale=self.tree.is_stale(info, now), error=None)

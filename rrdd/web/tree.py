@@ -131,33 +131,38 @@ class Tree:
 
     def __init__(self, rrddir: Path, cache_allowance: float) -> None:
         self.root = Path(os.path.realpath(rrddir))
+        self._prefix = os.path.join(self.root, "")  # what every path inside starts with
         self.cache_allowance = cache_allowance  # seconds a value may wait before it is written
         self._infos: dict[Path, tuple[tuple[int, int], RrdInfo | Unreadable]] = {}
         self._lock = threading.Lock()
 
-    def _inside(self, path: Path) -> Path:
-        real = Path(os.path.realpath(path))
-        if self.root not in real.parents:
-            raise NotFound(f"{path} is outside the RRD directory")
-        return real
+    def _resolve(self, path: str, want_dir: bool) -> Path:
+        """`path`, whose directory is known to be inside, if it is a directory (or a
+        regular file) inside: only a symlink needs resolving, to see where it leads."""
+        try:
+            mode = os.lstat(path).st_mode
+            if stat.S_ISLNK(mode):
+                path = os.path.realpath(path)
+                if not path.startswith(self._prefix):
+                    raise NotFound(f"{path} is outside the RRD directory")
+                mode = os.stat(path).st_mode
+        except OSError:
+            raise NotFound(path) from None
+        if not (stat.S_ISDIR(mode) if want_dir else stat.S_ISREG(mode)):
+            raise NotFound(path)
+        return Path(path)
 
     def host_dir(self, host: str) -> Path:
         """The directory of `host`, resolved; NotFound unless it is a host of the tree."""
         if unsafe_name(host) or host.startswith("."):
             raise NotFound(host)
-        real = self._inside(self.root / host)
-        if not real.is_dir():
-            raise NotFound(host)
-        return real
+        return self._resolve(os.path.join(self.root, host), want_dir=True)
 
     def rrd_file(self, host: str, name: str) -> Path:
         """The RRD file `name` of `host`, resolved; NotFound unless it is one."""
-        if unsafe_name(name) or name.startswith(".") or not name.endswith(".rrd"):
+        if not _rrd_name(name):
             raise NotFound(name)
-        real = self._inside(self.host_dir(host) / name)
-        if not real.is_file():
-            raise NotFound(name)
-        return real
+        return self._resolve(os.path.join(self.host_dir(host), name), want_dir=False)
 
     def hosts(self) -> list[str]:
         """Every host directory's name, sorted."""
@@ -166,23 +171,24 @@ class Tree:
             for entry in entries:
                 try:
                     self.host_dir(entry.name)
-                except (NotFound, OSError):
+                except NotFound:
                     continue
                 found.append(entry.name)
         return sorted(found)
 
-    def files(self, host: str) -> list[str]:
-        """The names of the RRD files of `host`, sorted; NotFound for no such host."""
+    def files(self, host: str) -> dict[str, Path]:
+        """The RRD files of `host` by name, sorted; NotFound for no such host."""
         directory = self.host_dir(host)
-        found = []
+        found = {}
         with os.scandir(directory) as entries:
             for entry in entries:
-                try:
-                    self.rrd_file(host, entry.name)
-                except (NotFound, OSError):
+                if not _rrd_name(entry.name):
                     continue
-                found.append(entry.name)
-        return sorted(found)
+                try:
+                    found[entry.name] = self._resolve(entry.path, want_dir=False)
+                except NotFound:
+                    continue
+        return dict(sorted(found.items()))
 
     def info(self, path: Path) -> RrdInfo:
         """What the file holds, read again only when it changed; raises Unreadable."""
@@ -214,6 +220,11 @@ class Tree:
 
     def is_stale(self, info: RrdInfo, now: float) -> bool:
         return now - info.last_update > self.stale_after(info)
+
+
+def _rrd_name(name: str) -> bool:
+    """Whether `name` can be an RRD file of a host's directory (not hidden, safe)."""
+    return name.endswith(".rrd") and not name.startswith(".") and unsafe_name(name) is None
 
 
 def cache_allowance(cache: bool, cache_age: float) -> float:
