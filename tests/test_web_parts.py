@@ -62,6 +62,8 @@ def test_graphs_names_the_section_tcp_http_is_http_and_a_test_falls_back_to_its_
         " DEF:a@RRDIDX@=@RRDFN@:sec:AVERAGE\n"
         "[http]\n FNPATTERN ^tcp.http.(.+).rrd\n DEF:h@RRDIDX@=@RRDFN@:sec:AVERAGE\n"
         "[myapp]\n TITLE My app\n DEF:c=myapp.rrd:conns:AVERAGE\n"
+        "[http]\n TITLE exec:/usr/local/bin/graphtitle\n FNPATTERN ^tcp.http.(.+).rrd\n"
+        " DEF:h@RRDIDX@=@RRDFN@:sec:AVERAGE\n"
         "[la-multi]\n DEF:x=la.rrd:la:AVERAGE\n"
     )
     files = ["la.rrd", "myapp.rrd", "tcp.conn.rrd", "tcp.http.www,example,com.rrd"]
@@ -77,7 +79,7 @@ def test_graphs_names_the_section_tcp_http_is_http_and_a_test_falls_back_to_its_
     assert list(by_id) == ["http", "tcp", "myapp", "auto:la.rrd"]  # GRAPHS order, then tests
     assert by_id["http"].files == ("tcp.http.www,example,com.rrd",)
     assert by_id["tcp"].files == ("tcp.conn.rrd",)
-    assert by_id["myapp"].title == "My app"
+    assert by_id["myapp"].title == "My app" and by_id["http"].title == "http"  # no exec
     assert [a.split("#")[0] for a in by_id["auto:la.rrd"].args if a.startswith("LINE")] == [
         "LINE2:v0"
     ]

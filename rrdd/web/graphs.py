@@ -309,7 +309,7 @@ def _graph(
     args, used, found = _files_of(directory, files, lines, ds_of)
     return Graph(
         id=graph_id,
-        title=section.title or section.name,
+        title=section.name if section.title.startswith("exec:") else section.title or section.name,
         yaxis=section.yaxis,
         section=section.name,
         where=section.where,
