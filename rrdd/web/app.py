@@ -82,7 +82,7 @@ class WebApp:
             (("host", HOST, "graph"), self.graph),
             (("host", HOST, "file", FILE), self.page("file", self.file)),
             (("problems",), self.page("problems", self.problem_list)),
-            (("api",), lambda query: json_response(api_description())),
+            (("api",), lambda params: json_response(api_description())),
             (("api", "hosts"), self.api(self.hosts)),
             (("api", "host", HOST), self.api(self.host)),
             (("api", "host", HOST, "file", FILE), self.api(self.file)),
@@ -110,7 +110,9 @@ class WebApp:
             query = environ.get("QUERY_STRING", "").encode("latin-1").decode("utf-8")
         except UnicodeError:
             return not_found()
-        segments = path.split("/")[1:] if path.startswith("/") else [None]
+        if not path.startswith("/"):
+            return not_found()
+        segments = path.split("/")[1:]
         params = {k: v[-1] for k, v in parse_qs(query, encoding="utf-8").items()}
         for pattern, handler in self.routes:
             names = _match(pattern, segments)
@@ -358,13 +360,11 @@ def _attention(row: dict[str, Any]) -> int:
     return sum(int(c) for c in counts)
 
 
-def _match(pattern: tuple[str, ...], segments: list[str | None]) -> dict[str, str] | None:
+def _match(pattern: tuple[str, ...], segments: list[str]) -> dict[str, str] | None:
     if len(pattern) != len(segments):
         return None
     names = {}
     for want, got in zip(pattern, segments, strict=True):
-        if got is None:
-            return None
         if want in (HOST, FILE):
             names[want[1:-1]] = got
         elif want != got:

@@ -244,6 +244,8 @@ def _section_graphs(
     graphs = []
     for number in range(count):
         chunk = found[number * size : (number + 1) * size]
+        if not chunk:
+            break
         lines = _expand(section, chunk, number * size, width=_widest(found))
         graph_id = section.name if count == 1 else f"{section.name}:{number + 1}"
         graphs.append(_graph(graph_id, section, directory, files, lines, ds_of))
