@@ -323,3 +323,12 @@ def test_a_host_page_has_rrdd_write_what_it_holds_first(tmp_path: Path) -> None:
     finally:
         rrdd.stdin.close()
         rrdd.wait(timeout=30)
+
+
+def test_only_get_and_head_are_served(tmp_path: Path) -> None:
+    app = WebApp(load_settings({"rrddir": str(tmp_path)}, {}))
+    post = app.respond({"REQUEST_METHOD": "POST", "PATH_INFO": "/api/hosts"})
+    assert post.status.startswith("405")
+    seen: list[str] = []
+    body = app({"REQUEST_METHOD": "HEAD", "PATH_INFO": "/"}, lambda s, h: seen.append(s))
+    assert seen == ["200 OK"] and list(body) == [b""]
