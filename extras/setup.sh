@@ -10,7 +10,7 @@ set -euo pipefail
 cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.."
 root=$(pwd -P)
 
-packages=(python3 python3-venv python3-dev gcc pkg-config librrd-dev rrdtool rrdcached faketime
+packages=(python3 python3-venv python3-dev gcc pkg-config librrd-dev rrdtool rrdcached faketime xymon
     chromium chromium-driver) # the web view's tests drive a headless Chromium
 venv=.venv
 stamp=$venv/.rrdd-setup # sha256 of the pyproject.toml last installed

@@ -3,9 +3,9 @@
     xymond_channel --channel=status rrdd --rrddir=/var/lib/xymon/rrd
 
 Exit codes: 0 after a clean shutdown; 1 when something rrdd was told to use cannot be
-used at start (the RRD directory, rrdcached, the flush socket, the metrics port, the
-user), or when a worker of --workers dies; 2 for a bad option, setting or configuration
-file.
+used at start (the RRD directory, rrdcached, the flush socket, the user), or when a
+worker of --workers dies; 2 for a bad option, setting or configuration file. A metrics
+port that cannot be had is not among them: it is logged and tried again (sharing.py).
 """
 
 from __future__ import annotations
@@ -21,31 +21,38 @@ from pathlib import Path
 
 from rrdd import __version__, logsetup, privileges, shards
 from rrdd.config import read_config
-from rrdd.control import request_flush
+from rrdd.control import OTHER_TIMEOUT, request_flush
 from rrdd.daemon import load_rras
 from rrdd.errors import ConfigError
 from rrdd.settings import Settings, resolve_settings
 from rrdd.snmpmibs import load_mibs
-from rrdd.startup import check_rrddir, start_daemon, start_metrics, start_watcher
-from rrdd.writer.rrdcached import Rrdcached
+from rrdd.startup import check_rrddir, start_daemon, start_metrics, start_watcher, writer_gauges
 from rrdd.xymoncfg import RraDefinitions
 
 log = logging.getLogger("rrdd")
 
 DEFAULT_CONFIG = Path("/etc/rrdd/rrdd.toml")
+COMMANDS = """\
+  rrdd flush [HOST [FILE]]     have every rrdd of this Xymon write what it holds for
+                               HOST (or FILE of it, or all) now; in Xymon's
+                               environment: xymoncmd rrdd flush HOST
+  rrdd check-config [OPTIONS]  print every setting in use and where it came from
+  rrdd web [OPTIONS]           serve a read-only web view of the RRD tree: graphs,
+                               files, stale files and what rrdd refused
+  rrdd help [COMMAND]          this help, or a command's (rrdd COMMAND --help)"""
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="rrdd",
-        description="Write Xymon status and data messages from stdin into RRD files "
+        usage="%(prog)s [OPTIONS]\n       %(prog)s COMMAND ...",
+        description="Write Xymon status and data messages from stdin into RRD files\n"
         "(a drop-in replacement for xymond_rrd).",
-        epilog="Environment: XYMONRRDS (BBRRDS), XYMONTMP (BBTMP), XYMONHOME, TEST2RRD, "
-        "PINGCOLUMN, NCV_<test>, SPLITNCV_<test>, TRACKMAX, RRDDISKS, NORRDDISKS, "
-        "XYMONNETSVCS, XYMONCHANNEL_LOGFILENAME, MAXMSG_<channel>. Other commands: "
-        "rrdd flush [HOST [FILE]] (write what rrdd holds), rrdd check-config (print the "
-        "settings), rrdd web (a read-only web view of the RRD tree, its graphs and what "
-        "rrdd refused; rrdd web --help). See rrdd(8).",
+        epilog=f"commands:\n{COMMANDS}\n\n"
+        "environment:\n  XYMONRRDS (BBRRDS), XYMONTMP (BBTMP), XYMONHOME, TEST2RRD, PINGCOLUMN,\n"
+        "  NCV_<test>, SPLITNCV_<test>, TRACKMAX, RRDDISKS, NORRDDISKS, XYMONNETSVCS,\n"
+        "  XYMONCHANNEL_LOGFILENAME, MAXMSG_<channel>. See rrdd(8) and rrdd.conf(5).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
     )
     p.add_argument(
@@ -109,8 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def flush_command(argv: Sequence[str]) -> int:
-    """rrdd flush [HOST [FILE]]: have every running rrdd write what it holds, and wait."""
+def flush_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="rrdd flush",
         description="Ask every rrdd of this Xymon to write the values it holds for HOST "
@@ -120,15 +126,36 @@ def flush_command(argv: Sequence[str]) -> int:
     )
     p.add_argument("host", nargs="?")
     p.add_argument("file", nargs="?")
-    p.add_argument("--tmpdir", help="where the sockets are (default: $XYMONTMP)")
-    p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait (default 30)")
-    args = p.parse_args(argv)
+    p.add_argument("--tmpdir", metavar="DIR", help="where the sockets are (default: $XYMONTMP)")
+    p.add_argument(
+        "--timeout",
+        metavar="SECONDS",
+        type=float,
+        default=30.0,
+        help="seconds to wait for rrdd (default 30)",
+    )
+    p.add_argument(
+        "--other-timeout",
+        metavar="SECONDS",
+        type=float,
+        default=OTHER_TIMEOUT,
+        help="seconds to wait for a socket that is not rrdd's, such as xymond_rrd's, which "
+        f"never answers (default {OTHER_TIMEOUT:g})",
+    )
+    return p
+
+
+def flush_command(argv: Sequence[str]) -> int:
+    """rrdd flush [HOST [FILE]]: have every running rrdd write what it holds, and wait."""
+    args = flush_parser().parse_args(argv)
     tmpdir = args.tmpdir or os.environ.get("XYMONTMP") or os.environ.get("BBTMP")
     if not tmpdir:
         print("rrdd flush: give --tmpdir=DIR or set XYMONTMP", file=sys.stderr)
         return 2
     try:
-        answers = request_flush(Path(tmpdir), args.host, args.file, args.timeout)
+        answers = request_flush(
+            Path(tmpdir), args.host, args.file, args.timeout, args.other_timeout
+        )
     except ConfigError as e:
         print(f"rrdd flush: {e}", file=sys.stderr)
         return 2
@@ -146,15 +173,22 @@ def read_settings(args: argparse.Namespace) -> tuple[Settings, dict[str, str], t
     return settings, origins, file.files
 
 
-def check_config_command(argv: Sequence[str]) -> int:
-    """rrdd check-config [OPTIONS]: print every setting in effect and where it came from."""
+def check_config_parser() -> argparse.ArgumentParser:
     p = build_parser()
     p.prog = "rrdd check-config"
+    p.usage = None
     p.description = (
         "Check the configuration and print every setting, in TOML's spelling, with where "
         "it came from: the command line, the environment, FILE:LINE or its default."
     )
-    args = p.parse_args(argv)
+    p.epilog = None
+    p.formatter_class = argparse.HelpFormatter
+    return p
+
+
+def check_config_command(argv: Sequence[str]) -> int:
+    """rrdd check-config [OPTIONS]: print every setting in effect and where it came from."""
+    args = check_config_parser().parse_args(argv)
     try:
         settings, origins, files = read_settings(args)
         load_rras(settings)
@@ -185,16 +219,46 @@ def _toml(value: object) -> str:
     return json.dumps(str(value))
 
 
+def web_parser() -> argparse.ArgumentParser:
+    from rrdd.web.server import build_parser as web  # Jinja2 and waitress: only for the web
+
+    return web(DEFAULT_CONFIG)
+
+
+def help_command(argv: Sequence[str]) -> int:
+    """rrdd help [COMMAND]: rrdd's help, or a command's."""
+    parsers = {
+        "flush": flush_parser,
+        "check-config": check_config_parser,
+        "web": web_parser,
+        "help": build_parser,
+    }
+    if len(argv) > 1 or (argv and argv[0] not in parsers):
+        print(
+            f"rrdd help: no command {' '.join(argv)!r}; the commands are:\n{COMMANDS}",
+            file=sys.stderr,
+        )
+        return 2
+    parsers[argv[0] if argv else "help"]().print_help()
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["flush"]:
+    command = argv[0] if argv and not argv[0].startswith("-") else None
+    if command == "flush":
         return flush_command(argv[1:])
-    if argv[:1] == ["check-config"]:
+    if command == "check-config":
         return check_config_command(argv[1:])
-    if argv[:1] == ["web"]:
+    if command == "web":
         from rrdd.web.server import main as web  # only here: ingest never loads the web
 
         return web(argv[1:], DEFAULT_CONFIG)
+    if command == "help":
+        return help_command(argv[1:])
+    if command is not None:
+        print(f"rrdd: no command {command!r}; the commands are:\n{COMMANDS}", file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
     try:
         settings, _, files = read_settings(args)
@@ -224,27 +288,20 @@ def serve(
     if settings.workers > 1:
         return shards.serve(settings, rras, rebuild, config_files)
     stats: Counter[str] = Counter()
-    metrics = start_metrics(settings, stats)
+    shared = start_metrics(settings, stats)
+    metrics = shared.metrics if shared else None
     daemon, writer, processor = start_daemon(settings, rras, rebuild, stats, metrics)
     privileges.warn_if_root(settings.user)
     watcher = start_watcher(settings, config_files, daemon.request_reload)
-    if metrics is not None:
-        metrics.gauges.update(
-            {
-                "rrdd_cache_pending_values": writer.pending,
-                "rrdd_cache_files": writer.pending_files,
-                "rrdd_last_message_timestamp_seconds": lambda: daemon.last_message,
-            }
-        )
-        store = writer.store
-        if isinstance(store, Rrdcached):
-            metrics.gauges["rrdd_rrdcached_connected"] = lambda: float(store.connected)
+    if shared is not None:
+        writer_gauges(shared.metrics, writer, lambda: daemon.last_message)
+        shared.start()
     try:
         daemon.run(sys.stdin.fileno())
     finally:
         watcher.stop()
         if processor:
             processor.close()
-        if metrics:
-            metrics.close()
+        if shared:
+            shared.close()
     return 0

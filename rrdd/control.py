@@ -34,13 +34,15 @@ Answers: showgraph sends from an unbound socket, which cannot be answered. ``rrd
 flush`` (`request_flush`) binds one of its own, ``<XYMONTMP>/rrdflush.<pid>.<random>``,
 sends one key to every ``rrdctl.*`` socket, and waits until each rrdd that received it
 has answered once, or until its timeout. The daemon answers every request that has a
-sender exactly once. A real xymond_rrd never answers, so with one running beside rrdd
-the client waits for its whole timeout.
+sender exactly once. A xymond_rrd (during a migration, say) takes the key and never
+answers, so the client waits for a socket only as long as `OTHER_TIMEOUT` unless the
+process that ``rrdctl.<pid>`` names runs rrdd (`is_rrdd`, by its command line).
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import secrets
@@ -48,6 +50,7 @@ import select
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,6 +64,7 @@ log = logging.getLogger("rrdd")
 SUN_PATH_MAX = (108 if sys.platform.startswith("linux") else 104) - 1
 
 _DATAGRAM = 1 << 16  # longest datagram read; a longer one is cut, as recv() does
+OTHER_TIMEOUT = 2.0  # seconds `rrdd flush` waits for a socket that is not rrdd's
 _BATCH = 1000  # datagrams per requests() call, so a flood cannot starve the channel
 
 
@@ -144,15 +148,21 @@ class FlushSocket:
 
 
 def request_flush(
-    tmpdir: Path, host: str | None = None, file: str | None = None, timeout: float = 30.0
+    tmpdir: Path,
+    host: str | None = None,
+    file: str | None = None,
+    timeout: float = 30.0,
+    others: float = OTHER_TIMEOUT,
+    rrdd: Callable[[int], bool] | None = None,
 ) -> list[str]:
     """Ask every rrdd in `tmpdir` to write what it holds for `host` (`file`), or for all.
 
     This is ``rrdd flush [HOST [FILE]]``. The key (``/`` when `host` is None) goes to each
     ``rrdctl.*`` socket from a reply socket bound for the purpose; sockets left behind by
     a worker that has gone (connection refused, no such file) are passed over. Returns
-    the answers that arrived within `timeout` seconds, at most one from each socket the
-    key reached, in order of arrival.
+    the answers that arrived in time, at most one from each socket the key reached, in
+    order of arrival: within `timeout` seconds from an rrdd (`rrdd`, by default
+    `is_rrdd`, tells by the pid in the socket's name), within `others` from the others.
 
     Raises ConfigError for a host or file name that cannot be a path component, and when
     the reply socket cannot be created in `tmpdir`.
@@ -161,10 +171,12 @@ def request_flush(
     targets = sorted(Path(tmpdir).glob("rrdctl.*"))
     if not targets:
         return []
+    is_ours = rrdd or is_rrdd
     own = Path(tmpdir) / f"rrdflush.{os.getpid()}.{secrets.token_hex(4)}"
     sock = _bind(own, "the reply socket")
     try:
-        waiting: set[str] = set()
+        start = time.monotonic()
+        waiting: dict[str, float] = {}  # socket name -> when to stop waiting for it
         for target in targets:
             try:
                 sock.sendto(payload, os.fspath(target))
@@ -173,20 +185,39 @@ def request_flush(
             except OSError as e:
                 log.warning("Cannot send the flush request to %s: %s", target, e.strerror or e)
                 continue
-            waiting.add(target.name)
-        return _collect(sock, waiting, time.monotonic() + timeout)
+            pid = target.name.removeprefix("rrdctl.")
+            ours = pid.isascii() and pid.isdigit() and is_ours(int(pid))
+            waiting[target.name] = start + (timeout if ours else min(timeout, others))
+        return _collect(sock, waiting)
     finally:
         sock.close()
         with contextlib.suppress(OSError):
             os.unlink(own)
 
 
-def _collect(sock: socket.socket, waiting: set[str], deadline: float) -> list[str]:
+def is_rrdd(pid: int) -> bool:
+    """Whether process `pid` runs rrdd, by its command line: the rrdd script run by
+    itself or by an interpreter, or ``python -m rrdd``. The workers of --workers and
+    the create workers are forks, with rrdd's command line. False when /proc cannot
+    say (another system, a hidepid mount)."""
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    # xymond_channel's own command line names rrdd further on, but it binds no socket.
+    return any(os.path.basename(a) == b"rrdd" for a in args[:2]) or any(
+        a == b"-m" and b == b"rrdd" for a, b in itertools.pairwise(args[:4])
+    )
+
+
+def _collect(sock: socket.socket, waiting: dict[str, float]) -> list[str]:
     answers: list[str] = []
     while waiting:
-        left = deadline - time.monotonic()
-        if left <= 0 or not select.select([sock], [], [], left)[0]:
-            break
+        now = time.monotonic()
+        for name in [n for n, deadline in waiting.items() if deadline <= now]:
+            del waiting[name]
+        if not waiting or not select.select([sock], [], [], min(waiting.values()) - now)[0]:
+            continue
         try:
             data, address = sock.recvfrom(_DATAGRAM)
         except BlockingIOError:
@@ -194,8 +225,7 @@ def _collect(sock: socket.socket, waiting: set[str], deadline: float) -> list[st
         sender = _sender(address)
         # By name only: the daemon may spell XYMONTMP differently (a symlink, "..").
         name = os.path.basename(sender) if sender else ""
-        if name in waiting:
-            waiting.discard(name)
+        if waiting.pop(name, None) is not None:
             answers.append(data.decode("utf-8", "replace"))
     return answers
 

@@ -98,6 +98,8 @@ RESTART_SETTINGS = (
     "rrdcached",
     "tmpdir",
     "metrics_listen",
+    "metrics_retry",
+    "state_dir",
     "user",
     "group",
     "processor",
@@ -189,6 +191,7 @@ class Daemon:
         self.channel = ChannelParser(settings.max_message, stats)
         self.running = True
         self.last_message = 0.0  # when the last channel data arrived (metrics)
+        self._reloaded: tuple[object, ...] = ()  # what the last reload read (reload())
         self._signalled: list[int] = []
 
     # --- the loop --------------------------------------------------------------------
@@ -380,17 +383,27 @@ class Daemon:
         """SIGHUP, @@reload or a changed file: new settings, swapped in between messages.
 
         Everything is read and checked before anything is changed, so a bad file keeps
-        the old configuration whole. Pending values are not touched.
+        the old configuration whole. Pending values are not touched. A reload that reads
+        what the previous one read changes nothing and is skipped with a debug line:
+        an edit of hosts.cfg brings one from the file watcher and another with xymond's
+        @@reload once xymond has read the file. What was read is compared, not the
+        files' times, so a change is never missed (an include, a file edited twice in
+        the same second).
         """
         try:
             new = self.rebuild()
             routes = make_routes(new)
             ctx = make_context(new, self.writer)
             rras = load_rras(new)
+            read = (new, routes.table, rras, *(getattr(ctx, name) for name in LIVE_CONTEXT))
+            if read == self._reloaded:
+                log.debug("Reload skipped: the configuration is what the last reload read")
+                return
             logsetup.configure(new.log, new.debug)
         except ConfigError as e:
             log.error("Reload failed, keeping the old configuration: %s", e)
             return
+        self._reloaded = read
         for name in LIVE_CONTEXT:
             setattr(self.dispatcher.ctx, name, getattr(ctx, name))
         self.dispatcher.reconfigure(routes)

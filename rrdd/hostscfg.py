@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from rrdd.xymoncfg import numbered_lines
@@ -19,7 +19,18 @@ log = logging.getLogger("rrdd")
 HOST_LINE = re.compile(r"[0-9A-Fa-f:.]+\s+(\S+)\s*#(.*)")
 
 
-def load_interfaces(path: Path | None) -> Callable[[str], re.Pattern[str] | None]:
+@dataclass(frozen=True)
+class InterfaceFilters:
+    """The INTERFACES: filter of each host, called with a host name. Two are equal when
+    their filters are, so a reload can tell that hosts.cfg says what it said."""
+
+    by_host: dict[str, re.Pattern[str]]
+
+    def __call__(self, host: str) -> re.Pattern[str] | None:
+        return self.by_host.get(host)
+
+
+def load_interfaces(path: Path | None) -> InterfaceFilters:
     """The INTERFACES: filter of each host of hosts.cfg, as a lookup by host name."""
     filters: dict[str, re.Pattern[str]] = {}
     if path is not None:
@@ -33,4 +44,4 @@ def load_interfaces(path: Path | None) -> Callable[[str], re.Pattern[str] | None
                         filters.setdefault(m.group(1), re.compile(tag[11:], re.IGNORECASE))
                     except re.error as e:
                         log.warning("%s: %s: bad INTERFACES regex, ignored: %s", where, tag, e)
-    return filters.get
+    return InterfaceFilters(filters)

@@ -30,21 +30,28 @@ reaches Prometheus through rrdd_events_total; give it a proper name in `_EXACT` 
 settles.
 
 Besides: ``rrdd_build_info{version} 1``; the gauges whose callbacks the caller hands over
-(`GAUGES` lists the expected ones); ``rrdd_flush_duration_seconds``, a histogram fed by
+(`GAUGES` declares each one); ``rrdd_flush_duration_seconds``, a histogram fed by
 `Metrics.observe_flush`. No series carries a host label, and none has a ``_created``
 twin, because every family is built here without a creation time.
+
+Several processes, one /metrics: what a process has counted and measures is a `Figures`
+value, which travels as JSON (a worker's report to the router of --workers, a snapshot
+in state_dir for the other channel's rrdd, see sharing.py). `merge` makes one of many:
+counters and the histogram are summed, and each gauge is combined by the rule `GAUGES`
+declares for it (sum, max or min). ``rrdd_processes`` says how many processes the
+figures come from.
 """
 
 from __future__ import annotations
 
 import errno
 import logging
-import re
 import socket
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import (
@@ -153,11 +160,27 @@ _PREFIXES: tuple[tuple[str, str], ...] = (
     ("updates_", "rrdd_updates_total"),
 )
 
-GAUGES: dict[str, str] = {
-    "rrdd_cache_pending_values": "Update rows held in the cache, not yet written.",
-    "rrdd_cache_files": "RRD files with rows waiting in the cache.",
-    "rrdd_last_message_timestamp_seconds": "Unix time when the last channel message was read.",
-    "rrdd_rrdcached_connected": "1 while rrdd has a connection to rrdcached, else 0.",
+
+@dataclass(frozen=True, slots=True)
+class _Gauge:
+    help: str
+    merge: Callable[[list[float]], float]  # several processes' values -> one
+
+
+GAUGES: dict[str, _Gauge] = {
+    "rrdd_cache_pending_values": _Gauge("Update rows held in the cache, not yet written.", sum),
+    "rrdd_cache_files": _Gauge("RRD files with rows waiting in the cache.", sum),
+    "rrdd_last_message_timestamp_seconds": _Gauge(
+        "Unix time when the last channel message was read.", max
+    ),
+    "rrdd_rrdcached_connected": _Gauge(
+        "1 while rrdd (every process of it) has a connection to rrdcached, else 0.", min
+    ),
+    "rrdd_processes": _Gauge(
+        "rrdd processes whose figures these are: the workers of --workers and their router, "
+        "and the other rrdd processes that share state_dir and metrics_listen.",
+        sum,
+    ),
 }
 
 # From 1 ms (a sync with one file) to 10 min: a full flush of a big cache at shutdown can
@@ -179,13 +202,6 @@ FLUSH_BUCKETS: tuple[float, ...] = (
     600.0,
 )
 
-_METRIC_NAME = re.compile(r"rrdd_[a-zA-Z0-9_]+")
-_OWN = ("rrdd_build_info", "rrdd_flush_duration_seconds")
-
-
-def _gauge_name_ok(name: str) -> bool:
-    return bool(_METRIC_NAME.fullmatch(name)) and name not in _FAMILIES and name not in _OWN
-
 
 def _family_of(key: str) -> tuple[str, str]:
     found = _EXACT.get(key)
@@ -197,15 +213,82 @@ def _family_of(key: str) -> tuple[str, str]:
     return "rrdd_events_total", key
 
 
+class ListenError(ConfigError):
+    """/metrics cannot be served on the address; `in_use` when another process has it."""
+
+    def __init__(self, message: str, cause: OSError):
+        super().__init__(message)
+        self.in_use = cause.errno == errno.EADDRINUSE
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """What one rrdd process has counted and measures now, or several processes merged."""
+
+    counters: dict[str, int]  # the stats keys
+    gauges: dict[str, float]  # by metric name, each one of GAUGES
+    buckets: tuple[int, ...]  # flushes in each FLUSH_BUCKETS bucket, then +Inf (not cumulative)
+    flush_seconds: float  # the histogram's sum
+
+    @classmethod
+    def counting(cls, stats: Mapping[str, int]) -> Figures:
+        """Counts alone: no gauge, no flush."""
+        return cls(dict(stats), {}, (0,) * (len(FLUSH_BUCKETS) + 1), 0.0)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "counters": self.counters,
+            "gauges": self.gauges,
+            "buckets": list(self.buckets),
+            "flush_seconds": self.flush_seconds,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> Figures:
+        """The figures `to_json` gave; ValueError when `data` is not such a thing (a file
+        of another rrdd version, say). A gauge this version does not know is left out."""
+        try:
+            counters = {str(k): int(v) for k, v in data["counters"].items()}
+            gauges = {k: float(v) for k, v in data["gauges"].items() if k in GAUGES}
+            buckets = tuple(int(n) for n in data["buckets"])
+            flush_seconds = float(data["flush_seconds"])
+        except (TypeError, KeyError, AttributeError, ValueError) as e:
+            raise ValueError(f"not rrdd's figures: {e!r}") from None
+        if len(buckets) != len(FLUSH_BUCKETS) + 1:
+            raise ValueError("not rrdd's figures: another set of flush buckets")
+        return cls(counters, gauges, buckets, flush_seconds)
+
+
+def merge(parts: Iterable[Figures]) -> Figures:
+    """One Figures of many: counters and flushes summed, each gauge by its GAUGES rule
+    over the parts that have it."""
+    counters: dict[str, int] = {}
+    values: dict[str, list[float]] = {}
+    buckets = [0] * (len(FLUSH_BUCKETS) + 1)
+    flush_seconds = 0.0
+    for part in parts:
+        for key, count in part.counters.items():
+            counters[key] = counters.get(key, 0) + count
+        for name, value in part.gauges.items():
+            values.setdefault(name, []).append(value)
+        buckets = [a + b for a, b in zip(buckets, part.buckets, strict=True)]
+        flush_seconds += part.flush_seconds
+    gauges = {name: float(GAUGES[name].merge(v)) for name, v in values.items()}
+    return Figures(counters, gauges, tuple(buckets), flush_seconds)
+
+
 class Metrics:
     """rrdd's Prometheus collector, its registry and the HTTP server that exposes it.
 
-    `stats` is read, never changed. Each callback in `gauges` (keyed by the metric name, see
-    `GAUGES`; more may be added to `.gauges` later) is called from the HTTP server's thread
-    at every scrape, so it must be quick and only read. A callback that raises, or one
-    added later under a name that is not rrdd's, is left out of the scrape. Without `registry`,
-    a new one is made that also holds prometheus_client's process, platform and gc
-    collectors (process_resident_memory_bytes and friends).
+    `stats` is read, never changed. Each callback in `gauges` (keyed by a metric name of
+    `GAUGES`; more may be added to `.gauges` later) is called from another thread (the
+    HTTP server's, the state_dir snapshots') so it must be quick and only read. A callback
+    that raises, or one added later under a name GAUGES lacks, is left out. Without
+    `registry`, a new one is made that also holds prometheus_client's process, platform
+    and gc collectors (process_resident_memory_bytes and friends: of this process alone).
+
+    What a scrape shows: `figures()` (this process's own, merged with `more()`, the
+    workers of --workers) merged with `siblings()` (other rrdd processes' snapshots).
     """
 
     def __init__(
@@ -220,14 +303,14 @@ class Metrics:
         self.version = version
         self.gauges = dict(gauges or {})
         for name in self.gauges:
-            if not _gauge_name_ok(name):
+            if name not in GAUGES:
                 raise ValueError(f"not a gauge name for rrdd: {name!r}")
         self._failing: set[str] = set()
         self._lock = threading.Lock()  # observe_flush runs in the writer, collect() elsewhere
         self._buckets = [0] * (len(FLUSH_BUCKETS) + 1)  # the last one is +Inf
         self._flush_sum = 0.0
-        # Other processes' flush_counts() (the workers of --workers), added to this one's.
-        self.more_flushes: Callable[[], list[tuple[list[int], float] | None]] = list
+        self.more: Callable[[], list[Figures]] = list
+        self.siblings: Callable[[], list[Figures]] = list
         self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
         if registry is None:
@@ -247,20 +330,42 @@ class Metrics:
             self._buckets[i] += 1
             self._flush_sum += seconds
 
-    def flush_counts(self) -> tuple[list[int], float]:
-        """The flush histogram so far: the count in each bucket, and the sum."""
+    def own(self) -> Figures:
+        """This process's figures now: its counts, its gauges and its flushes."""
+        # dict() copies the Counter in one C call, so a key the main thread adds meanwhile
+        # cannot break a later iteration.
+        counters = dict(self.stats)
+        gauges = {"rrdd_processes": 1.0}
+        # A copy, since the caller may add gauges meanwhile.
+        for name, read in list(self.gauges.items()):
+            try:
+                if name not in GAUGES:
+                    raise ValueError(f"not a gauge name for rrdd: {name!r}")
+                gauges[name] = float(read())
+            except Exception:
+                # A scrape must not fail because of one callback; say it once, not each time.
+                if name not in self._failing:
+                    self._failing.add(name)
+                    log.warning("Metric %r left out of /metrics", name, exc_info=True)
+                continue
+            self._failing.discard(name)
         with self._lock:
-            return list(self._buckets), self._flush_sum
+            buckets, flush_seconds = tuple(self._buckets), self._flush_sum
+        return Figures(counters, gauges, buckets, flush_seconds)
+
+    def figures(self) -> Figures:
+        """What this process speaks for: its own figures and its workers'."""
+        more = self.more()
+        return merge([self.own(), *more]) if more else self.own()
 
     # --- the collector ---------------------------------------------------------------
 
     def collect(self) -> Iterator[Metric]:
-        # dict() copies the Counter in one C call, so a key the main thread adds meanwhile
-        # cannot break the iteration below.
+        figures = merge([self.figures(), *self.siblings()])
         values: dict[str, dict[str, float]] = {
             name: dict.fromkeys(family.known, 0.0) for name, family in _FAMILIES.items()
         }
-        for key, count in dict(self.stats).items():
+        for key, count in figures.counters.items():
             name, label = _family_of(key)
             values[name][label] = values[name].get(label, 0.0) + count
         for name, family in _FAMILIES.items():
@@ -271,52 +376,24 @@ class Metrics:
             for label, total in sorted(values[name].items()):
                 metric.add_metric((label,), total)
             yield metric
-        yield from self._gauges()
-        yield self._histogram()
+        for name, value in sorted(figures.gauges.items()):
+            yield GaugeMetricFamily(name, GAUGES[name].help, value=value)
+        yield _histogram(figures)
         info = GaugeMetricFamily("rrdd_build_info", "rrdd's version.", labels=("version",))
         info.add_metric((self.version,), 1.0)
         yield info
 
-    def _gauges(self) -> Iterator[Metric]:
-        # A copy, since the caller may add gauges while a scrape runs.
-        for name, read in list(self.gauges.items()):
-            try:
-                if not _gauge_name_ok(name):
-                    raise ValueError(f"not a gauge name for rrdd: {name!r}")
-                value = float(read())
-            except Exception:
-                # A scrape must not fail because of one callback; say it once, not each time.
-                if name not in self._failing:
-                    self._failing.add(name)
-                    log.warning("Metric %r left out of /metrics", name, exc_info=True)
-                continue
-            self._failing.discard(name)
-            yield GaugeMetricFamily(name, GAUGES.get(name, "See rrdd(8)."), value=value)
-
-    def _histogram(self) -> Metric:
-        counts, total = self.flush_counts()
-        for more in self.more_flushes():
-            if more is not None:
-                counts = [a + b for a, b in zip(counts, more[0], strict=True)]
-                total += more[1]
-        buckets: list[tuple[str, float]] = []
-        cumulative = 0
-        for bound, count in zip((*FLUSH_BUCKETS, float("inf")), counts, strict=True):
-            cumulative += count
-            buckets.append(("+Inf" if bound == float("inf") else repr(bound), float(cumulative)))
-        return HistogramMetricFamily(
-            "rrdd_flush_duration_seconds",
-            "Time taken by each flush of cached rows.",
-            buckets=buckets,
-            sum_value=total,
-        )
-
     # --- the HTTP server --------------------------------------------------------------
+
+    @property
+    def serving(self) -> bool:
+        return self._server is not None
 
     def serve(self, address: str) -> None:
         """Serve /metrics on ``HOST:PORT`` or ``[IPV6]:PORT`` from a daemon thread.
 
-        A bad address, a port in use or any other failure to listen raises ConfigError.
+        A bad address raises ConfigError; a port in use or any other failure to listen
+        raises ListenError, which says why.
         """
         host, port = split_address(address)
         if self._server is not None:
@@ -324,8 +401,7 @@ class Metrics:
         try:
             self._server, self._thread = start_http_server(port, host, self.registry)
         except OSError as e:
-            raise ConfigError(f"cannot serve /metrics on {address}: {_why(e)}") from e
-        log.info("Serving /metrics on %s", address)
+            raise ListenError(f"cannot serve /metrics on {address}: {_why(e)}", e) from e
 
     def close(self) -> None:
         """Stop the HTTP server, if it runs."""
@@ -336,6 +412,20 @@ class Metrics:
         if self._thread is not None:
             self._thread.join()
         self._server = self._thread = None
+
+
+def _histogram(figures: Figures) -> Metric:
+    buckets: list[tuple[str, float]] = []
+    cumulative = 0
+    for bound, count in zip((*FLUSH_BUCKETS, float("inf")), figures.buckets, strict=True):
+        cumulative += count
+        buckets.append(("+Inf" if bound == float("inf") else repr(bound), float(cumulative)))
+    return HistogramMetricFamily(
+        "rrdd_flush_duration_seconds",
+        "Time taken by each flush of cached rows.",
+        buckets=buckets,
+        sum_value=figures.flush_seconds,
+    )
 
 
 def split_address(address: str) -> tuple[str, int]:

@@ -20,6 +20,7 @@ from rrdd import logsetup
 from rrdd.channel import DEFAULT_MAX_MESSAGE
 from rrdd.dispatch import DEFAULT_TEST2RRD
 from rrdd.errors import ConfigError
+from rrdd.metrics import split_address
 
 if TYPE_CHECKING:
     from rrdd.config import FileSettings
@@ -89,9 +90,11 @@ class Settings(BaseModel):
     user: str | None = None  # drop root to this user after start-up
     group: str | None = None
     metrics_listen: str | None = None  # HOST:PORT of the Prometheus /metrics endpoint
+    metrics_retry: float = Field(30.0, gt=0)  # seconds between tries at a port in use
+    # /metrics snapshots (sharing.py) and what each rrdd refused, for `rrdd web`
+    state_dir: Path | None = None
     max_pending: int = Field(2_000_000, ge=1000)  # values rrdd may hold before it sheds
     max_message: int = DEFAULT_MAX_MESSAGE
-    state_dir: Path | None = None  # what rrdd keeps for `rrdd web`; default $XYMONTMP/rrdd
     web_listen: str = "127.0.0.1:8468"  # HOST:PORT of `rrdd web`
     graphscfg: Path | None = None  # Xymon's graphs.cfg, for `rrdd web`
     graphs: str = DEFAULT_GRAPHS  # GRAPHS
@@ -116,6 +119,16 @@ class Settings(BaseModel):
             logsetup.check(value)
         except ConfigError as e:
             raise ValueError(str(e)) from None
+        return value
+
+    @field_validator("metrics_listen")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                split_address(value)
+            except ConfigError as e:
+                raise ValueError(str(e)) from None
         return value
 
     @field_validator("rrddisks", "norrddisks")
@@ -213,7 +226,14 @@ def resolve_settings(
     doflush = "RRD_EXTPROC_DOFLUSH" in environ or None
     pick("processor_flush", ("environment RRD_EXTPROC_DOFLUSH", doflush), cfg("processor_flush"))
     pick("netsvcs", ("environment XYMONNETSVCS", environ.get("XYMONNETSVCS")), cfg("netsvcs"))
-    pick("tmpdir", env("XYMONTMP"), env("BBTMP"), cfg("tmpdir"))
+    tmpdir = pick("tmpdir", env("XYMONTMP"), env("BBTMP"), cfg("tmpdir"))
+    pick(
+        "state_dir",
+        cli("state_dir"),  # rrdd web's --state-dir
+        cfg("state_dir"),
+        (f"default, from tmpdir ({origins['tmpdir']})", Path(tmpdir) / "rrdd" if tmpdir else None),
+    )
+    pick("metrics_retry", cfg("metrics_retry"))
     hostscfg = environ.get("HOSTSCFG") or environ.get("BBHOSTS")
     pick(
         "hostscfg",
@@ -238,13 +258,6 @@ def resolve_settings(
     pick("logfile", env("XYMONCHANNEL_LOGFILENAME"), cfg("logfile"))
     pick("log", cfg("log"))
     pick("max_pending", cfg("max_pending"))
-    tmpdir = fields.get("tmpdir")
-    pick(
-        "state_dir",
-        cli("state_dir"),
-        cfg("state_dir"),
-        (f"default, from tmpdir ({origins['tmpdir']})", Path(tmpdir) / "rrdd" if tmpdir else None),
-    )
     pick("web_listen", cli("listen"), cfg("web_listen"))
     graphscfg = Path(home) / "etc/graphs.cfg" if home else None
     pick(

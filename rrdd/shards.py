@@ -27,8 +27,9 @@ workers ignore SIGTERM, SIGINT and SIGHUP, which systemd sends the whole unit. I
 router is killed, the workers still get every message it passed on. If a worker dies,
 the router says so, stops the others and exits 1.
 
-Metrics: each worker sends the router its counts, cache sizes and flush times once a
-second, as one JSON line; the router's /metrics shows their sums.
+Metrics: each worker sends the router its figures (counts, gauges, flush times; see
+metrics.Figures) once a second, as one JSON line; the router's /metrics shows them merged
+with its own by metrics.merge.
 """
 
 from __future__ import annotations
@@ -57,12 +58,10 @@ from rrdd import __version__, logsetup, privileges, systemd
 from rrdd.channel import TERMINATOR, ChannelParser
 from rrdd.daemon import SIGNALS, caught, reopen_logs
 from rrdd.errors import ConfigError
-from rrdd.metrics import Metrics
+from rrdd.metrics import Figures, Metrics, merge
 from rrdd.schema import unsafe_name
 from rrdd.settings import Settings
-from rrdd.startup import start_daemon, start_metrics, start_watcher
-from rrdd.writer.direct import DirectWriter
-from rrdd.writer.rrdcached import Rrdcached
+from rrdd.startup import start_daemon, start_metrics, start_watcher, writer_gauges
 from rrdd.xymoncfg import RraDefinitions
 
 log = logging.getLogger("rrdd")
@@ -84,7 +83,7 @@ class Worker:
     pipe: int  # the router writes the worker's share of the channel here
     reports: int  # and reads the worker's reports here
     partial: bytearray = field(default_factory=bytearray)  # a report line not yet whole
-    report: dict[str, Any] = field(default_factory=dict)  # the latest
+    figures: Figures | None = None  # from the latest report, less COUNTED_BY_ROUTER
     ready: bool = False
     released: int = 0  # hosts the router asked it to release
 
@@ -145,13 +144,14 @@ def work(
     for name in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"):
         os.environ.pop(name, None)  # systemd hears from the router only
     stats: Counter[str] = Counter()
-    flushes = Metrics(stats, version=__version__, registry=CollectorRegistry())  # not served
+    metrics = Metrics(stats, version=__version__, registry=CollectorRegistry())  # not served
     try:
-        running = start_daemon(settings, rras, rebuild, stats, flushes)
+        running = start_daemon(settings, rras, rebuild, stats, metrics)
     except ConfigError as e:
         log.error("%s", e)
         return 1
-    reporter = Reporter(reports, stats, flushes, running.writer)
+    writer_gauges(metrics, running.writer, lambda: running.daemon.last_message)
+    reporter = Reporter(reports, stats, metrics)
     reporter.send({"ready": True})
     try:
         running.daemon.run(channel, signals=(), tick=reporter.tick)
@@ -166,8 +166,8 @@ class Reporter:
     """A worker's reports: one JSON line a second. The pipe is not waited for: what it
     does not take now goes later, and no new report is made meanwhile."""
 
-    def __init__(self, fd: int, stats: Counter[str], flushes: Metrics, writer: DirectWriter):
-        self.fd, self.stats, self.flushes, self.writer = fd, stats, flushes, writer
+    def __init__(self, fd: int, stats: Counter[str], metrics: Metrics):
+        self.fd, self.stats, self.metrics = fd, stats, metrics
         os.set_blocking(fd, False)
         self.unsent = b""
         self.next = 0.0
@@ -182,15 +182,7 @@ class Reporter:
 
     def send(self, extra: dict[str, Any]) -> None:
         if not self.unsent:
-            writer, store = self.writer, self.writer.store
-            report = {
-                "stats": dict(self.stats),
-                "flushes": self.flushes.flush_counts(),
-                "pending": writer.pending(),
-                "files": writer.pending_files(),
-                "connected": store.connected if isinstance(store, Rrdcached) else None,
-                **extra,
-            }
+            report = {"figures": self.metrics.figures().to_json(), **extra}
             self.unsent = json.dumps(report).encode() + b"\n"
         with contextlib.suppress(BlockingIOError, BrokenPipeError):
             self.unsent = self.unsent[os.write(self.fd, self.unsent) :]
@@ -207,6 +199,11 @@ class Reporter:
 # --- the router -------------------------------------------------------------------------
 
 
+def released(w: Worker) -> int:
+    """Hosts the worker has released (renamehost NEW NEW), by its latest report."""
+    return 0 if w.figures is None else w.figures.counters.get("hosts_released", 0)
+
+
 class Router:
     """Reads the channel and passes each message to the worker of its host."""
 
@@ -214,9 +211,7 @@ class Router:
         self.workers: list[Worker] = []
         self.logfile = logfile  # reopened on @@logrotate
         self.stats = stats  # the router's own counts
-        self.merged: Counter[str] = Counter()  # with the workers' counts, for /metrics
         self.channel = ChannelParser(max_message, stats)
-        self.metrics: Metrics | None = None  # gets the merged counts
         self.renamed: dict[bytes, int] = {}  # host -> worker, after a renamehost
         self.release: tuple[int, bytes] | None = None  # (worker, host) to release next
         self.running = True
@@ -347,7 +342,7 @@ class Router:
         share.clear()
         w.released += 1
         deadline = time.monotonic() + RELEASE_SECONDS
-        while w.pid and w.report.get("stats", {}).get("hosts_released", 0) < w.released:
+        while w.pid and released(w) < w.released:
             if time.monotonic() > deadline:
                 log.warning("Worker %d has not released a renamed host in time; going on", number)
                 return
@@ -379,23 +374,20 @@ class Router:
         for line in lines:
             report = json.loads(line)
             w.ready = w.ready or bool(report.get("ready"))
-            w.report = report
-        if lines:
-            self._merge()
+            figures = Figures.from_json(report["figures"])
+            for key in COUNTED_BY_ROUTER:
+                figures.counters.pop(key, None)
+            w.figures = figures  # one reference swap: a scrape sees old or new
         return bool(data)
 
-    def _merge(self) -> None:
-        merged = Counter(self.stats)
-        for w in self.workers:
-            stats = w.report.get("stats", {})
-            merged.update({k: v for k, v in stats.items() if k not in COUNTED_BY_ROUTER})
-        self.merged = merged
-        if self.metrics is not None:
-            self.metrics.stats = merged  # one reference swap: a scrape sees old or new
+    def worker_figures(self) -> list[Figures]:
+        """The workers' latest figures (for /metrics, from its thread)."""
+        return [w.figures for w in self.workers if w.figures is not None]
 
-    def total(self, key: str) -> float:
-        values = [w.report.get(key) or 0 for w in self.workers]
-        return float(sum(values))
+    @property
+    def merged(self) -> Counter[str]:
+        """The router's counts and its workers'."""
+        return Counter(merge([Figures.counting(self.stats), *self.worker_figures()]).counters)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self._signalled.append(signum)
@@ -491,32 +483,23 @@ def serve(
     if not router.start(settings.workers, settings, rras, rebuild):
         return 1
     try:
-        metrics = start_metrics(settings, stats)
+        shared = start_metrics(settings, stats)
         privileges.drop(settings.user, settings.group)
         privileges.warn_if_root(settings.user)
     except ConfigError as e:
         log.error("%s", e)
         router.stop()
         return 1
-    router.metrics = metrics
-    if metrics is not None:
-        metrics.gauges.update(
-            {
-                "rrdd_cache_pending_values": lambda: router.total("pending"),
-                "rrdd_cache_files": lambda: router.total("files"),
-                "rrdd_last_message_timestamp_seconds": lambda: router.last_message,
-            }
-        )
-        if settings.rrdcached:
-            metrics.gauges["rrdd_rrdcached_connected"] = lambda: min(
-                float(w.report.get("connected") or 0) for w in router.workers
-            )
-        metrics.more_flushes = lambda: [w.report.get("flushes") for w in router.workers]
+    if shared is not None:
+        # The workers' gauges say the rest: cache sizes, rrdcached's connection.
+        shared.metrics.gauges["rrdd_last_message_timestamp_seconds"] = lambda: router.last_message
+        shared.metrics.more = router.worker_figures
+        shared.start()
     watcher = start_watcher(settings, config_files, router.request_reload)
     try:
         router.run(0)
     finally:
         watcher.stop()
-        if metrics:
-            metrics.close()
+        if shared:
+            shared.close()
     return 1 if router.failed else 0

@@ -118,6 +118,8 @@ def _item(line: str, where: str) -> MibItem:
             if kind in RRD_TYPES:
                 rrdtype = kind
             else:
-                # xymond ignores an unknown type (the stock file has /rrd:COUNTER32).
-                log.info("%s: %s: unknown %r, the item is not stored", where, tokens[0], option)
+                # xymond ignores an unknown type without a word. Only at debug level here:
+                # the stock file's two /rrd:COUNTER32 items would make two lines at every
+                # start and reload of each rrdd.
+                log.debug("%s: %s: unknown %r, the item is not stored", where, tokens[0], option)
     return MibItem(tokens[0], rest[0], rrdtype)

@@ -1,7 +1,7 @@
 """The running parts, built from the settings in the order start-up needs.
 
-What needs root comes first (the metrics port, the rrdcached socket, the flush
-socket), then root is dropped, then the RRD directory is checked and the writer and
+What needs root comes first (the rrdcached socket, the flush socket, a metrics port
+below 1024), then root is dropped, then the RRD directory is checked and the writer and
 the main loop are made. A part that cannot be had raises ConfigError: rrdd says so and
 exits 1. `cli.serve` builds one of everything; with --workers, `shards` builds the
 metrics and the file watcher in the router and a daemon in each worker.
@@ -20,10 +20,11 @@ from rrdd import __version__, privileges, systemd
 from rrdd.control import FlushSocket
 from rrdd.daemon import Daemon, cache_policy
 from rrdd.errors import ConfigError
-from rrdd.metrics import Metrics
+from rrdd.metrics import Metrics, split_address
 from rrdd.parsers import load_builtins
 from rrdd.processor import Processor
 from rrdd.settings import Settings
+from rrdd.sharing import SharedMetrics, StateDir
 from rrdd.watch import ConfigWatcher
 from rrdd.writer.creator import Creators
 from rrdd.writer.direct import DirectWriter
@@ -46,13 +47,35 @@ def check_rrddir(settings: Settings) -> str | None:
     return None
 
 
-def start_metrics(settings: Settings, stats: Counter[str]) -> Metrics | None:
-    """/metrics served from a thread, when asked for."""
-    if not settings.metrics_listen:
+def start_metrics(settings: Settings, stats: Counter[str]) -> SharedMetrics | None:
+    """/metrics, when asked for: served from `SharedMetrics.start`, called once root is
+    dropped, with the figures of every rrdd of state_dir. A port that needs root is
+    bound now, while rrdd has it."""
+    address = settings.metrics_listen
+    if not address:
         return None
     metrics = Metrics(stats, version=__version__)
-    metrics.serve(settings.metrics_listen)
-    return metrics
+    state = StateDir(settings.state_dir, address) if settings.state_dir else None
+    shared = SharedMetrics(metrics, address, state, settings.metrics_retry)
+    if os.geteuid() == 0 and settings.user and split_address(address)[1] < 1024:
+        shared.try_serve()
+    return shared
+
+
+def writer_gauges(
+    metrics: Metrics, writer: DirectWriter, last_message: Callable[[], float]
+) -> None:
+    """The gauges of one rrdd process that writes (not the router of --workers)."""
+    metrics.gauges.update(
+        {
+            "rrdd_cache_pending_values": writer.pending,
+            "rrdd_cache_files": writer.pending_files,
+            "rrdd_last_message_timestamp_seconds": last_message,
+        }
+    )
+    store = writer.store
+    if isinstance(store, Rrdcached):
+        metrics.gauges["rrdd_rrdcached_connected"] = lambda: float(store.connected)
 
 
 class Running(NamedTuple):

@@ -173,6 +173,25 @@ def test_help_names_every_xymond_rrd_option() -> None:
         assert option in out
 
 
+def test_help_names_the_commands_and_help_finds_them() -> None:
+    def rrdd(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([RRDD, *args], capture_output=True, text=True, timeout=30)
+
+    main = rrdd("--help")
+    assert main.returncode == 0
+    for command in ("rrdd flush [HOST [FILE]]", "rrdd check-config", "rrdd help [COMMAND]"):
+        assert command in main.stdout
+    assert rrdd("help").stdout == main.stdout
+    flush = rrdd("help", "flush")
+    assert flush.returncode == 0 and "--other-timeout" in flush.stdout
+    assert flush.stdout == rrdd("flush", "--help").stdout
+    assert "--rrddir" in rrdd("help", "check-config").stdout
+    for args in (("flsuh",), ("help", "flsuh")):
+        wrong = rrdd(*args)
+        assert wrong.returncode == 2 and "'flsuh'" in wrong.stderr
+        assert "rrdd flush [HOST [FILE]]" in wrong.stderr
+
+
 @ONE_OR_TWO
 def test_sigterm_writes_pending_values_and_exits(rrddir: Path, shards: list[str]) -> None:
     proc = start(rrddir, *shards)
@@ -411,6 +430,32 @@ def test_reload_applies_a_changed_file_keeps_pending_values_and_survives_a_bad_o
     # 2 cpu messages x (la, procs, users) + 2 myapp messages, all written at the end.
     assert "values_written 8" in log
     assert lastupdate(rrddir / "h1/myapp.rrd") == (T0 + 600, {"conns": 5.0, "hits": 7.0})
+
+
+@ONE_OR_TWO
+def test_an_edit_of_hosts_cfg_reloads_once_though_asked_twice(
+    tmp_path: Path, shards: list[str]
+) -> None:
+    """The file watcher reloads when hosts.cfg changes, and xymond's @@reload comes once
+    xymond has read the file too: the second reload reads nothing new and is skipped."""
+    rrddir, hosts, log = tmp_path / "rrd", tmp_path / "hosts.cfg", tmp_path / "rrdd.log"
+    rrddir.mkdir()
+    hosts.write_text("10.0.0.1 web1 # conn\n")
+    with log.open("wb") as out:
+        proc = start(rrddir, "--debug", *shards, stderr=out.fileno(), HOSTSCFG=str(hosts))
+    assert proc.stdin is not None
+    proc.stdin.write(cpu(1, "web1", T0, "0.50"))
+    proc.stdin.flush()
+    wait_until(lambda: (rrddir / "web1/la.rrd").exists())  # started, and so is the watcher
+    processes = 2 if shards else 1  # each worker reloads
+    hosts.write_text("10.0.0.1 web1 # conn INTERFACES:^eth\n")
+    wait_until(lambda: log.read_text().count("Configuration reloaded") == processes)
+    proc.stdin.write(control(2, "reload"))
+    proc.stdin.flush()
+    wait_until(lambda: log.read_text().count("Reload skipped") == processes)
+    proc.stdin.close()
+    assert proc.wait(timeout=20) == 0
+    assert log.read_text().count("Configuration reloaded") == processes
 
 
 FAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"

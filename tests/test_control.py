@@ -6,6 +6,7 @@ import os
 import select
 import socket
 import stat
+import subprocess
 import sys
 import tempfile
 import threading
@@ -18,9 +19,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rrdd.control import SUN_PATH_MAX, FlushRequest, FlushSocket, request_flush
+from rrdd.control import (
+    OTHER_TIMEOUT,
+    SUN_PATH_MAX,
+    FlushRequest,
+    FlushSocket,
+    is_rrdd,
+    request_flush,
+)
 from rrdd.errors import ConfigError
 from rrdd.schema import unsafe_name
+from tests.helpers import wait_until
 
 RRDDIR = "/var/lib/xymon/rrd"
 
@@ -399,3 +408,82 @@ def test_request_flush_reply_socket_too_long() -> None:
         (deep / "rrdctl.1").write_text("")
         with pytest.raises(ConfigError, match="the reply socket"):
             request_flush(deep, "www")
+
+
+def test_request_flush_waits_briefly_for_a_socket_not_rrdds(
+    tmp_path: Path, flush: FlushSocket
+) -> None:
+    """A xymond_rrd beside rrdd (a migration) takes the key and never answers."""
+    start = time.monotonic()
+    answers = request_flush(tmp_path, "www", timeout=30, others=0.3, rrdd=lambda pid: False)
+    assert answers == []
+    assert 0.3 <= time.monotonic() - start < 10
+    assert [r.host for r in flush.requests()] == ["www"]  # it got the key all the same
+
+
+def test_request_flush_waits_for_rrdd_until_its_timeout(tmp_path: Path, flush: FlushSocket) -> None:
+    start = time.monotonic()
+    answers = request_flush(tmp_path, "www", timeout=0.6, others=0.1, rrdd=lambda pid: pid == 4242)
+    assert answers == []
+    assert time.monotonic() - start >= 0.6
+
+
+XYMOND_RRD = "/usr/lib/xymon/server/bin/xymond_rrd"  # Debian's xymon package
+RRDD = str(Path(sys.executable).with_name("rrdd"))
+SILENT = """
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(os.path.join(sys.argv[1], f"rrdctl.{os.getpid()}"))
+sys.stdin.read()  # holds the socket, never reads it, until its stdin closes
+"""
+
+
+@contextmanager
+def running(*args: str, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    """A process that lives until its stdin closes."""
+    proc = subprocess.Popen(args, stdin=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    try:
+        yield proc
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        proc.wait(timeout=30)
+
+
+def test_which_processes_are_rrdd(tmp_path: Path) -> None:
+    env = {**os.environ, "XYMONTMP": str(tmp_path)}
+    rrddir = f"--rrddir={tmp_path}"
+    with (
+        running(RRDD, rrddir, env=env) as script,
+        running(sys.executable, "-m", "rrdd", rrddir, env=env) as module,
+        running(XYMOND_RRD, rrddir, env=env) as xymond_rrd,
+        running(sys.executable, "-c", SILENT, str(tmp_path), env=env) as silent,
+    ):
+        assert is_rrdd(script.pid) and is_rrdd(module.pid)
+        assert not is_rrdd(xymond_rrd.pid)
+        assert not is_rrdd(silent.pid)
+        assert not is_rrdd(os.getpid())
+    assert not is_rrdd(script.pid)  # gone
+
+
+def test_rrdd_flush_beside_xymond_rrd_and_a_silent_socket(tmp_path: Path) -> None:
+    """rrdd answers at once; the sockets that are not rrdd's are given OTHER_TIMEOUT."""
+    tmpdir, rrddir, olddir = tmp_path / "tmp", tmp_path / "rrd", tmp_path / "old"
+    for d in (tmpdir, rrddir, olddir):
+        d.mkdir()
+    env = {**os.environ, "XYMONTMP": str(tmpdir)}
+    with (
+        running(XYMOND_RRD, f"--rrddir={olddir}", env=env) as xymond_rrd,
+        running(sys.executable, "-c", SILENT, str(tmpdir), env=env) as silent,
+        running(RRDD, f"--rrddir={rrddir}", env=env) as rrdd,
+    ):
+        sockets = {tmpdir / f"rrdctl.{p.pid}" for p in (xymond_rrd, silent, rrdd)}
+        wait_until(lambda: all(s.exists() for s in sockets))
+        start = time.monotonic()
+        flush = subprocess.run(
+            [RRDD, "flush", "web1"], env=env, capture_output=True, text=True, timeout=25
+        )
+        took = time.monotonic() - start
+    assert flush.returncode == 0, flush.stderr
+    assert flush.stdout == f"rrdd {rrdd.pid}: 0 files flushed\n"
+    assert OTHER_TIMEOUT <= took < OTHER_TIMEOUT + 5

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import urllib.request
 from collections import Counter
@@ -12,7 +13,15 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from rrdd.errors import ConfigError
-from rrdd.metrics import FLUSH_BUCKETS, Metrics, split_address
+from rrdd.metrics import (
+    FLUSH_BUCKETS,
+    GAUGES,
+    Figures,
+    ListenError,
+    Metrics,
+    merge,
+    split_address,
+)
 
 
 @pytest.fixture
@@ -197,13 +206,13 @@ def test_flush_histogram(metrics: Metrics) -> None:
 
 
 def test_flush_histogram_adds_other_processes_flushes(stats: Counter[str]) -> None:
-    """--workers: the router's histogram is the sum of its workers' flush_counts()."""
+    """--workers: the router's histogram is the sum of its workers' figures()."""
     workers = [Metrics(Counter(), version="1", registry=CollectorRegistry()) for _ in range(2)]
     workers[0].observe_flush(0.0005)
     workers[1].observe_flush(0.3)
     workers[1].observe_flush(45.0)
     router = Metrics(stats, version="1", registry=CollectorRegistry())
-    router.more_flushes = lambda: [w.flush_counts() for w in workers] + [None]  # None: no report
+    router.more = lambda: [w.figures() for w in workers]
     name = "rrdd_flush_duration_seconds_bucket"
     assert value(router, name, le="0.001") == 1
     assert value(router, name, le="0.5") == 2
@@ -211,6 +220,85 @@ def test_flush_histogram_adds_other_processes_flushes(stats: Counter[str]) -> No
     assert value(router, "rrdd_flush_duration_seconds_sum") == pytest.approx(45.3005)
     workers[0].observe_flush(0.2)  # read again at each scrape
     assert value(router, "rrdd_flush_duration_seconds_count") == 4
+    assert value(router, "rrdd_processes") == 3
+
+
+def figures(counters: dict[str, int], gauges: dict[str, float], flushes: int = 0) -> Figures:
+    buckets = (flushes, *(0,) * len(FLUSH_BUCKETS))
+    return Figures(counters, gauges, buckets, flushes * 0.001)
+
+
+def test_merge_sums_counters_and_flushes_and_follows_each_gauges_rule() -> None:
+    parts = [
+        figures(
+            {"messages_status": 3, "updates_la": 9},
+            {
+                "rrdd_cache_pending_values": 10,
+                "rrdd_cache_files": 2,
+                "rrdd_last_message_timestamp_seconds": 1_700_000_100,
+                "rrdd_rrdcached_connected": 1,
+                "rrdd_processes": 1,
+            },
+            flushes=2,
+        ),
+        figures(
+            {"messages_status": 5, "messages_data": 1},
+            {
+                "rrdd_cache_pending_values": 4,
+                "rrdd_cache_files": 1,
+                "rrdd_last_message_timestamp_seconds": 1_700_000_000,
+                "rrdd_rrdcached_connected": 0,
+                "rrdd_processes": 3,
+            },
+            flushes=1,
+        ),
+        figures({"messages_status": 1}, {"rrdd_processes": 1}),  # a router: no cache
+    ]
+    merged = merge(parts)
+    assert merged.counters == {"messages_status": 9, "updates_la": 9, "messages_data": 1}
+    assert merged.gauges == {
+        "rrdd_cache_pending_values": 14,  # sum
+        "rrdd_cache_files": 3,  # sum
+        "rrdd_last_message_timestamp_seconds": 1_700_000_100,  # max
+        "rrdd_rrdcached_connected": 0,  # min: one process without rrdcached is 0
+        "rrdd_processes": 5,  # sum
+    }
+    assert merged.buckets[0] == 3 and sum(merged.buckets) == 3
+    assert merged.flush_seconds == pytest.approx(0.003)
+    assert merge([]) == Figures.counting({})
+    assert set(GAUGES) == set(merged.gauges)  # every gauge has its rule, and was tried
+
+
+def test_figures_travel_as_json(stats: Counter[str], metrics: Metrics) -> None:
+    stats.update(messages_status=2, values_shed=1)
+    metrics.gauges["rrdd_cache_files"] = lambda: 7
+    metrics.observe_flush(0.02)
+    own = metrics.own()
+    assert own.gauges == {"rrdd_cache_files": 7, "rrdd_processes": 1}
+    assert Figures.from_json(json.loads(json.dumps(own.to_json()))) == own
+    later = {**own.to_json(), "gauges": {"rrdd_cache_files": 7, "rrdd_from_the_future": 1}}
+    assert Figures.from_json(later).gauges == {"rrdd_cache_files": 7}
+    for bad in (
+        None,
+        [],
+        {},
+        {**own.to_json(), "buckets": [1, 2]},
+        {**own.to_json(), "counters": 3},
+    ):
+        with pytest.raises(ValueError):
+            Figures.from_json(bad)
+
+
+def test_siblings_are_merged_into_the_scrape(stats: Counter[str], metrics: Metrics) -> None:
+    stats["messages_status"] = 3
+    metrics.gauges["rrdd_cache_pending_values"] = lambda: 6
+    metrics.siblings = lambda: [
+        figures({"messages_status": 5}, {"rrdd_cache_pending_values": 1, "rrdd_processes": 1})
+    ]
+    assert value(metrics, "rrdd_messages_total", kind="status") == 8
+    assert value(metrics, "rrdd_cache_pending_values") == 7
+    assert value(metrics, "rrdd_processes") == 2
+    assert metrics.figures().counters == {"messages_status": 3}  # what its snapshot says
 
 
 def free_port() -> int:
@@ -250,13 +338,15 @@ def test_port_in_use(metrics: Metrics) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        with pytest.raises(ConfigError, match="already in use"):
+        with pytest.raises(ListenError, match="already in use") as e:
             metrics.serve(f"127.0.0.1:{port}")
+        assert e.value.in_use
 
 
 def test_address_not_here(metrics: Metrics) -> None:
-    with pytest.raises(ConfigError, match="no such address"):
+    with pytest.raises(ListenError, match="no such address") as e:
         metrics.serve(f"192.0.2.1:{free_port()}")  # TEST-NET-1: never a local address
+    assert not e.value.in_use
 
 
 def test_unknown_host(metrics: Metrics, monkeypatch: pytest.MonkeyPatch) -> None:

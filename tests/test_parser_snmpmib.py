@@ -9,6 +9,7 @@ would pick up) -> <case>.expected.json, read with tests/data/snmpmib/snmpmibs.cf
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
 from pathlib import Path
 
@@ -124,6 +125,15 @@ def test_stock_sections() -> None:
         "HOST-RESOURCES-MIB::hrStorageType",
         "HOST-RESOURCES-MIB::hrStorageDescr",
     ]
+
+
+def test_the_stock_files_counter32_items_are_no_news(caplog: pytest.LogCaptureFixture) -> None:
+    """Xymon's own snmpmibs.cfg has two /rrd:COUNTER32 items: logged at debug level only,
+    or each rrdd would say two lines at every start and reload."""
+    caplog.set_level(logging.DEBUG, logger="rrdd")
+    load_mibs(CFG)
+    unknown = [r for r in caplog.records if "COUNTER32" in r.getMessage()]
+    assert unknown and {r.levelno for r in unknown} == {logging.DEBUG}
 
 
 def test_types_options_and_keywords() -> None:

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from rrdd.errors import ConfigError
-from rrdd.settings import load_settings
+from rrdd.settings import load_settings, resolve_settings
 
 
 def test_command_line_beats_environment() -> None:
@@ -76,3 +76,16 @@ def test_bad_ncv_type_list_stops_start_up(spec: str) -> None:
 def test_ncv_type_lists_xymon_accepts() -> None:
     env = {"XYMONRRDS": "/r", "NCV_a": "x:GAUGE,*:NONE", "SPLITNCV_b": "", "NCV_c": "y:none"}
     assert load_settings({}, env).ncv == {"a": "x:GAUGE,*:NONE", "c": "y:none"}
+
+
+def test_state_dir_follows_tmpdir_unless_set() -> None:
+    s, origins = resolve_settings({"rrddir": "/r"}, {"XYMONTMP": "/var/lib/xymon/tmp"})
+    assert s.state_dir == Path("/var/lib/xymon/tmp/rrdd")
+    assert origins["state_dir"] == "default, from tmpdir (environment XYMONTMP)"
+    assert load_settings({"rrddir": "/r"}, {}).state_dir is None
+
+
+@pytest.mark.parametrize("address", ["9128", "localhost", "::1:9128", "h:0"])
+def test_bad_metrics_address_stops_start_up(address: str) -> None:
+    with pytest.raises(ConfigError, match="metrics_listen.*bad address"):
+        load_settings({"rrddir": "/r", "metrics_listen": address}, {})

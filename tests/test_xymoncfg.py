@@ -86,3 +86,6 @@ def test_hosts_cfg_interfaces_filters(tmp_path: Path) -> None:
     r3 = filters("r3")
     assert r3 is not None and r3.search("Gi0/1")
     assert load_interfaces(None)("web1") is None
+    assert load_interfaces(cfg) == filters  # a reload can tell nothing has changed
+    cfg.write_text("10.0.0.1 web1 # conn INTERFACES:^eth\n")
+    assert load_interfaces(cfg) != filters
