@@ -47,6 +47,8 @@ COMMANDS = """\
                                HOST (or FILE of it, or all) now; in Xymon's
                                environment: xymoncmd rrdd flush HOST
   rrdd check-config [OPTIONS]  print every setting in use and where it came from
+  rrdd web [OPTIONS]           serve a read-only web view of the RRD tree: graphs,
+                               files, stale files and what rrdd refused
   rrdd help [COMMAND]          this help, or a command's (rrdd COMMAND --help)"""
 
 
@@ -227,9 +229,20 @@ def _toml(value: object) -> str:
     return json.dumps(str(value))
 
 
+def web_parser() -> argparse.ArgumentParser:
+    from rrdd.web.server import build_parser as web  # Jinja2 and waitress: only for the web
+
+    return web(DEFAULT_CONFIG)
+
+
 def help_command(argv: Sequence[str]) -> int:
     """rrdd help [COMMAND]: rrdd's help, or a command's."""
-    parsers = {"flush": flush_parser, "check-config": check_config_parser, "help": build_parser}
+    parsers = {
+        "flush": flush_parser,
+        "check-config": check_config_parser,
+        "web": web_parser,
+        "help": build_parser,
+    }
     if len(argv) > 1 or (argv and argv[0] not in parsers):
         print(
             f"rrdd help: no command {' '.join(argv)!r}; the commands are:\n{COMMANDS}",
@@ -247,6 +260,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return flush_command(argv[1:])
     if command == "check-config":
         return check_config_command(argv[1:])
+    if command == "web":
+        from rrdd.web.server import main as web  # only here: ingest never loads the web
+
+        return web(argv[1:], DEFAULT_CONFIG)
     if command == "help":
         return help_command(argv[1:])
     if command is not None:

@@ -2,7 +2,7 @@
 
 The environment keeps Xymon's names, so rrdd runs unchanged from tasks.cfg with
 xymonserver.cfg as its ENVFILE: XYMONRRDS (BBRRDS), XYMONTMP (BBTMP), XYMONHOME,
-TEST2RRD, PINGCOLUMN, NCV_<test>, SPLITNCV_<test>, TRACKMAX, RRDDISKS, NORRDDISKS,
+TEST2RRD, PINGCOLUMN, NCV_<test>, SPLITNCV_<test>, TRACKMAX, RRDDISKS, NORRDDISKS, GRAPHS,
 XYMONNETSVCS, XYMONCHANNEL_LOGFILENAME and MAXMSG_<channel>. The command line wins over
 the environment.
 """
@@ -27,6 +27,17 @@ if TYPE_CHECKING:
 
 # DS types an NCV_<test> / SPLITNCV_<test> list may name (NONE drops the value).
 NCV_TYPES = ("GAUGE", "COUNTER", "DERIVE", "ABSOLUTE", "DCOUNTER", "DDERIVE")
+
+# Xymon's GRAPHS (xymonserver.cfg): which graphs.cfg section draws which RRD files, by the
+# files' name prefix; "name::N" puts at most N files in one graph. `rrdd web` reads it.
+DEFAULT_GRAPHS = (
+    "la,disk,inode,qtree,files,processes,memory,users,vmstat,iostat,tcp.http,tcp,ncv,"
+    "netstat,ifstat,mrtg::1,ports,temperature,ntpstat,apache,bind,sendmail,mailq,socks,bea,"
+    "iishealth,citrix,bbgen,bbtest,bbproxy,hobbitd,clock,lines,deltalines,ops,stats,cifs,JVM,"
+    "JMS,HitCache,Session,JDBCConn,ExecQueue,JTA,TblSpace,RollBack,MemReq,InvObj,snapmirr,"
+    "snaplist,snapshot,devmon::1,if_load::1,temp,paging,mdc,mdchitpct,cics,dsa,getvis,maxuser,"
+    "nparts,xymongen,xymonnet,xymonproxy,xymond"
+)
 
 # xymond's channel buffer sizes in KB; the worker's input buffer fits the largest.
 MAXMSG_DEFAULTS = {
@@ -80,9 +91,13 @@ class Settings(BaseModel):
     group: str | None = None
     metrics_listen: str | None = None  # HOST:PORT of the Prometheus /metrics endpoint
     metrics_retry: float = Field(30.0, gt=0)  # seconds between tries at a port in use
-    state_dir: Path | None = None  # snapshots the /metrics of several rrdd merges (sharing.py)
+    # /metrics snapshots (sharing.py) and what each rrdd refused, for `rrdd web`
+    state_dir: Path | None = None
     max_pending: int = Field(2_000_000, ge=1000)  # values rrdd may hold before it sheds
     max_message: int = DEFAULT_MAX_MESSAGE
+    web_listen: str = "127.0.0.1:8468"  # HOST:PORT of `rrdd web`
+    graphscfg: Path | None = None  # Xymon's graphs.cfg, for `rrdd web`
+    graphs: str = DEFAULT_GRAPHS  # GRAPHS
 
     @field_validator("ncv", "splitncv")
     @classmethod
@@ -214,6 +229,7 @@ def resolve_settings(
     tmpdir = pick("tmpdir", env("XYMONTMP"), env("BBTMP"), cfg("tmpdir"))
     pick(
         "state_dir",
+        cli("state_dir"),  # rrdd web's --state-dir
         cfg("state_dir"),
         (f"default, from tmpdir ({origins['tmpdir']})", Path(tmpdir) / "rrdd" if tmpdir else None),
     )
@@ -242,6 +258,15 @@ def resolve_settings(
     pick("logfile", env("XYMONCHANNEL_LOGFILENAME"), cfg("logfile"))
     pick("log", cfg("log"))
     pick("max_pending", cfg("max_pending"))
+    pick("web_listen", cli("listen"), cfg("web_listen"))
+    graphscfg = Path(home) / "etc/graphs.cfg" if home else None
+    pick(
+        "graphscfg",
+        cli("graphscfg"),
+        cfg("graphscfg"),
+        (derived, graphscfg if graphscfg and graphscfg.is_file() else None),
+    )
+    pick("graphs", env("GRAPHS"), cfg("graphs"))
     fields["max_message"] = _max_message(environ)
     maxmsg = sorted(k for k in environ if k.startswith("MAXMSG_"))
     origins["max_message"] = f"environment {', '.join(maxmsg)}" if maxmsg else "default"
