@@ -86,7 +86,7 @@ _FAMILIES: dict[str, _Family] = {
     "rrdd_messages_total": _Family(
         "Channel messages read, by kind (status, data or a control message).",
         "kind",
-        ("status", "data", *CONTROLS, "idle"),
+        ("status", "data", *CONTROLS),
     ),
     "rrdd_messages_ignored_total": _Family(
         "Messages read but not written: no handler for the test, a reverse test, or a "

@@ -118,3 +118,10 @@ def test_a_problem_of_the_extra_script_is_reported(tmp_path: Path) -> None:
     dispatcher.collect()
     extra.close()
     assert problems == [Problem("h", "t", "extra", "killed after its time limit of 0.2 s")]
+
+
+def test_the_daemon_has_a_handler_for_every_control_kind() -> None:
+    from rrdd.channel import CONTROLS
+    from rrdd.daemon import CONTROL_HANDLERS
+
+    assert set(CONTROL_HANDLERS) == set(CONTROLS)
