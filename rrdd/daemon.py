@@ -27,7 +27,7 @@ from rrdd.hostscfg import load_interfaces
 from rrdd.loop import SIGNALS, Loop
 from rrdd.parsers import Handler, load_builtins, matching_files
 from rrdd.schema import unsafe_host, unsafe_name
-from rrdd.settings import Settings
+from rrdd.settings import Settings, restart_only
 from rrdd.snmpmibs import load_mibs
 from rrdd.writer import Writer
 from rrdd.writer.direct import CachePolicy
@@ -86,30 +86,6 @@ LIVE_CONTEXT = (
     "ncv",
     "splitncv",
     "trackmax",
-)
-
-
-# Settings whose new values need a restart: they shaped what was opened or started.
-RESTART_SETTINGS = (
-    "rrddir",
-    "rrdcached",
-    "tmpdir",
-    "metrics_listen",
-    "metrics_retry",
-    "state_dir",
-    "user",
-    "group",
-    "processor",
-    "extra_script",
-    "extra_tests",
-    "extra_timeout",
-    "extra_workers",
-    "extra_persistent",
-    "create_workers",
-    "workers",
-    "cache",
-    "rrd",
-    "max_message",
 )
 
 
@@ -383,7 +359,7 @@ class Daemon:
             setattr(self.dispatcher.ctx, name, getattr(ctx, name))
         self.dispatcher.reconfigure(routes)
         self.writer.reconfigure(rras, cache_policy(new))
-        later = [k for k in RESTART_SETTINGS if getattr(new, k) != getattr(self.settings, k)]
+        later = restart_only(self.settings, new)
         if later:
             log.warning("Changed settings that take effect after a restart: %s", ", ".join(later))
         self.settings = new

@@ -71,6 +71,7 @@ from prometheus_client.metrics_core import (
 
 from rrdd.channel import CONTROLS
 from rrdd.errors import ConfigError
+from rrdd.settings import split_address
 
 log = logging.getLogger("rrdd.metrics")
 
@@ -431,26 +432,6 @@ def _histogram(figures: Figures) -> Metric:
         buckets=buckets,
         sum_value=figures.flush_seconds,
     )
-
-
-def split_address(address: str) -> tuple[str, int]:
-    """``"HOST:PORT"`` or ``"[IPV6]:PORT"`` -> (host, port), else ConfigError."""
-    if address.startswith("["):
-        host, sep, port = address[1:].partition("]:")
-        if not sep or not host:
-            raise ConfigError(f"bad address {address!r}: expected [IPV6]:PORT")
-    else:
-        host, sep, port = address.rpartition(":")
-        if not sep or not host:
-            raise ConfigError(
-                f"bad address {address!r}: expected HOST:PORT or [IPV6]:PORT "
-                "(0.0.0.0:PORT or [::]:PORT for every interface)"
-            )
-        if ":" in host:
-            raise ConfigError(f"bad address {address!r}: write an IPv6 address as [ADDR]:PORT")
-    if not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
-        raise ConfigError(f"bad address {address!r}: the port must be a number from 1 to 65535")
-    return host, int(port)
 
 
 def _why(e: OSError) -> str:

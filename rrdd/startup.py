@@ -21,10 +21,10 @@ from rrdd import __version__, privileges, systemd
 from rrdd.control import FlushSocket
 from rrdd.daemon import Daemon, cache_policy
 from rrdd.errors import ConfigError
-from rrdd.metrics import Metrics, split_address
+from rrdd.metrics import Metrics
 from rrdd.parsers import load_builtins
 from rrdd.processor import Processor
-from rrdd.settings import Settings
+from rrdd.settings import Settings, split_address
 from rrdd.sharing import SharedMetrics, StateDir
 from rrdd.watch import ConfigWatcher
 from rrdd.writer.creator import Creators

@@ -20,8 +20,8 @@ from rrdd.metrics import (
     ListenError,
     Metrics,
     merge,
-    split_address,
 )
+from rrdd.settings import split_address
 
 
 @pytest.fixture
