@@ -84,10 +84,6 @@ class Message(NamedTuple):
     pagepaths: str
     body: str  # the original message, its "status ..." / "data ..." line included
 
-    @property
-    def lines(self) -> list[str]:
-        return self.body.split("\n")
-
 
 @dataclass(frozen=True, slots=True)
 class Control:

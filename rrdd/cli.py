@@ -23,9 +23,9 @@ from pathlib import Path
 
 from rrdd import __version__, logsetup, privileges, shards
 from rrdd.config import read_config
-from rrdd.control import OTHER_TIMEOUT, request_flush
 from rrdd.daemon import load_rras
-from rrdd.errors import ConfigError
+from rrdd.errors import ConfigError, StartError
+from rrdd.flush import OTHER_TIMEOUT, request_flush
 from rrdd.settings import Settings, resolve_settings
 from rrdd.snmpmibs import load_mibs
 from rrdd.startup import (
@@ -169,6 +169,9 @@ def flush_command(argv: Sequence[str]) -> int:
     except ConfigError as e:
         print(f"rrdd flush: {e}", file=sys.stderr)
         return 2
+    except StartError as e:
+        print(f"rrdd flush: {e}", file=sys.stderr)
+        return 1
     for answer in answers:
         print(answer)
     if not answers:
@@ -279,13 +282,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"rrdd: {e}", file=sys.stderr)
         return 2
     try:
-        return serve(settings, rras, lambda: read_settings(args)[0], files)
-    except ConfigError as e:
+        return run_daemon(settings, rras, lambda: read_settings(args)[0], files)
+    except StartError as e:
         log.error("%s", e)
         return 1
 
 
-def serve(
+def run_daemon(
     settings: Settings,
     rras: RraDefinitions,
     rebuild: Callable[[], Settings],
@@ -296,7 +299,7 @@ def serve(
     `rebuild` reads the settings again, for a reload; `config_files` were read for them.
     """
     if settings.workers > 1:
-        return shards.serve(settings, rras, rebuild, config_files)
+        return shards.run_router(settings, rras, rebuild, config_files)
     stats: Counter[str] = Counter()
     creators = start_creators(settings, stats)
     shared = start_metrics(settings, stats)

@@ -19,10 +19,10 @@ from pathlib import Path
 from rrdd import logsetup, systemd
 from rrdd.channel import ChannelParser, Control, Item, Message
 from rrdd.context import Context
-from rrdd.control import FlushSocket
 from rrdd.dispatch import Dispatcher, Routes
 from rrdd.errors import ConfigError
 from rrdd.external import ExtraScripts
+from rrdd.flush import FlushSocket
 from rrdd.hostscfg import load_interfaces
 from rrdd.loop import SIGNALS, Loop
 from rrdd.parsers import Handler, load_builtins, matching_files

@@ -70,7 +70,7 @@ from prometheus_client.metrics_core import (
 )
 
 from rrdd.channel import CONTROLS
-from rrdd.errors import ConfigError
+from rrdd.errors import StartError
 from rrdd.settings import split_address
 
 log = logging.getLogger("rrdd.metrics")
@@ -219,7 +219,7 @@ def _family_of(key: str) -> tuple[str, str]:
     return "rrdd_events_total", key
 
 
-class ListenError(ConfigError):
+class ListenError(StartError):
     """/metrics cannot be served on the address; `in_use` when another process has it."""
 
     def __init__(self, message: str, cause: OSError):
@@ -403,7 +403,7 @@ class Metrics:
         """
         host, port = split_address(address)
         if self._server is not None:
-            raise ConfigError("/metrics is already being served")
+            raise StartError("/metrics is already being served")
         try:
             self._server, self._thread = start_http_server(port, host, self.registry)
         except OSError as e:

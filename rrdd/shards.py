@@ -55,7 +55,7 @@ from prometheus_client import CollectorRegistry
 from rrdd import __version__, logsetup, privileges
 from rrdd.channel import CONTROLS, TERMINATOR, ChannelParser, route
 from rrdd.daemon import reopen_logs
-from rrdd.errors import ConfigError
+from rrdd.errors import StartError
 from rrdd.loop import SIGNALS, Loop
 from rrdd.metrics import Figures, Metrics, merge
 from rrdd.schema import unsafe_name
@@ -154,7 +154,7 @@ def work(
     try:
         creators = start_creators(settings, stats)
         running = start_daemon(settings, rras, rebuild, stats, metrics, creators)
-    except ConfigError as e:
+    except StartError as e:
         log.error("%s", e)
         return 1
     writer_gauges(metrics, running.writer, lambda: running.daemon.last_message)
@@ -463,13 +463,13 @@ class Router:
             log.info("Totals of all workers: %s", summary or "nothing received")
 
 
-def serve(
+def run_router(
     settings: Settings,
     rras: RraDefinitions,
     rebuild: Callable[[], Settings],
     config_files: tuple[Path, ...],
 ) -> int:
-    """cli.serve with --workers: the workers first, then the router's metrics and watcher."""
+    """cli.run_daemon with --workers: the workers first, then the router's metrics and watcher."""
     log.info("Starting %d workers", settings.workers)
     stats: Counter[str] = Counter()
     router = Router(settings.max_message, stats, settings.logfile)
@@ -479,7 +479,7 @@ def serve(
         shared = start_metrics(settings, stats)
         privileges.drop(settings.user, settings.group)
         privileges.warn_if_root(settings.user)
-    except ConfigError as e:
+    except StartError as e:
         log.error("%s", e)
         router.stop()
         return 1

@@ -3,9 +3,10 @@
 The file creation workers come first (forked before any thread starts; they drop root
 themselves), then what needs root (the rrdcached socket, the flush socket, a metrics
 port below 1024), then root is dropped, then the RRD directory is checked and the
-writer and the main loop are made. A part that cannot be had raises ConfigError: rrdd says so and
-exits 1. `cli.serve` builds one of everything; with --workers, `shards` builds the
-metrics and the file watcher in the router and the rest in each worker.
+writer and the main loop are made. A part that cannot be had raises StartError: rrdd
+says so and exits 1. `cli.run_daemon` builds one of everything; with --workers,
+`shards` builds the metrics and the file watcher in the router and the rest in each
+worker.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 from rrdd import __version__, privileges, systemd
-from rrdd.control import FlushSocket
 from rrdd.daemon import Daemon, cache_policy
-from rrdd.errors import ConfigError
+from rrdd.errors import StartError
+from rrdd.flush import FlushSocket
 from rrdd.metrics import Metrics
 from rrdd.parsers import load_builtins
 from rrdd.processor import Processor
@@ -58,7 +59,7 @@ def start_creators(settings: Settings, stats: Counter[str]) -> Creators | None:
     try:
         creators.start()
     except OSError as e:
-        raise ConfigError(f"cannot start a process to create RRD files: {e}") from None
+        raise StartError(f"cannot start a process to create RRD files: {e}") from None
     return creators
 
 
@@ -117,13 +118,13 @@ def start_daemon(
             else None
         )
     except StoreUnavailable as e:
-        raise ConfigError(str(e)) from None
+        raise StartError(str(e)) from None
     flush_socket = FlushSocket(settings.tmpdir, str(settings.rrddir)) if settings.tmpdir else None
     load_builtins()  # import every parser while the code is surely readable
     privileges.drop(settings.user, settings.group)
     problem = check_rrddir(settings)
     if problem:
-        raise ConfigError(problem)
+        raise StartError(problem)
     if settings.snmpmibs is None:
         log.info("No snmpmibs.cfg in $XYMONHOME/etc: SNMP MIB tests other than ifmib are not read")
     if settings.protocols is None:

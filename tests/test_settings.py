@@ -113,4 +113,3 @@ def test_a_reload_names_what_waits_for_a_restart(
     # The reload sets up rrdd's own log handlers, which write to stderr.
     assert "take effect after a restart: workers, processor_bufsize" in capfd.readouterr().err
     assert daemon.settings is new
-

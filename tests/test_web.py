@@ -31,7 +31,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
-from rrdd.dispatch import DEFAULT_TEST2RRD
+from rrdd.settings import DEFAULT_TEST2RRD
 from tests.conftest import SCREENSHOTS
 from tests.helpers import count_colour, wait_until
 

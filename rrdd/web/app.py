@@ -26,8 +26,8 @@ from urllib.parse import parse_qs, quote
 
 import jinja2
 
-from rrdd.control import request_flush
-from rrdd.errors import ConfigError
+from rrdd.errors import ConfigError, StartError
+from rrdd.flush import request_flush
 from rrdd.settings import Settings
 from rrdd.web.graphs import PERIODS, Graph, GraphError, draw, plan, read_graphs_cfg
 from rrdd.web.problems import KINDS, ProblemLog
@@ -267,7 +267,7 @@ class WebApp:
             return
         try:
             request_flush(self.settings.tmpdir, host, file, FLUSH_SECONDS)
-        except (ConfigError, OSError) as e:
+        except (ConfigError, StartError, OSError) as e:
             log.debug("No flush for %s: %s", host, e)
 
     # Graphs.

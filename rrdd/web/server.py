@@ -23,8 +23,7 @@ import waitress
 from rrdd import logsetup
 from rrdd.config import read_config
 from rrdd.errors import ConfigError
-from rrdd.metrics import split_address
-from rrdd.settings import Settings, resolve_settings
+from rrdd.settings import Settings, resolve_settings, split_address
 from rrdd.web.app import WebApp
 
 log = logging.getLogger("rrdd.web")
