@@ -30,7 +30,7 @@ from rrdd.schema import unsafe_host, unsafe_name
 from rrdd.settings import Settings, restart_only
 from rrdd.snmpmibs import load_mibs
 from rrdd.writer import Writer
-from rrdd.writer.direct import CachePolicy
+from rrdd.writer.schedule import CachePolicy
 from rrdd.xymoncfg import RraDefinitions, tcp_services
 
 log = logging.getLogger("rrdd")

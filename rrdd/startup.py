@@ -29,8 +29,8 @@ from rrdd.settings import Settings, split_address
 from rrdd.sharing import SharedMetrics, StateDir
 from rrdd.watch import ConfigWatcher
 from rrdd.writer.creator import Creators
-from rrdd.writer.direct import DirectWriter
 from rrdd.writer.rrdcached import Rrdcached
+from rrdd.writer.rrdwriter import RrdWriter
 from rrdd.writer.store import StoreUnavailable
 from rrdd.xymoncfg import RraDefinitions
 
@@ -78,9 +78,7 @@ def start_metrics(settings: Settings, stats: Counter[str]) -> SharedMetrics | No
     return shared
 
 
-def writer_gauges(
-    metrics: Metrics, writer: DirectWriter, last_message: Callable[[], float]
-) -> None:
+def writer_gauges(metrics: Metrics, writer: RrdWriter, last_message: Callable[[], float]) -> None:
     """The gauges of one rrdd process that writes (not the router of --workers)."""
     metrics.gauges.update(
         {
@@ -96,7 +94,7 @@ def writer_gauges(
 
 class Running(NamedTuple):
     daemon: Daemon
-    writer: DirectWriter
+    writer: RrdWriter
     processor: Processor | None
 
 
@@ -141,7 +139,7 @@ def start_daemon(
         )
     elif not settings.rrd:
         log.warning("RRD writing disabled, but no external processor has been specified")
-    writer = DirectWriter(
+    writer = RrdWriter(
         settings.rrddir,
         rras,
         stats,
@@ -157,10 +155,11 @@ def start_daemon(
     return Running(Daemon(settings, writer, stats, flush_socket, rebuild), writer, processor)
 
 
-def lost_creates(writer: DirectWriter) -> int:
+def lost_creates(writer: RrdWriter) -> int:
     """The exit status at the end: 1, with the reason, if files were not made because no
     process to create them could be started; else 0."""
-    why = writer.creators.cannot_start if writer.creators is not None else None
+    creators = writer.making.creators
+    why = creators.cannot_start if creators is not None else None
     if why is None:
         return 0
     log.error("Some new files were not created (%s): exit status 1", why)

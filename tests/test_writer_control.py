@@ -16,8 +16,8 @@ import rrdtool
 
 from rrdd.schema import Schema, Update
 from rrdd.writer.creator import Creators
-from rrdd.writer.direct import DirectWriter
 from rrdd.writer.rrdcached import Rrdcached
+from rrdd.writer.rrdwriter import RrdWriter
 from rrdd.xymoncfg import RraDefinitions
 from tests.helpers import wait_until
 from tests.test_rrdcached import Daemon, rrdcached  # noqa: F401 (a fixture)
@@ -27,18 +27,18 @@ B = NOW + 300
 GAUGE = Schema.of("DS:v:GAUGE:600:U:U")
 
 
-def writer(rrddir: Path, **kw: Any) -> DirectWriter:
-    return DirectWriter(rrddir, RraDefinitions.load(None), Counter(), clock=lambda: NOW, **kw)
+def writer(rrddir: Path, **kw: Any) -> RrdWriter:
+    return RrdWriter(rrddir, RraDefinitions.load(None), Counter(), clock=lambda: NOW, **kw)
 
 
-def two(tmp_path: Path) -> tuple[DirectWriter, DirectWriter, Path]:
+def two(tmp_path: Path) -> tuple[RrdWriter, RrdWriter, Path]:
     """The status channel's rrdd and the data channel's, on one directory."""
     rrddir = tmp_path / "rrd"
     rrddir.mkdir()
     return writer(rrddir), writer(rrddir), rrddir
 
 
-def put(w: DirectWriter, host: str, name: str, i: int, value: float) -> None:
+def put(w: RrdWriter, host: str, name: str, i: int, value: float) -> None:
     w.write(host, "t", B + 300 * i, Update(name, GAUGE, (str(value),)))
 
 
@@ -63,7 +63,7 @@ def tree(top: Path) -> dict[str, str]:
 
 # --- symbolic links ----------------------------------------------------------------------
 
-REFUSED: dict[str, Callable[[DirectWriter], None]] = {
+REFUSED: dict[str, Callable[[RrdWriter], None]] = {
     # The daemon lists a host's files with host_files(), which lists nothing through a
     # link; these are the names the listing through the link used to give.
     "droptest through a host link": lambda w: w.drop_files("link5", ["la.rrd", "users.rrd"]),
@@ -147,7 +147,9 @@ def test_values_the_other_rrdd_holds_or_reads_later_follow_a_rename(
     assert rows(rrddir / "web7/la.rrd", 2) == [1.0, 2.0]
     assert rrdtool.lastupdate(str(rrddir / "web7/rate.rrd"))["ds"] == {"v": 7.0}
     assert "disappeared" not in caplog.text
-    assert "web6 was renamed web7 by the other rrdd; 12 values follow it" in caplog.text
+    assert (
+        "web6/trend.rrd: renamed web7/trend.rrd by the other rrdd; 12 values follow" in caplog.text
+    )
 
 
 def test_a_rename_mark_is_followed_for_an_hour_and_a_rename_back_clears_it(
@@ -247,7 +249,7 @@ def test_values_held_while_rrdcached_is_down_follow_renames(rrdcached: Daemon) -
     now = [0.0]
     stats: Counter[str] = Counter()
     store = Rrdcached(rrdcached.address, str(rrdcached.rrddir), clock=lambda: now[0], stats=stats)
-    w = DirectWriter(
+    w = RrdWriter(
         rrdcached.rrddir, RraDefinitions.load(None), stats, store=store, clock=lambda: NOW
     )
     rrddir = rrdcached.rrddir
