@@ -19,8 +19,8 @@ from rrdd.schema import Schema, Update
 from rrdd.writer.rrdcached import Rrdcached
 from rrdd.writer.rrdwriter import RrdWriter
 from rrdd.xymoncfg import RraDefinitions
-from tests.helpers import rrd_contents, wait_until
-from tests.test_cli import ONE_OR_TWO, T0, cpu, run, start, status
+from tests.helpers import Log, rrd_contents, wait_until
+from tests.test_cli import ONE_OR_TWO, T0, cpu, run, send, start, status
 
 RRDCACHED = shutil.which("rrdcached") or "/usr/bin/rrdcached"
 
@@ -141,25 +141,21 @@ def test_no_rrdcached_at_that_address_stops_start_up(tmp_path: Path, shards: lis
     assert p.stderr.count("cannot connect to rrdcached") == 1  # said once
 
 
-def test_values_survive_an_rrdcached_restart(rrdcached: Daemon, tmp_path: Path) -> None:
-    proc = start(rrdcached.rrddir, f"--rrdcached={rrdcached.address}")
-    assert proc.stdin is not None and proc.stderr is not None
+def test_values_survive_an_rrdcached_restart(rrdcached: Daemon, tmp_path: Path, log: Log) -> None:
+    proc = start(rrdcached.rrddir, f"--rrdcached={rrdcached.address}", stderr=log.file)
+    assert proc.stdin is not None
     first, second, third = stream(5), stream(5, start=5), stream(5, start=10)
-    proc.stdin.write(first)
-    proc.stdin.flush()
+    send(proc, first)
     wait_until(lambda: rrdcached.stats()["UpdatesReceived"] == 75)
     rrdcached.stop()
-    proc.stdin.write(second)  # rrdd keeps these while the daemon is away
-    proc.stdin.flush()
-    time.sleep(0.5)
+    send(proc, second)  # rrdd keeps these while the daemon is away
+    log.wait_for("trying again")
     rrdcached.start()
-    proc.stdin.write(third)
+    send(proc, third)
     proc.stdin.close()
     assert proc.wait(timeout=60) == 0
-    log = proc.stderr.read().decode()
-    proc.stderr.close()
-    assert "trying again" in log and "reached again" in log
-    assert "rrdcached_reconnects 1" in log  # the Totals line, as /metrics counts it
+    assert "reached again" in log.text()
+    assert "rrdcached_reconnects 1" in log.text()  # the Totals line, as /metrics counts it
     rrdcached.stop()
     assert rrd_contents(rrdcached.rrddir) == direct_result(tmp_path, first + second + third)
 
