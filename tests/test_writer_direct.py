@@ -547,3 +547,19 @@ def test_many_failed_creates_come_back_without_a_stall(tmp_path: Path) -> None:
         str(tmp_path / f"missing-dir/{long}{i}.rrd") for i in range(300)
     ]
     assert all(d.error and len(d.error) <= 150 and d.error.isprintable() for d in done)
+
+
+def test_a_ceiling_under_one_a_second_still_lets_files_through(tmp_path: Path) -> None:
+    # 0.5 a second is one every two seconds, not none at all.
+    w, stats, clock = policy_writer(tmp_path, writes_per_second=0.5, creates_per_second=0.5)
+    w.write("h1", "cpu", T0, Update("la.rrd", GAUGE, ("1",)))
+    w.write("h2", "cpu", T0, Update("la.rrd", GAUGE, ("2",)))
+    assert stats["rrd_creates"] == 0
+    for made in (1, 2):
+        clock.now += 1
+        w.sync()
+        assert stats["rrd_creates"] == stats["rrd_writes"] == made - 1
+        clock.now += 1
+        w.sync()  # a file made, and its value written at once: it has waited long enough
+        assert stats["rrd_creates"] == stats["rrd_writes"] == made
+    assert last(tmp_path / "rrd/h2/la.rrd") == (T0, {"la": 2.0})
