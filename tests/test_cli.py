@@ -316,18 +316,26 @@ def test_a_flush_request_writes_a_hosts_cached_values_at_once(tmp_path: Path) ->
     made = [rrddir / "web1/la.rrd", rrddir / "db1/la.rrd"]  # by two worker processes
     wait_until(lambda: all(p.exists() for p in made))
     assert lastupdate(rrddir / "web1/la.rrd")[0] < T0  # still in the cache
-    # showgraph's request: "/<host>/" from an unbound socket to every rrdctl.* socket
+
+    def flush(*key: str) -> str:
+        """rrdd flush [HOST]: the answers, once rrdd has written what it held."""
+        env = clean_env(XYMONTMP=str(tmpdir))
+        done = subprocess.run([RRDD, "flush", *key], env=env, capture_output=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.decode()
+
+    # showgraph's request: "/<host>/" from an unbound socket to every rrdctl.* socket.
     (sock_path,) = tmpdir.glob("rrdctl.*")
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
         s.sendto(b"/web1/", str(sock_path))
-    wait_until(lambda: lastupdate(rrddir / "web1/la.rrd")[0] >= T0)
+    # It cannot be answered; a request after it is answered once it has been served.
+    assert flush("nosuchhost") == f"rrdd {proc.pid}: 0 files flushed\n"
     assert lastupdate(rrddir / "web1/la.rrd") == (T0, {"la": 100.0})
     assert lastupdate(rrddir / "db1/la.rrd")[0] < T0  # only the host asked for
-    # rrdd flush: everything, with an answer
-    env = clean_env(XYMONTMP=str(tmpdir))
-    flush = subprocess.run([RRDD, "flush"], env=env, capture_output=True, text=True, timeout=30)
-    assert flush.returncode == 0 and "files flushed" in flush.stdout
+    # The answer counts the files: la, procs and users.
+    assert flush("db1") == f"rrdd {proc.pid}: 3 files flushed\n"
     assert lastupdate(rrddir / "db1/la.rrd") == (T0, {"la": 200.0})
+    assert "files flushed" in flush()  # everything
     proc.stdin.close()
     assert proc.wait(timeout=20) == 0
     proc.stderr.close()
