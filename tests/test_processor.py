@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections import Counter
 from pathlib import Path
 
 from rrdd.processor import MAX_BACKLOG, RESTART_SECONDS, Processor
+from tests.helpers import T0, Log, wait_until
+from tests.test_cli import cpu, libfaketime, send, start
 
 
 def one_line_reader(tmp_path: Path) -> tuple[str, Path]:
@@ -86,3 +90,37 @@ def test_a_processor_that_cannot_start_loses_lines_but_nothing_else(tmp_path: Pa
     p.send("x")
     p.close()
     assert stats["processor_lines_lost"] == 1
+
+
+def test_a_running_rrdd_starts_its_processor_again_after_it_dies(tmp_path: Path, log: Log) -> None:
+    rrddir = tmp_path / "rrd"
+    rrddir.mkdir()
+    out = tmp_path / "lines"
+    script = tmp_path / "copy.sh"
+    script.write_text(f"#!/bin/sh\nexec cat >> {out}\n")
+    script.chmod(0o755)
+    # rrdd's clock runs 20 times faster, so that the RESTART_SECONDS a processor must
+    # have run before it is started again have passed by the time the test kills it.
+    fast = {"LD_PRELOAD": libfaketime(), "FAKETIME": "+0 x20", "RRD_EXTPROC_DOFLUSH": "1"}
+    proc = start(rrddir, f"--processor={script}", "--create-workers=0", stderr=log.file, **fast)
+    send(proc, cpu(1, "h1", T0, "1.00"))
+    assert wait_for(out, f"la {T0}:100 h1 la")
+    (processor,) = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+    os.kill(int(processor), signal.SIGKILL)
+    state = Path(f"/proc/{processor}/stat")
+    wait_until(lambda: state.read_text().rsplit(")", 1)[1].split()[0] == "Z")  # not reaped
+    sent: list[int] = []
+
+    def restarted() -> bool:
+        sent.append(T0 + 300 * (len(sent) + 1))
+        send(proc, cpu(len(sent) + 1, "h1", sent[-1], "2.00"))
+        return f"la {T0 + 300}:200 h1 la" in out.read_text()
+
+    wait_until(restarted)
+    assert proc.stdin is not None
+    proc.stdin.close()
+    assert proc.wait(timeout=20) == 0
+    lines = [line for line in out.read_text().splitlines() if line.endswith(" h1 la")]
+    assert lines == [f"la {T0}:100 h1 la"] + [f"la {ts}:200 h1 la" for ts in sent]
+    assert len(log.said(f"External processor '{script}' started")) == 2
+    assert f"External processor '{script}' exited" in log.text()
