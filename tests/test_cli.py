@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import glob
+import itertools
 import os
 import pwd
 import resource
@@ -545,6 +546,55 @@ def test_an_edit_of_hosts_cfg_reloads_once_though_asked_twice(
     proc.stdin.close()
     assert proc.wait(timeout=20) == 0
     assert log.read_text().count("Configuration reloaded") == processes
+
+
+def test_sighup_reads_rrddefinitions_protocols_and_snmpmibs_again(tmp_path: Path, log: Log) -> None:
+    # The three files come after the start: rrdd's watcher, which watches the files read
+    # at start, does not see them, so only the signal can bring them in. Then they
+    # change, and the signal brings the change in.
+    rrddir, etc = tmp_path / "rrd", tmp_path / "xymon/etc"
+    rrddir.mkdir()
+    etc.mkdir(parents=True)
+    proc = start(rrddir, stderr=log.file, XYMONHOME=str(etc.parent))
+    seq = itertools.count(1)
+    reports = {"ldap": "Seconds: 0.25", "imaps": "Seconds: 0.5", "hrsystem": "\tNumUsers = 3"}
+    reports["mymib"] = "\tLoad = 7"
+
+    def messages(host: str) -> None:
+        """Two TCP checks, two SNMP reports and a cpu status, read before the files
+        change (rrdd takes a signal after what it has read)."""
+        for test, text in reports.items():
+            send(proc, status(next(seq), host, test, T0, f"status {host}.{test} green\n\n{text}"))
+        send(proc, cpu(next(seq), host, T0, "1.00"))
+        wait_read(proc)
+
+    def reload(rows: int, protocols: str, mibs: str, times: int) -> None:
+        (etc / "rrddefinitions.cfg").write_text(f"[]\n\tRRA:AVERAGE:0.5:1:{rows}\n")
+        (etc / "protocols.cfg").write_text(protocols)
+        (etc / "snmpmibs.cfg").write_text(mibs)
+        proc.send_signal(signal.SIGHUP)
+        log.wait_for("Configuration reloaded", times)
+
+    ldap, imaps = "[ldap]\n\tport 389\n", "[imaps]\n\tport 993\n"
+    hrsystem = "[hrsystem]\n\tNumUsers = HOST-RESOURCES-MIB::hrSystemNumUsers.0 /rrd:GAUGE\n"
+    mymib = "[mymib]\n\tLoad = X::load.0 /rrd:GAUGE\n"
+    messages("before")
+    reload(100, ldap, hrsystem, times=1)
+    messages("first")
+    reload(200, ldap + imaps, hrsystem + mymib, times=2)
+    messages("second")
+    assert proc.stdin is not None
+    proc.stdin.close()
+    assert proc.wait(timeout=20) == 0
+    made = {h: set(os.listdir(rrddir / h)) for h in ("before", "first", "second")}
+    cpu_files = {"la.rrd", "procs.rrd", "users.rrd"}
+    assert made["before"] == cpu_files
+    assert made["first"] == cpu_files | {"tcp.ldap.rrd", "hrsystem.rrd"}
+    assert made["second"] == made["first"] | {"tcp.imaps.rrd", "mymib.rrd"}
+    rows = {h: rrdtool.info(str(rrddir / h / "la.rrd"))["rra[0].rows"] for h in made}
+    assert rows == {"before": 576, "first": 100, "second": 200}
+    assert lastupdate(rrddir / "second/mymib.rrd") == (T0, {"Load": 7.0})
+    assert lastupdate(rrddir / "second/tcp.imaps.rrd") == (T0, {"sec": 0.5})
 
 
 def libfaketime() -> str:
