@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -75,8 +76,15 @@ class Daemon:
     def stop(self) -> None:
         if self.proc is not None:
             self.proc.terminate()  # -F: it writes everything it has first
-            self.proc.wait(timeout=30)
+            wait_until(self._stopped, seconds=30)
             self.proc = None
+
+    def _stopped(self) -> bool:
+        # Its listener looks for the stop when a connection comes, else once a second.
+        with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX) as s:
+            s.connect(str(self.sock))
+        assert self.proc is not None
+        return self.proc.poll() is not None
 
     def command(self, text: str) -> list[str]:
         with socket.socket(socket.AF_UNIX) as s:
