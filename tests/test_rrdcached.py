@@ -21,7 +21,7 @@ from rrdd.writer.rrdcached import Rrdcached
 from rrdd.writer.rrdwriter import RrdWriter
 from rrdd.xymoncfg import RraDefinitions
 from tests.helpers import Log, rrd_contents, wait_until
-from tests.test_cli import ONE_OR_TWO, T0, cpu, run, send, start, status
+from tests.test_cli import ONE_OR_TWO, T0, control, cpu, lastupdate, run, send, start, status
 
 RRDCACHED = shutil.which("rrdcached") or "/usr/bin/rrdcached"
 
@@ -99,6 +99,16 @@ class Daemon:
     def stats(self) -> dict[str, int]:
         lines = self.command("STATS")[1:]
         return {k: int(v) for k, _, v in (line.partition(": ") for line in lines)}
+
+    def pending(self, host: str) -> dict[str, int]:
+        """How many values the daemon holds, not yet written, for each file of a host
+        that stream() writes (a file it holds none for is left out)."""
+        held = {}
+        for name in ("la.rrd", "procs.rrd", "users.rrd", "disk,root.rrd", "disk,var.rrd"):
+            count = int(self.command(f"PENDING {self.rrddir}/{host}/{name}")[0].split()[0])
+            if count:
+                held[name] = count
+        return held
 
 
 @pytest.fixture
@@ -226,3 +236,58 @@ def test_a_batch_whose_answer_never_came_is_sent_again(rrdcached: Daemon) -> Non
     rrdcached.stop()
     info = rrdtool.lastupdate(str(rrdcached.rrddir / "h1/la.rrd"))
     assert (int(info["date"].timestamp()), info["ds"]) == (T0 + 600, {"la": 2.0})
+
+
+@ONE_OR_TWO
+def test_drop_and_rename_tell_the_daemon(rrdcached: Daemon, shards: list[str]) -> None:
+    """drophost and droptest make the daemon forget what it holds for the files (-w 3600:
+    it writes only when told); renametest has it write them into the files first."""
+    address = f"--rrdcached={rrdcached.address}"
+    proc = start(rrdcached.rrddir, address, *shards, stderr=subprocess.DEVNULL)
+    send(proc, stream(2))  # h0, h1 and h2 (on both workers): cpu and disk, twice
+    wait_until(lambda: rrdcached.stats()["UpdatesReceived"] == 2 * 3 * 5)
+    cpu_files = {"la.rrd": 2, "procs.rrd": 2, "users.rrd": 2}
+    held = cpu_files | {"disk,root.rrd": 2, "disk,var.rrd": 2}
+    assert [rrdcached.pending(f"h{h}.example.com") for h in range(3)] == [held] * 3
+    send(
+        proc,
+        control(900, "drophost", "h0.example.com")
+        + control(901, "droptest", "h1.example.com", "disk")
+        + control(902, "renametest", "h2.example.com", "disk", "fs"),
+    )
+    h0, h1, h2 = (rrdcached.rrddir / f"h{h}.example.com" for h in range(3))
+    wait_until(lambda: not h0.exists())
+    wait_until(lambda: set(os.listdir(h1)) == set(cpu_files))
+    wait_until(lambda: set(os.listdir(h2)) == {*cpu_files, "fs,root.rrd", "fs,var.rrd"})
+    assert [rrdcached.pending(f"h{h}.example.com") for h in range(3)] == [{}, cpu_files, cpu_files]
+    assert lastupdate(h2 / "fs,root.rrd") == (T0 + 302, {"pct": 1.0, "used": 101.0})
+    assert proc.stdin is not None
+    proc.stdin.close()
+    assert proc.wait(timeout=20) == 0
+    rrdcached.stop()  # -F: writes what it holds, and would fail on the files gone
+    assert not h0.exists()
+    assert lastupdate(h1 / "la.rrd") == (T0 + 301, {"la": 115.0})
+
+
+def test_a_host_dropped_while_the_daemon_is_away_is_not_sent_later(
+    rrdcached: Daemon, log: Log
+) -> None:
+    proc = start(rrdcached.rrddir, f"--rrdcached={rrdcached.address}", stderr=log.file)
+    send(proc, stream(1, hosts=2))  # h0 and h1
+    wait_until(lambda: rrdcached.stats()["UpdatesReceived"] == 2 * 5)
+    rrdcached.stop()
+    send(proc, stream(1, hosts=2, start=1))  # rrdd holds these while the daemon is away
+    log.wait_for("trying again")
+    send(proc, control(900, "drophost", "h0.example.com"))
+    h0 = rrdcached.rrddir / "h0.example.com"
+    wait_until(lambda: not h0.exists())
+    rrdcached.start()
+    assert proc.stdin is not None
+    proc.stdin.close()  # rrdd sends what it holds, the daemon being back
+    assert proc.wait(timeout=30) == 0
+    assert "reached again" in log.text()
+    # h1's five values, not h0's: the daemon counts even those it refuses (no such file).
+    assert rrdcached.stats()["UpdatesReceived"] == 5
+    rrdcached.stop()
+    assert not h0.exists()
+    assert lastupdate(rrdcached.rrddir / "h1.example.com/la.rrd") == (T0 + 301, {"la": 115.0})
