@@ -291,3 +291,27 @@ def test_a_host_dropped_while_the_daemon_is_away_is_not_sent_later(
     rrdcached.stop()
     assert not h0.exists()
     assert lastupdate(rrdcached.rrddir / "h1.example.com/la.rrd") == (T0 + 301, {"la": 115.0})
+
+
+def test_at_the_end_of_input_rrdd_waits_for_the_daemon_to_come_back(
+    rrdcached: Daemon, log: Log
+) -> None:
+    proc = start(rrdcached.rrddir, f"--rrdcached={rrdcached.address}", stderr=log.file)
+    send(proc, stream(2))
+    wait_until(lambda: rrdcached.stats()["UpdatesReceived"] == 2 * 3 * 5)
+    rrdcached.stop()
+    send(proc, stream(2, start=2))
+    assert proc.stdin is not None
+    proc.stdin.close()
+    log.wait_for("trying again")
+    log.wait_for("Shutting down")  # at the end of input, with the daemon away
+    rrdcached.start()  # within the ten seconds rrdd waits
+    assert proc.wait(timeout=30) == 0
+    assert "reached again" in log.text() and "lost" not in log.text()
+    assert rrdcached.stats()["UpdatesReceived"] == 2 * 3 * 5
+    rrdcached.stop()
+    files = sorted(rrdcached.rrddir.glob("*/*.rrd"))
+    assert len(files) == 3 * 5
+    assert {(f.parent.name, lastupdate(f)[0]) for f in files} == {
+        (f"h{h}.example.com", T0 + 900 + h) for h in range(3)
+    }
