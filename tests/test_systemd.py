@@ -1,10 +1,12 @@
-"""rrdd.systemd: sd_notify datagrams to a real socket, and the watchdog interval."""
+"""rrdd.systemd: sd_notify datagrams to a real socket, and the watchdog interval; and what
+a running rrdd tells the socket in $NOTIFY_SOCKET."""
 
 from __future__ import annotations
 
 import os
 import secrets
 import socket
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from rrdd.systemd import notify, watchdog_interval
+from tests.helpers import T0
+from tests.test_cli import ONE_OR_TWO, cpu, send, start
 
 linux_only = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="abstract sockets are Linux's"
@@ -110,3 +114,28 @@ def test_watchdog_interval(
             val = {"self": str(os.getpid()), "other": str(os.getpid() + 1)}.get(val, val)
             monkeypatch.setenv(name, val)
     assert watchdog_interval() == expected
+
+
+@ONE_OR_TWO
+def test_a_running_rrdd_says_ready_and_stopping(tmp_path: Path, shards: list[str]) -> None:
+    rrddir = tmp_path / "rrd"
+    rrddir.mkdir()
+    heard: list[list[str]] = []
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(tmp_path / "notify"))
+        sock.settimeout(20)
+
+        def hear() -> list[str]:
+            heard.append(sock.recv(4096).decode().split("\n"))
+            return heard[-1]
+
+        env = {"NOTIFY_SOCKET": str(tmp_path / "notify")}
+        proc = start(rrddir, *shards, stderr=subprocess.DEVNULL, **env)
+        assert "READY=1" in hear()  # first
+        send(proc, cpu(1, "h1", T0, "1.00"))
+        assert proc.stdin is not None
+        proc.stdin.close()
+        while "STOPPING=1" not in hear():
+            pass
+        assert proc.wait(timeout=20) == 0
+    assert sum("READY=1" in fields for fields in heard) == 1
