@@ -22,13 +22,8 @@ def one_line_reader(tmp_path: Path) -> tuple[str, Path]:
     return str(script), out
 
 
-def wait_for(path: Path, text: str) -> bool:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if path.exists() and text in path.read_text():
-            return True
-        time.sleep(0.02)
-    return False
+def wait_for(path: Path, text: str) -> None:
+    wait_until(lambda: path.exists() and text in path.read_text(), seconds=10)
 
 
 def test_flushed_lines_arrive_while_rrdd_runs_and_a_dead_processor_restarts(
@@ -39,14 +34,14 @@ def test_flushed_lines_arrive_while_rrdd_runs_and_a_dead_processor_restarts(
     stats: Counter[str] = Counter()
     p = Processor(script, stats, flush_each=True, clock=lambda: now[0])
     p.send("la 1795312871:52 h1 la")
-    assert wait_for(out, "la 1795312871:52 h1 la")  # RRD_EXTPROC_DOFLUSH: no waiting
+    wait_for(out, "la 1795312871:52 h1 la")  # RRD_EXTPROC_DOFLUSH: no waiting
     assert p.proc is not None
     p.proc.wait(timeout=10)  # it read its one line and exited
     p.send("waits while the processor may not restart yet")
     assert p.backlog and stats["processor_lines_lost"] == 0
     now[0] += RESTART_SECONDS
     p.send("after the restart")  # the new processor reads the waiting line, then exits
-    assert wait_for(out, "waits while")
+    wait_for(out, "waits while")
     p.close()
     assert out.read_text().splitlines() == [
         "la 1795312871:52 h1 la",
@@ -104,7 +99,7 @@ def test_a_running_rrdd_starts_its_processor_again_after_it_dies(tmp_path: Path,
     fast = {"LD_PRELOAD": libfaketime(), "FAKETIME": "+0 x20", "RRD_EXTPROC_DOFLUSH": "1"}
     proc = start(rrddir, f"--processor={script}", "--create-workers=0", stderr=log.file, **fast)
     send(proc, cpu(1, "h1", T0, "1.00"))
-    assert wait_for(out, f"la {T0}:100 h1 la")
+    wait_for(out, f"la {T0}:100 h1 la")
     (processor,) = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
     os.kill(int(processor), signal.SIGKILL)
     state = Path(f"/proc/{processor}/stat")

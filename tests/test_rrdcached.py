@@ -8,7 +8,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,14 +63,14 @@ class Daemon:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                self.command("PING")
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("rrdcached did not start")
+        wait_until(self._answers, seconds=10)
+
+    def _answers(self) -> bool:
+        try:
+            self.command("PING")
+        except OSError:
+            return False
+        return True
 
     def stop(self) -> None:
         if self.proc is not None:
