@@ -314,3 +314,27 @@ def test_at_the_end_of_input_rrdd_waits_for_the_daemon_to_come_back(
     assert {(f.parent.name, lastupdate(f)[0]) for f in files} == {
         (f"h{h}.example.com", T0 + 900 + h) for h in range(3)
     }
+
+
+def test_a_commit_is_true_once_the_daemon_has_answered_for_every_value(
+    rrdcached: Daemon,
+) -> None:
+    now = [0.0]
+    stats: Counter[str] = Counter()
+    store = Rrdcached(rrdcached.address, str(rrdcached.rrddir), clock=lambda: now[0], stats=stats)
+    writer = RrdWriter(rrdcached.rrddir, RraDefinitions.load(None), stats, store=store)
+    gauge = Schema.of("DS:la:GAUGE:600:U:U")
+    for i in range(3):
+        writer.write(f"h{i}", "cpu", T0, Update("la.rrd", gauge, (str(i),)))
+    assert writer.commit() and writer.pending() == 0
+    assert rrdcached.stats()["UpdatesReceived"] == 3  # answered, not only sent
+    rrdcached.stop()
+    writer.write("h0", "cpu", T0 + 300, Update("la.rrd", gauge, ("7",)))
+    assert not writer.commit() and writer.pending() == 1  # held: the daemon is away
+    rrdcached.start()
+    now[0] += 2  # the store's wait before it tries the daemon again
+    assert writer.commit() and writer.pending() == 0
+    writer.close()
+    rrdcached.stop()
+    info = rrdtool.lastupdate(str(rrdcached.rrddir / "h0/la.rrd"))
+    assert (int(info["date"].timestamp()), info["ds"]) == (T0 + 300, {"la": 7.0})
