@@ -115,6 +115,13 @@ class ChannelParser:
             if item is not None:
                 yield item
 
+    def item(self, block: bytes | bytearray) -> Item | None:
+        """One message that someone else cut from a channel (a NATS message), without its
+        terminator. Its sequence number is not compared with the one before: messages
+        of both channels meet in a NATS worker."""
+        self._last_seq = None
+        return self._block(block)
+
     def blocks(self, data: bytes) -> Iterator[bytes | bytearray]:
         """Yield every complete message so far, without its terminator: it starts with
         "@@" (junk before it is skipped) and is at most max_message bytes long."""

@@ -26,6 +26,7 @@ from rrdd.config import read_config
 from rrdd.daemon import load_rras
 from rrdd.errors import ConfigError, StartError
 from rrdd.flush import OTHER_TIMEOUT, request_flush
+from rrdd.nats import options as nats_options
 from rrdd.settings import Settings, resolve_settings
 from rrdd.snmpmibs import load_mibs
 from rrdd.startup import (
@@ -41,14 +42,16 @@ from rrdd.xymoncfg import RraDefinitions
 
 log = logging.getLogger("rrdd")
 
-DEFAULT_CONFIG = Path("/etc/rrdd/rrdd.toml")
-COMMANDS = """\
+DEFAULT_CONFIG = nats_options.DEFAULT_CONFIG
+NATS_COMMANDS = nats_options.COMMANDS
+COMMANDS = f"""\
   rrdd flush [HOST [FILE]]     have every rrdd of this Xymon write what it holds for
                                HOST (or FILE of it, or all) now; in Xymon's
                                environment: xymoncmd rrdd flush HOST
   rrdd check-config [OPTIONS]  print every setting in use and where it came from
   rrdd web [OPTIONS]           serve a read-only web view of the RRD tree: graphs,
                                files, stale files and what rrdd refused
+{NATS_COMMANDS}
   rrdd help [COMMAND]          this help, or a command's (rrdd COMMAND --help)"""
 
 
@@ -196,6 +199,9 @@ def check_config_parser() -> argparse.ArgumentParser:
     )
     p.epilog = None
     p.formatter_class = argparse.HelpFormatter
+    nats_options.connection(p, standalone=False)
+    nats_options.relay_options(p, standalone=False)
+    nats_options.worker_options(p, drain=False)
     return p
 
 
@@ -244,6 +250,11 @@ def help_command(argv: Sequence[str]) -> int:
         "flush": flush_parser,
         "check-config": check_config_parser,
         "web": web_parser,
+        "relay": nats_options.relay_parser,
+        "worker": lambda: nats_options.worker_parser(build_parser),
+        "top": nats_options.top_parser,
+        "check": nats_options.check_parser,
+        "send": nats_options.send_parser,
         "help": build_parser,
     }
     if len(argv) > 1 or (argv and argv[0] not in parsers):
@@ -269,6 +280,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return web(argv[1:], DEFAULT_CONFIG)
     if command == "help":
         return help_command(argv[1:])
+    if command in ("relay", "worker", "top", "check", "send"):
+        return nats_command(command, argv[1:])
     if command is not None:
         print(f"rrdd: no command {command!r}; the commands are:\n{COMMANDS}", file=sys.stderr)
         return 2
@@ -286,6 +299,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StartError as e:
         log.error("%s", e)
         return 1
+
+
+def nats_command(command: str, argv: list[str]) -> int:
+    """rrdd relay, worker, top, check, send: only these load the NATS client."""
+    try:
+        from rrdd.nats import commands
+    except ImportError as e:
+        print(f"rrdd {command}: {e}: install rrdd[nats] (nats-py)", file=sys.stderr)
+        return 2
+    return commands.main(command, argv)
 
 
 def run_daemon(

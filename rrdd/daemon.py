@@ -163,15 +163,11 @@ class Daemon:
         `signals` are the ones rrdd acts on (a shard leaves them to its router); `tick` is
         called after each read, and at least once a second.
         """
-        loop = self._loop = Loop()
+        loop = Loop()
         self._tick = tick
         loop.reader(fd, lambda: self._read(fd))
-        if self.flush_socket is not None:
-            loop.reader(self.flush_socket.fileno(), self._serve_flushes)
         loop.on_signals(self._on_signal, signals)
-        loop.every(1.0, self._settle)  # the cache's timers, when no input comes
-        if self._reload_wanted:
-            loop.soon(self._take_reload)
+        self.plug(loop)
         try:
             if self.running:
                 loop.run()
@@ -179,6 +175,16 @@ class Daemon:
             self.shutdown()
             self._loop = None
             loop.close()
+
+    def plug(self, loop: Loop) -> None:
+        """Serve the daemon's own inputs in `loop`: flush requests, the cache's timers and
+        reloads. The channel is the caller's (stdin here, NATS in a worker)."""
+        self._loop = loop
+        if self.flush_socket is not None:
+            loop.reader(self.flush_socket.fileno(), self._serve_flushes)
+        loop.every(1.0, self._settle)  # the cache's timers, when no input comes
+        if self._reload_wanted:
+            loop.soon(self._take_reload)
 
     def _read(self, fd: int) -> None:
         data = os.read(fd, 1 << 16)

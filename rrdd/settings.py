@@ -119,6 +119,29 @@ class Settings(BaseModel):
     web_listen: Annotated[str, RESTART] = "127.0.0.1:8468"  # HOST:PORT of `rrdd web`
     graphscfg: Annotated[Path | None, RESTART] = None  # Xymon's graphs.cfg, for `rrdd web`
     graphs: Annotated[str, RESTART] = DEFAULT_GRAPHS  # GRAPHS
+    # --- NATS JetStream (rrdd relay, worker, top, check, send; rrdd/nats/) ---
+    nats: Annotated[str | None, RESTART] = None  # server URLs, comma-separated
+    nats_stream: Annotated[str, RESTART] = "RRDD"
+    nats_subject: Annotated[str, RESTART] = "rrdd"  # subjects <this>.part.<p>.<host>
+    nats_partitions: Annotated[int, RESTART] = Field(32, ge=1, le=4096)  # P, at creation
+    nats_replicas: Annotated[int, RESTART] = Field(1, ge=1, le=5)  # at the stream's creation
+    nats_max_bytes: Annotated[int, RESTART] = Field(1 << 30, ge=1 << 20)  # the stream's cap
+    nats_duplicate_window: Annotated[float, RESTART] = Field(120.0, gt=0)  # seconds
+    nats_ack_wait: Annotated[float, RESTART] = Field(30.0, gt=0)  # seconds, consumers
+    nats_batch: Annotated[int, RESTART] = Field(256, ge=1, le=10000)  # messages per fetch
+    nats_window: Annotated[int, RESTART] = Field(1024, ge=1)  # publishes awaiting their ack
+    nats_spool_dir: Annotated[Path | None, RESTART] = None  # the relay's spool
+    nats_spool_max: Annotated[int, RESTART] = Field(1 << 30, ge=1 << 16)  # its bytes at most
+    nats_lease_ttl: Annotated[float, RESTART] = Field(15.0, gt=0)  # seconds a lease lasts
+    nats_worker: Annotated[str, RESTART] = "0/1"  # I/N: owns partitions p with p % N == I
+    nats_user: Annotated[str | None, RESTART] = None
+    nats_password_file: Annotated[Path | None, RESTART] = None  # else $RRDD_NATS_PASSWORD
+    nats_token_file: Annotated[Path | None, RESTART] = None  # else $RRDD_NATS_TOKEN
+    nats_creds: Annotated[Path | None, RESTART] = None  # a NATS .creds file
+    nats_nkey_seed: Annotated[Path | None, RESTART] = None  # a file holding an nkey seed
+    nats_tls_ca: Annotated[Path | None, RESTART] = None
+    nats_tls_cert: Annotated[Path | None, RESTART] = None  # client certificate (mutual TLS)
+    nats_tls_key: Annotated[Path | None, RESTART] = None  # its key, if not in the same file
 
     @field_validator("ncv", "splitncv")
     @classmethod
@@ -152,6 +175,35 @@ class Settings(BaseModel):
                 raise ValueError(str(e)) from None
         return value
 
+    @field_validator("nats")
+    @classmethod
+    def _nats(cls, value: str | None) -> str | None:
+        for url in (value or "").split(","):
+            if "@" in url:
+                raise ValueError(
+                    "credentials do not go in the URL, where ps and the logs show them: "
+                    "use nats_user with nats_password_file or $RRDD_NATS_PASSWORD"
+                )
+            scheme, sep, rest = url.strip().rpartition("://")
+            if (sep and scheme not in ("nats", "tls")) or not rest:
+                raise ValueError(f"{url!r} is not nats://HOST:PORT or tls://HOST:PORT")
+        return value or None
+
+    @field_validator("nats_worker")
+    @classmethod
+    def _worker(cls, value: str) -> str:
+        i, sep, n = value.partition("/")
+        if not (sep and i.isdigit() and n.isdigit() and int(i) < int(n)):
+            raise ValueError(f"{value!r} is not I/N with 0 <= I < N (worker I of N)")
+        return value
+
+    @field_validator("nats_stream", "nats_subject")
+    @classmethod
+    def _token(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", value):
+            raise ValueError(f"{value!r}: only letters, digits, _ and - (one subject token)")
+        return value
+
     @field_validator("rrddisks", "norrddisks")
     @classmethod
     def _regex(cls, value: str | None) -> str | None:
@@ -161,6 +213,13 @@ class Settings(BaseModel):
             except re.error as e:
                 raise ValueError(f"not a valid regular expression: {e}") from None
         return value or None
+
+
+# The NATS settings taken from the command line or the file alone (the spool's directory
+# has a default of its own); secrets are never settings (rrdd/nats/common.py).
+NATS_FIELDS = tuple(
+    name for name in Settings.model_fields if name.startswith("nats") and name != "nats_spool_dir"
+)
 
 
 def applies(name: str) -> Applies:
@@ -303,6 +362,17 @@ def resolve_settings(
         (derived, graphscfg if graphscfg and graphscfg.is_file() else None),
     )
     pick("graphs", env("GRAPHS"), cfg("graphs"))
+    for name in NATS_FIELDS:
+        pick(name, cli(name), cfg(name))
+    pick(
+        "nats_spool_dir",
+        cli("nats_spool_dir"),
+        cfg("nats_spool_dir"),
+        (
+            f"default, from state_dir ({origins['state_dir']})",
+            Path(fields["state_dir"]) / "nats-spool" if fields.get("state_dir") else None,
+        ),
+    )
     fields["max_message"] = _max_message(environ)
     maxmsg = sorted(k for k in environ if k.startswith("MAXMSG_"))
     origins["max_message"] = f"environment {', '.join(maxmsg)}" if maxmsg else "default"

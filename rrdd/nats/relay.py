@@ -1,0 +1,417 @@
+"""rrdd relay: the channel on stdin, published to the JetStream partition of each host.
+
+    xymond_channel --channel=status rrdd relay --nats=nats://mq1:4222,nats://mq2:4222
+
+It cuts the channel with rrdd's own reader and sends each message unchanged, as the
+payload of ``<subject>.part.<p>.<host token>``, with a ``Nats-Msg-Id`` the server uses to
+drop a copy published twice within its duplicate window. Host control messages
+(drophost, droptest, renamehost, renametest) go to their host's partition, after that
+host's earlier messages; a renamehost goes to the partitions of both names. The others
+are the relay's own: logrotate reopens its log, shutdown stops it, reload and idle say
+nothing to it.
+
+At most nats_window publishes wait for their ack at once. Acks come back in order; when
+one says no (the stream is full, no stream answers), or none comes within ACK_TIMEOUT,
+or the connection drops, every message not yet acknowledged goes, in order, to the
+spool on disk (spool.py), and so does everything read after it while the spool is not
+empty: the relay never stops reading the channel, since xymond would drop what its
+reader does not take. The spool is published again, in order and with the same ids,
+when the server takes messages again. A message that does not fit in the spool is
+counted (relay_spool_overflow) and logged once a minute.
+
+Order: a host's messages reach its partition in the order read. After a lost
+connection that holds: the server stored a prefix of what it received, and the copies
+of that prefix sent again are dropped as duplicates. A stream that refuses a message
+because it is full may take the next one if a worker freed room meanwhile; then those
+two are swapped in the stream. The relay counts it (relay_swapped) and says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+import nats.errors
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+
+from rrdd import logsetup
+from rrdd.channel import CONTROLS, ChannelParser, route
+from rrdd.daemon import reopen_logs
+from rrdd.errors import ConfigError
+from rrdd.loop import SIGNALS, Loop
+from rrdd.nats.common import Stream, connect, host_token, make_stream, partition_of
+from rrdd.nats.spool import Position, Record, Spool
+from rrdd.settings import Settings
+
+log = logging.getLogger("rrdd.nats")
+
+# A renamehost whose names live in two partitions goes to the old name's first; the copy
+# for the new name says where that one is stored (AFTER: "<partition> <stream seq>"), and
+# the worker of the new name applies it only once that partition has acknowledged it.
+FIRST, SECOND, AFTER = ".a", ".b", "Rrdd-After"
+ACK_TIMEOUT = 5.0  # seconds a publish may wait for its ack before the relay spools
+REPORT_EVERY = 60.0  # seconds between two log lines about a full spool
+STOP_PATIENCE = 10.0  # seconds the relay waits at the end for the acks of what it sent
+
+
+@dataclass(slots=True)
+class Sent:
+    record: Record
+    at: float
+    spooled: bool  # it is in the spool already (a replay), else only here
+
+
+class Relay:
+    def __init__(self, settings: Settings, stats: Counter[str], spool: Spool):
+        self.settings = settings
+        self.stats = stats
+        self.stream = Stream.of(settings)
+        self.partitions = settings.nats_partitions
+        self.spool = spool
+        self.channel = ChannelParser(settings.max_message, stats)
+        self.nc: Client | None = None
+        self.inbox = ""
+        self.sent: dict[int, Sent] = {}  # reply number -> a publish awaiting its ack
+        self.number = 0
+        self.spooling = bool(spool)  # new messages go to the spool, behind what it holds
+        self.failures = 0  # publishes refused or timed out, in a row of them
+        self.running = True
+        self.ready = False  # connected, and the stream checked
+        self.fatal: ConfigError | None = None
+        self._prefix = f"{os.getpid():x}.{time.time_ns():x}."
+        self._ids = 0
+        self._space = asyncio.Event()  # a publish was answered
+        self._wake = asyncio.Event()  # the replay has something to do
+        self.readable = asyncio.Event()  # stdin has data (or the relay must stop)
+        self._overflow_said = 0.0
+        self.gave_up = False  # stopping, and no longer waiting for NATS
+        self._swap_watch: set[str] = set()  # subjects whose earlier message was refused
+        self.after: dict[str, str] = {}  # a renamehost's first copy -> its AFTER header
+
+    # --- reading the channel --------------------------------------------------------
+
+    def records(self, block: bytes | bytearray) -> list[Record]:
+        """The publishes one channel message makes: none, one, or two (a renamehost)."""
+        kind, hosts = route(block)
+        if not kind or not hosts:
+            if kind and CONTROLS[kind].scope != "host":
+                self._own_control(kind)
+            else:
+                self.stats["relay_unroutable"] += 1
+                log.warning("Message without a host, not relayed: %.200r", bytes(block[:200]))
+            return []
+        self._ids += 1
+        payload, name = bytes(block), f"{self._prefix}{self._ids}"
+        places: dict[int, str] = {}
+        for host in hosts:  # renamehost: both names, in two partitions or one
+            token = host_token(host)
+            places.setdefault(partition_of(token, self.partitions), token)
+        if len(places) == 1:
+            ((p, token),) = places.items()
+            return [Record(name, self.stream.subject(p, token), payload)]
+        return [
+            Record(f"{name}{suffix}", self.stream.subject(p, token), payload)
+            for suffix, (p, token) in zip((FIRST, SECOND), places.items(), strict=True)
+        ]
+
+    def _own_control(self, kind: str) -> None:
+        self.stats[f"controls_{kind}"] += 1
+        if kind == "logrotate":
+            reopen_logs(self.settings.logfile)
+        elif kind == "shutdown":
+            self.stop()
+
+    def stop(self) -> None:
+        self.running = False
+        self.readable.set()
+        self._space.set()
+
+    async def read(self, fd: int, loop: Loop) -> None:
+        readable = self.readable
+        loop.reader(fd, readable.set)
+        try:
+            while self.running:
+                await readable.wait()
+                readable.clear()
+                if not self.running:
+                    break
+                data = os.read(fd, 1 << 16)
+                if not data:
+                    self.channel.close()
+                    break
+                for block in self.channel.blocks(data):
+                    for record in self.records(block):
+                        await self.submit(record)
+                    if not self.running:
+                        break
+        finally:
+            loop.forget(fd)
+
+    async def submit(self, record: Record) -> None:
+        self.stats["relay_messages"] += 1
+        while not self.spooling and len(self.sent) >= self.settings.nats_window:
+            self._space.clear()
+            await self._space.wait()
+        if self.spooling or not self._connected():
+            self._to_spool(record)
+            return
+        await self._publish(record, spooled=False)
+        if record.id.endswith(SECOND) and self.spooling:
+            self._wake.set()
+
+    def _connected(self) -> bool:
+        return self.ready and self.nc is not None and self.nc.is_connected
+
+    def _to_spool(self, record: Record) -> None:
+        if not self.spooling:
+            self.spooling = True
+            log.warning("NATS does not take messages now: spooling to %s", self.spool.directory)
+        if self.spool.append(record):
+            self.stats["relay_spooled"] += 1
+            self._wake.set()
+            return
+        self.stats["relay_spool_overflow"] += 1
+        now = time.monotonic()
+        if now - self._overflow_said > REPORT_EVERY:
+            self._overflow_said = now
+            log.error(
+                "The spool is full (%d bytes): messages are dropped (%d so far)",
+                self.spool.max_bytes,
+                self.stats["relay_spool_overflow"],
+            )
+
+    # --- publishing -----------------------------------------------------------------
+
+    async def _publish(self, record: Record, spooled: bool) -> None:
+        assert self.nc is not None
+        headers = {"Nats-Msg-Id": record.id}
+        if record.id.endswith(SECOND):
+            failures = self.failures
+            while self.sent and self.failures == failures:  # the first copy's ack
+                self._space.clear()
+                await self._space.wait()
+            if self.failures != failures or self.nc is None:
+                if not spooled:
+                    self._to_spool(record)
+                return
+            after = self.after.pop(record.id[: -len(SECOND)], None)
+            if after is not None:
+                headers[AFTER] = after
+        self.number += 1
+        self.sent[self.number] = Sent(record, time.monotonic(), spooled)
+        try:
+            await self.nc.publish(
+                record.subject,
+                record.payload,
+                reply=f"{self.inbox}.{self.number}",
+                headers=headers,
+            )
+        except (nats.errors.Error, OSError) as e:
+            self.fail(f"cannot publish: {e}")
+
+    async def _answer(self, msg: Msg) -> None:
+        sent = self.sent.pop(int(msg.subject.rpartition(".")[2]), None)
+        if not self.sent or len(self.sent) < self.settings.nats_window:
+            self._space.set()
+        if sent is None:
+            return  # spooled since: the spool has it
+        data = msg.data
+        if msg.headers and msg.headers.get("Status") == "503":
+            self.fail("no stream answers for the subjects")
+        elif b'"error"' in data:
+            error = json.loads(data).get("error", {})
+            self._swap_watch.add(sent.record.subject)
+            self.fail(f"the stream refused a message: {error.get('description', data[:200])}")
+        else:
+            if sent.record.subject in self._swap_watch:
+                self.stats["relay_swapped"] += 1
+                log.warning(
+                    "%s: a message was stored before an earlier one the stream refused",
+                    sent.record.subject,
+                )
+            self.failures = 0
+            self.stats["relay_published"] += 1
+            if sent.record.id.endswith(FIRST):
+                p = sent.record.subject.split(".")[2]
+                self.after[sent.record.id[: -len(FIRST)]] = f"{p} {json.loads(data)['seq']}"
+            if b'"duplicate"' in data:
+                self.stats["relay_duplicates"] += 1
+
+    def fail(self, reason: str) -> None:
+        """A publish failed: everything unanswered goes to the spool, in order."""
+        if self.failures == 0:
+            log.warning("NATS: %s", reason)
+        self.failures += 1
+        waiting = [s for s in self.sent.values() if not s.spooled]
+        self.sent.clear()
+        self._space.set()
+        self.spooling = True
+        for s in waiting:
+            self._to_spool(s.record)
+        self._wake.set()
+
+    def check_timeouts(self) -> None:
+        if self.sent:
+            oldest = next(iter(self.sent.values()))
+            if time.monotonic() - oldest.at > ACK_TIMEOUT:
+                self.fail(f"no answer to a publish in {ACK_TIMEOUT:g} s")
+
+    async def replay(self) -> None:
+        """Publish the spool in order whenever NATS takes messages; back to publishing
+        directly once it is empty."""
+        backoff = 1.0
+        while not self.gave_up:
+            await self._wake.wait()
+            self._wake.clear()
+            while self.spooling and self._connected():
+                if not self.spool:
+                    if not self.sent:
+                        self.spooling = False
+                        self._swap_watch.clear()
+                        log.info("The spool is published: messages go to NATS directly again")
+                    break
+                if not await self._replay_some():
+                    await asyncio.sleep(backoff)
+                    backoff = min(30.0, backoff * 2)
+                else:
+                    backoff = 1.0
+
+    async def _replay_some(self) -> bool:
+        chunk = self.spool.peek(self.settings.nats_window)
+        failures = self.failures
+        for record, _ in chunk:
+            await self._publish(record, spooled=True)
+            if self.failures != failures:
+                return False
+        deadline = time.monotonic() + ACK_TIMEOUT
+        while self.sent and self.failures == failures and time.monotonic() < deadline:
+            self._space.clear()
+            try:
+                await asyncio.wait_for(self._space.wait(), ACK_TIMEOUT)
+            except TimeoutError:
+                break
+        if self.sent or self.failures != failures:
+            if self.sent:
+                self.fail(f"no answer to a publish in {ACK_TIMEOUT:g} s")
+            return False
+        end: Position = chunk[-1][1]
+        self.spool.commit(end)
+        self.stats["relay_replayed"] += len(chunk)
+        return True
+
+    # --- the connection -------------------------------------------------------------
+
+    async def connect(self) -> None:
+        nc = await connect(
+            self.settings,
+            "rrdd relay",
+            retry=True,
+            on_disconnect=self._disconnected,
+            on_reconnect=self._reconnected,
+            stopped=lambda: self.gave_up,
+        )
+        if nc is None:
+            return
+        self.nc = nc
+        self.inbox = nc.new_inbox()
+        await nc.subscribe(f"{self.inbox}.*", cb=self._answer, pending_msgs_limit=1 << 20)
+        await self._check_stream()
+
+    async def _check_stream(self) -> None:
+        assert self.nc is not None
+        while self.running or self.spooling:
+            try:
+                await make_stream(self.nc.jetstream(timeout=5), self.settings)
+            except ConfigError as e:
+                self.fatal = e
+                self.stop()
+                return
+            except (TimeoutError, nats.errors.Error) as e:
+                log.error("NATS: cannot make or check stream %s: %s", self.stream.name, e)
+                await asyncio.sleep(2)
+                continue
+            self.ready = True
+            log.info("Publishing to stream %s at %s", self.stream.name, self.settings.nats)
+            self._wake.set()
+            return
+
+    async def _disconnected(self) -> None:
+        if self.sent:
+            self.fail("the connection to NATS was lost")
+        elif not self.spooling and self.running:
+            log.warning("NATS: the connection was lost")
+
+    async def _reconnected(self) -> None:
+        self._wake.set()
+
+    async def finish(self) -> None:
+        """At the end of the channel: wait a while for the acks of what was sent; the
+        rest stays in the spool for the next start."""
+        deadline = time.monotonic() + STOP_PATIENCE
+        while self.sent or (self.spooling and self.spool):
+            if time.monotonic() > deadline or self.fatal is not None:
+                break
+            self._wake.set()
+            await asyncio.sleep(0.05)
+        self.gave_up = True
+        if self.sent:
+            self.fail("stopping with publishes unanswered")
+        if self.spool:
+            log.warning(
+                "%d bytes stay in the spool %s for the next start",
+                self.spool.bytes,
+                self.spool.directory,
+            )
+        self.spooling = False
+        self._wake.set()
+        if self.nc is not None:
+            await self.nc.close()
+
+
+async def _main(relay: Relay, loop: Loop, fd: int) -> None:
+    connecting = asyncio.ensure_future(relay.connect())
+    replaying = asyncio.ensure_future(relay.replay())
+    loop.every(1.0, relay.check_timeouts)
+    try:
+        await relay.read(fd, loop)
+    finally:
+        relay.running = False
+        await relay.finish()
+        if not connecting.done():
+            connecting.cancel()
+        replaying.cancel()
+        await asyncio.gather(connecting, replaying, return_exceptions=True)
+
+
+def run_relay(settings: Settings, fd: int = 0) -> int:
+    stats: Counter[str] = Counter()
+    if settings.nats_spool_dir is None:
+        raise ConfigError("the relay needs a spool: set nats_spool_dir (or state_dir, XYMONTMP)")
+    spool = Spool(settings.nats_spool_dir, settings.nats_spool_max)
+    relay = Relay(settings, stats, spool)
+    loop = Loop()
+
+    def on_signal(signum: object) -> None:
+        if signum in SIGNALS[:2] and relay.running:
+            log.info("Got a signal to stop")
+            relay.stop()
+        else:
+            logsetup.reopen()
+
+    loop.on_signals(on_signal, SIGNALS)
+    try:
+        loop.run(_main(relay, loop, fd))
+    finally:
+        spool.close()
+        loop.close()
+    summary = ", ".join(f"{k} {v}" for k, v in sorted(stats.items()) if v)
+    log.info("Totals: %s", summary or "nothing received")
+    if relay.fatal is not None:
+        raise relay.fatal
+    return 0

@@ -1,0 +1,470 @@
+"""rrdd worker: the partitions p % N == I of the stream, written as rrdd writes stdin.
+
+    rrdd worker --nats=nats://mq1:4222 --worker=0/2 --rrddir=/var/lib/xymon/rrd \\
+        --rrdcached=graphs.example.com:42217
+
+Start: connect, wait for the stream (the relay makes it), take a lease on every owned
+partition, make or find each partition's durable pull consumer, then consume. Each
+partition is fetched by a task of its own, nats_batch messages at a time, and its
+messages go through the daemon's pipeline (Daemon.handle) in order. The batches of all
+partitions that are handled meet in one commit (`durable`): when it says the values
+are in the files or in rrdcached, every message of those batches is acknowledged. While
+it cannot (rrdcached unreachable, a disk full), the messages are kept from redelivery
+(in progress) and tried again.
+
+Leases: a KV bucket ``<stream>_leases`` whose entries expire after nats_lease_ttl (its
+max_age); a worker creates the key of each partition it owns (create fails if the key
+exists) and renews it with its revision every third of the TTL. A key held by someone
+else is watched for a TTL: renewed meanwhile, the partition has a live owner and this
+worker refuses to start; expired, it was a dead worker's (this one's last run, killed)
+and is taken. A renewal that finds another revision means another worker took the
+partition: this one stops (exit 1).
+
+Order across a crash: messages delivered to a killed worker and never acknowledged come
+back after ack_wait. When a partition shows such messages at start, the worker waits
+ack_wait before its first fetch, so they come before newer ones. A message delivered
+twice is applied twice only in name: the writer drops values not newer than what their
+file has (counted as nats_duplicate_values, the messages as nats_redelivered).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections import Counter
+from collections.abc import Callable
+
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext, api
+from nats.js.kv import KeyValue
+
+from rrdd import logsetup, privileges
+from rrdd.channel import ChannelParser
+from rrdd.daemon import Daemon, load_rras
+from rrdd.errors import StartError
+from rrdd.loop import SIGNALS, Loop
+from rrdd.nats import options
+from rrdd.nats.common import (
+    Stream,
+    connect,
+    consumer_name,
+    lease_key,
+    owner_text,
+    read_owner,
+    stream_partitions,
+)
+from rrdd.nats.relay import AFTER
+from rrdd.settings import Settings
+from rrdd.snmpmibs import load_mibs
+from rrdd.startup import (
+    lost_creates,
+    start_creators,
+    start_daemon,
+    start_metrics,
+    start_watcher,
+    writer_gauges,
+)
+from rrdd.writer.direct import DirectWriter
+
+log = logging.getLogger("rrdd.nats")
+
+FETCH_TIMEOUT = 1.0  # seconds a fetch waits for messages: also how soon a stop is seen
+RETRY_MAX = 30.0
+
+
+def durable(writer: DirectWriter) -> bool:
+    """The durability point: every value handed to the writer is in its file, or rrdcached
+    has answered for it. The one place that decides when a message may be acknowledged."""
+    writer.flush()
+    return writer.pending() == 0
+
+
+def parse_worker(text: str) -> tuple[int, int]:
+    i, _, n = text.partition("/")
+    return int(i), int(n)
+
+
+class Leases:
+    """This worker's leases on its partitions (see the module's docstring)."""
+
+    def __init__(self, kv: KeyValue, parts: list[int], worker: str, ttl: float):
+        self.kv, self.parts, self.worker, self.ttl = kv, parts, worker, ttl
+        self.revisions: dict[int, int] = {}
+        self.last_ack: dict[int, float] = {}
+        self.acked: Counter[int] = Counter()
+
+    def _value(self, p: int) -> bytes:
+        return owner_text(self.worker, {"acked": self.acked[p], "last_ack": self.last_ack.get(p)})
+
+    async def take(self, running: Callable[[], bool]) -> None:
+        for p in self.parts:
+            await self._take(p, running)
+
+    async def _take(self, p: int, running: Callable[[], bool]) -> None:
+        key, seen = lease_key(p), None
+        while running():
+            try:
+                self.revisions[p] = await self.kv.create(key, self._value(p))
+                return
+            except nats.js.errors.KeyWrongLastSequenceError:
+                pass
+            try:
+                entry = await self.kv.get(key)
+            except nats.js.errors.KeyNotFoundError:
+                continue  # expired meanwhile, or deleted
+            owner = read_owner(entry.value)
+            who = (
+                f"worker {owner.get('worker', '?')} on {owner.get('host', '?')} "
+                f"(pid {owner.get('pid', '?')})"
+            )
+            if seen is None:
+                seen = entry.revision
+                log.info(
+                    "Partition %d is leased to %s: waiting up to %g s for the lease to expire "
+                    "(a worker that was stopped without releasing it)",
+                    *(p, who, self.ttl),
+                )
+            elif entry.revision != seen:
+                raise StartError(
+                    f"partition {p} is owned by {who}, which renews its lease: two workers "
+                    f"cannot share a partition (is --worker={self.worker} running twice?)"
+                )
+            await asyncio.sleep(min(1.0, self.ttl / 5))
+
+    async def renew(self) -> None:
+        """Raises StartError when another worker took a partition."""
+        for p in self.parts:
+            try:
+                self.revisions[p] = await self.kv.update(
+                    lease_key(p), self._value(p), last=self.revisions[p]
+                )
+            except nats.js.errors.KeyWrongLastSequenceError:
+                raise StartError(
+                    f"the lease of partition {p} was taken by another worker (this one could "
+                    "not renew it in time); stopping"
+                ) from None
+
+    async def release(self) -> None:
+        for p, revision in self.revisions.items():
+            with contextlib.suppress(nats.errors.Error, asyncio.TimeoutError):
+                await self.kv.delete(lease_key(p), last=revision)
+
+
+class Worker:
+    def __init__(
+        self,
+        settings: Settings,
+        daemon: Daemon,
+        writer: DirectWriter,
+        stats: Counter[str],
+        drain: bool,
+    ):
+        self.settings = settings
+        self.daemon = daemon
+        self.writer = writer
+        self.stats = stats
+        self.drain = drain
+        self.index, self.count = parse_worker(settings.nats_worker)
+        self.stream = Stream.of(settings)
+        self.parser = ChannelParser(settings.max_message, stats)
+        self.running = True
+        self.failed: str | None = None
+        self.nc: Client | None = None
+        self.leases: Leases | None = None
+        self._pending: list[Msg] = []  # handled, awaiting the commit
+        self._waiters: list[asyncio.Future[None]] = []
+        self._have = asyncio.Event()
+
+    def stop(self) -> None:
+        self.running = False
+
+    # --- start ----------------------------------------------------------------------
+
+    async def main(self) -> None:
+        nc = self.nc = await connect(
+            self.settings,
+            f"rrdd worker {self.settings.nats_worker}",
+            retry=True,
+            stopped=lambda: not self.running,
+        )
+        if nc is None:
+            return
+        js = nc.jetstream(timeout=10)
+        try:
+            partitions = await self._wait_for_stream(js)
+            if partitions is None:
+                return
+            owned = [p for p in range(partitions) if p % self.count == self.index]
+            if not owned:
+                raise StartError(
+                    f"worker {self.settings.nats_worker} owns no partition: the stream has "
+                    f"{partitions}, fewer than the {self.count} workers"
+                )
+            self.leases = Leases(
+                await self._bucket(js),
+                owned,
+                self.settings.nats_worker,
+                self.settings.nats_lease_ttl,
+            )
+            await self.leases.take(lambda: self.running)
+            if not self.running:
+                return
+            renewing = asyncio.ensure_future(self._renew())
+            subs = {p: await self._consumer(js, p) for p in owned}
+            await self._wait_for_redeliveries(js, owned)
+            log.info(
+                "Worker %s consumes partitions %s of stream %s",
+                self.settings.nats_worker,
+                ",".join(map(str, owned)),
+                self.stream.name,
+            )
+            committing = asyncio.ensure_future(self._committer())
+            await asyncio.gather(*(self._consume(js, p, sub) for p, sub in subs.items()))
+            await self._commit_now()
+            committing.cancel()
+            renewing.cancel()
+            await asyncio.gather(committing, renewing, return_exceptions=True)
+            if self.failed is not None:
+                raise StartError(self.failed)
+            await self.leases.release()
+        finally:
+            with contextlib.suppress(nats.errors.Error, asyncio.TimeoutError, OSError):
+                await nc.flush(timeout=5)  # the last acks
+            await nc.close()
+
+    async def _wait_for_stream(self, js: JetStreamContext) -> int | None:
+        said = False
+        while self.running:
+            try:
+                found = await stream_partitions(js, self.settings)
+            except (TimeoutError, nats.errors.Error) as e:
+                log.error("NATS: cannot read stream %s: %s", self.stream.name, e)
+                found = None
+            if found is not None:
+                return found
+            if not said:
+                said = True
+                log.warning(
+                    "Stream %s does not exist yet (the relay makes it); waiting", self.stream.name
+                )
+            await asyncio.sleep(1.0)
+        return None
+
+    async def _bucket(self, js: JetStreamContext) -> KeyValue:
+        try:
+            return await js.key_value(self.stream.leases)
+        except nats.js.errors.BucketNotFoundError:
+            return await js.create_key_value(
+                bucket=self.stream.leases,
+                ttl=self.settings.nats_lease_ttl,
+                history=1,
+                replicas=self.settings.nats_replicas,
+                description="rrdd workers' leases on the partitions",
+            )
+
+    async def _consumer(self, js: JetStreamContext, p: int) -> JetStreamContext.PullSubscription:
+        name = consumer_name(p)
+        config = api.ConsumerConfig(
+            name=name,
+            durable_name=name,
+            filter_subject=self.stream.filter(p),
+            ack_policy=api.AckPolicy.EXPLICIT,
+            ack_wait=self.settings.nats_ack_wait,
+            max_ack_pending=max(1024, 4 * self.settings.nats_batch),
+            max_deliver=-1,
+            deliver_policy=api.DeliverPolicy.ALL,
+        )
+        try:
+            info = await js.consumer_info(self.stream.name, name)
+            if info.config.ack_wait != config.ack_wait:
+                await js.add_consumer(self.stream.name, config)  # an update on 2.9
+        except nats.js.errors.NotFoundError:
+            await js.add_consumer(self.stream.name, config)
+        return await js.pull_subscribe_bind(durable=name, stream=self.stream.name)
+
+    async def _wait_for_redeliveries(self, js: JetStreamContext, owned: list[int]) -> None:
+        unacked = 0
+        for p in owned:
+            info = await js.consumer_info(self.stream.name, consumer_name(p))
+            unacked += info.num_ack_pending or 0
+        if not unacked:
+            return
+        wait = self.settings.nats_ack_wait + FETCH_TIMEOUT
+        log.info(
+            "%d messages were delivered to a worker that did not acknowledge them: waiting "
+            "%g s for their redelivery, so that they come before newer ones",
+            *(unacked, wait),
+        )
+        deadline = time.monotonic() + wait
+        while self.running and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+
+    async def _renew(self) -> None:
+        assert self.leases is not None
+        while True:
+            await asyncio.sleep(self.settings.nats_lease_ttl / 3)
+            try:
+                await self.leases.renew()
+            except StartError as e:
+                self.failed = str(e)
+                log.error("%s", e)
+                self.stop()
+                return
+            except (TimeoutError, nats.errors.Error) as e:
+                log.warning("NATS: cannot renew the leases now: %s", e)
+
+    # --- consuming ------------------------------------------------------------------
+
+    async def _consume(
+        self, js: JetStreamContext, p: int, sub: JetStreamContext.PullSubscription
+    ) -> None:
+        backoff = 1.0
+        while self.running:
+            try:
+                msgs = await sub.fetch(self.settings.nats_batch, timeout=FETCH_TIMEOUT)
+            except TimeoutError:  # nothing came (nats.errors.TimeoutError is one)
+                if self.drain and await self._empty(js, p):
+                    return
+                continue
+            except nats.errors.Error as e:
+                log.warning("NATS: partition %d: cannot fetch: %s", p, e)
+                await asyncio.sleep(backoff)
+                backoff = min(RETRY_MAX, backoff * 2)
+                continue
+            backoff = 1.0
+            await self.handle(js, msgs)
+            await self.commit(msgs)
+            assert self.leases is not None
+            self.leases.acked[p] += len(msgs)
+            self.leases.last_ack[p] = time.time()
+
+    async def _empty(self, js: JetStreamContext, p: int) -> bool:
+        try:
+            info = await js.consumer_info(self.stream.name, consumer_name(p))
+        except (TimeoutError, nats.errors.Error):
+            return False
+        return not info.num_pending and not info.num_ack_pending
+
+    async def handle(self, js: JetStreamContext, msgs: list[Msg]) -> None:
+        stats = self.stats
+        for msg in msgs:
+            if msg.headers and AFTER in msg.headers:
+                await self._after(js, msg.headers[AFTER])
+            again = msg.metadata.num_delivered > 1
+            if again:
+                stats["nats_redelivered"] += 1
+                old = stats["updates_dropped_old"]
+            item = self.parser.item(msg.data)
+            stats["nats_messages"] += 1
+            if item is not None:
+                self.daemon.handle(item)
+            if again:
+                stats["nats_duplicate_values"] += stats["updates_dropped_old"] - old
+
+    async def _after(self, js: JetStreamContext, after: str) -> None:
+        """A renamehost's copy for the new name: wait until the old name's partition has
+        acknowledged its own copy, and so every message of the old name before it."""
+        p, _, seq = after.partition(" ")
+        if not (p.isdigit() and seq.isdigit()):
+            return
+        said, started = False, time.monotonic()
+        while self.running:
+            try:
+                info = await js.consumer_info(self.stream.name, consumer_name(int(p)))
+                if info.ack_floor is not None and info.ack_floor.stream_seq >= int(seq):
+                    return
+            except (TimeoutError, nats.errors.Error):
+                pass
+            if not said and time.monotonic() - started > 10:
+                said = True
+                log.warning(
+                    "A renamehost waits for partition %s to reach it (is its worker up?)", p
+                )
+            await asyncio.sleep(0.05)
+
+    async def commit(self, msgs: list[Msg]) -> None:
+        """Wait until these messages' values are durable and acknowledged."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending += msgs
+        self._waiters.append(done)
+        self._have.set()
+        await done
+
+    async def _committer(self) -> None:
+        while True:
+            await self._have.wait()
+            await asyncio.sleep(0)  # the other partitions' batches join this commit
+            await self._commit_now()
+
+    async def _commit_now(self) -> None:
+        self._have.clear()
+        msgs, waiters = self._pending, self._waiters
+        self._pending, self._waiters = [], []
+        backoff = 0.5
+        while not durable(self.writer):
+            self.stats["nats_commit_retries"] += 1
+            for msg in msgs:
+                with contextlib.suppress(nats.errors.Error):
+                    await msg.in_progress()  # not redelivered while rrdd keeps its values
+            await asyncio.sleep(backoff)
+            backoff = min(RETRY_MAX, backoff * 2)
+        for msg in msgs:
+            with contextlib.suppress(nats.errors.Error):
+                await msg.ack()
+        self.stats["nats_acked"] += len(msgs)
+        self.writer.sync()
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    settings = options.read_settings(args, rrddir_needed=True)
+    rras = load_rras(settings)
+    load_mibs(settings.snmpmibs)
+    logsetup.configure(settings.log, settings.debug)
+    stats: Counter[str] = Counter()
+    creators = start_creators(settings, stats)
+    shared = start_metrics(settings, stats)
+    metrics = shared.metrics if shared else None
+
+    def rebuild() -> Settings:
+        return options.read_settings(args, rrddir_needed=True)
+
+    daemon, writer, processor = start_daemon(settings, rras, rebuild, stats, metrics, creators)
+    privileges.warn_if_root(settings.user)
+    watcher = start_watcher(settings, (), daemon.request_reload)
+    if shared is not None:
+        writer_gauges(shared.metrics, writer, lambda: daemon.last_message)
+        shared.start()
+    worker = Worker(settings, daemon, writer, stats, args.drain)
+    loop = Loop()
+
+    def on_signal(signum: signal.Signals) -> None:
+        if signum == signal.SIGHUP:
+            logsetup.reopen()
+            daemon.request_reload()
+        elif worker.running:
+            log.info("Got signal %s, stopping", signum.name)
+            worker.stop()
+
+    loop.on_signals(on_signal, SIGNALS)
+    daemon.plug(loop)
+    try:
+        loop.run(worker.main())
+    finally:
+        daemon.shutdown()
+        loop.close()
+        watcher.stop()
+        if processor:
+            processor.close()
+        if shared:
+            shared.close()
+    return lost_creates(writer)
