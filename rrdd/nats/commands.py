@@ -64,5 +64,5 @@ def main(command: str, argv: Sequence[str]) -> int:
         print(f"rrdd {command}: {e}", file=sys.stderr)
         return 2
     except StartError as e:
-        log.error("%s", e)
+        print(f"rrdd {command}: {e}", file=sys.stderr)
         return 1
