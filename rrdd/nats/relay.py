@@ -57,7 +57,7 @@ log = logging.getLogger("rrdd.nats")
 FIRST, SECOND, AFTER = ".a", ".b", "Rrdd-After"
 ACK_TIMEOUT = 5.0  # seconds a publish may wait for its ack before the relay spools
 REPORT_EVERY = 60.0  # seconds between two log lines about a full spool
-STOP_PATIENCE = 10.0  # seconds the relay waits at the end for the acks of what it sent
+STOP_PATIENCE = 5.0  # seconds the relay waits at the end for the acks of what it sent
 
 
 @dataclass(slots=True)
@@ -134,6 +134,7 @@ class Relay:
 
     async def read(self, fd: int, loop: Loop) -> None:
         readable = self.readable
+        os.set_blocking(fd, False)  # the callback fires once per readiness, not per read
         loop.reader(fd, readable.set)
         try:
             while self.running:
@@ -141,7 +142,10 @@ class Relay:
                 readable.clear()
                 if not self.running:
                     break
-                data = os.read(fd, 1 << 16)
+                try:
+                    data = os.read(fd, 1 << 16)
+                except BlockingIOError:  # readiness seen before the last read took it all
+                    continue
                 if not data:
                     self.channel.close()
                     break
@@ -325,7 +329,7 @@ class Relay:
 
     async def _check_stream(self) -> None:
         assert self.nc is not None
-        while self.running or self.spooling:
+        while not self.gave_up:
             try:
                 await make_stream(self.nc.jetstream(timeout=5), self.settings)
             except ConfigError as e:
@@ -354,7 +358,7 @@ class Relay:
         """At the end of the channel: wait a while for the acks of what was sent; the
         rest stays in the spool for the next start."""
         deadline = time.monotonic() + STOP_PATIENCE
-        while self.sent or (self.spooling and self.spool):
+        while not self.ready or self.sent or (self.spooling and self.spool):
             if time.monotonic() > deadline or self.fatal is not None:
                 break
             self._wake.set()
