@@ -342,3 +342,114 @@ def test_send_top_and_check(tmp_path: Path, server: NatsServer) -> None:
     rrddir.mkdir()
     drained(worker(server, rrddir, "0/1", "--drain"))
     assert (rrddir / "www.example.com" / "la.rrd").exists()
+
+
+def certificates(where: Path) -> dict[str, Path]:
+    """A private CA, a server certificate for 127.0.0.1 and a client certificate, and a
+    second CA that signed neither."""
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=where)
+
+    for ca in ("ca", "other-ca"):
+        openssl(
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            f"/CN=rrdd test {ca}",
+            "-keyout",
+            f"{ca}.key",
+            "-out",
+            f"{ca}.pem",
+        )
+    (where / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    for name in ("server", "client"):
+        openssl(
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            f"/CN={name}",
+            "-keyout",
+            f"{name}.key",
+            "-out",
+            f"{name}.csr",
+        )
+        openssl(
+            "x509",
+            "-req",
+            "-in",
+            f"{name}.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+            "-out",
+            f"{name}.pem",
+        )
+    return {p.stem if p.suffix == ".pem" else p.name: p for p in where.iterdir()}
+
+
+def test_tls_and_passwords_right_and_wrong(tmp_path: Path) -> None:
+    pki = tmp_path / "pki"
+    pki.mkdir()
+    files = certificates(pki)
+    (tmp_path / "nats").mkdir()
+    secured = NatsServer(
+        tmp_path / "nats",
+        extra=f"""
+tls {{ cert_file: "{pki / "server.pem"}", key_file: "{pki / "server.key"}",
+      ca_file: "{pki / "ca.pem"}", verify: true }}
+authorization {{ users = [ {{ user: rrdd, password: "s3cret-pw" }} ] }}
+""",
+        scheme="tls",
+    ).start()
+    (tmp_path / "pw").write_text("s3cret-pw\n")
+    tls = [
+        f"--nats-tls-ca={files['ca']}",
+        f"--nats-tls-cert={files['client']}",
+        f"--nats-tls-key={pki / 'client.key'}",
+    ]
+    base = [f"--nats={secured.url}", "--nats-user=rrdd", *tls]
+
+    def command(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [RRDD, *args], capture_output=True, text=True, env=clean_env(**env), timeout=60
+        )
+
+    try:
+        made = command(
+            "relay", *base, f"--nats-spool-dir={tmp_path / 'spool'}", RRDD_NATS_PASSWORD="s3cret-pw"
+        )
+        assert made.returncode == 0 and "Stream RRDD made" in made.stderr, made.stderr
+        good = command("check", *base, f"--nats-password-file={tmp_path / 'pw'}")
+        assert good.returncode == 0, good.stdout + good.stderr
+        wrong = command("check", *base, RRDD_NATS_PASSWORD="wrong")
+        assert wrong.returncode == 3 and "refused the credentials" in wrong.stdout
+        none = command("send", f"--nats={secured.url}", *tls, "status a.cpu green load=1")
+        assert none.returncode == 1 and "Authorization Violation" in none.stderr
+        other_ca = command(
+            "check",
+            *base[:2],
+            f"--nats-tls-ca={files['other-ca']}",
+            *tls[1:],
+            RRDD_NATS_PASSWORD="s3cret-pw",
+        )
+        assert other_ca.returncode == 3 and "certificate verify failed" in other_ca.stdout
+        for done in (made, good, wrong, none, other_ca):
+            assert "s3cret-pw" not in done.stdout + done.stderr
+        in_url = command("check", "--nats=tls://rrdd:s3cret-pw@127.0.0.1:4222")
+        assert in_url.returncode == 3 and "credentials do not go in the URL" in in_url.stdout
+    finally:
+        secured.kill()

@@ -25,6 +25,7 @@ import os
 import re
 import socket
 import ssl
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -193,12 +194,20 @@ async def connect(
     options = connect_options(settings)
     first_error: list[str] = []
 
+    said: dict[str, float] = {}
+
     async def errors(e: Exception) -> None:
-        # The client reports each failed attempt; the first one says the most.
+        # The client reports each failed attempt (it tries again by itself, every
+        # second): each reason is logged once a minute, the first one is kept.
         text = describe_error(e)
         if not first_error:
             first_error.append(text)
-        log.debug("NATS: %s", text)
+        now = time.monotonic()
+        if now - said.get(text, -60.0) >= 60.0:
+            said[text] = now
+            log.error("NATS at %s: %s", settings.nats, text)
+        else:
+            log.debug("NATS: %s", text)
 
     async def disconnected() -> None:
         if on_disconnect is not None:
@@ -223,7 +232,7 @@ async def connect(
                 max_reconnect_attempts=-1,
                 reconnect_time_wait=1,
                 connect_timeout=5,
-                allow_reconnect=True,
+                allow_reconnect=retry,
                 **options,
             )
             return nc
