@@ -11,9 +11,9 @@ cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.."
 root=$(pwd -P)
 
 # xymon: the tests run its xymond_rrd, xymond, xymond_channel, client and showgraph.cgi;
-# chromium: the web view's tests drive it headless
+# chromium: the web view's tests drive it headless; nats-server: the NATS tests start one
 packages=(python3 python3-venv python3-dev gcc pkg-config librrd-dev rrdtool rrdcached faketime xymon
-    chromium chromium-driver)
+    chromium chromium-driver nats-server openssl)
 venv=.venv
 stamp=$venv/.rrdd-setup # sha256 of the pyproject.toml last installed
 where=$venv/.rrdd-root  # the repo path the venv was made for: its scripts hard-code it
@@ -68,8 +68,8 @@ fi
 if [[ $(cat -- "$stamp" 2>/dev/null) == "$want" ]]; then
     say "rrdd installed in $venv"
 else
-    say "pip install -e '.[web,test]'"
+    say "pip install -e '.[web,test,nats]'"
     rm -f -- "$stamp"
-    PIP_DISABLE_PIP_VERSION_CHECK=1 "$venv/bin/pip" install -q --use-pep517 -e '.[web,test]'
+    PIP_DISABLE_PIP_VERSION_CHECK=1 "$venv/bin/pip" install -q --use-pep517 -e '.[web,test,nats]'
     printf '%s\n' "$want" >"$stamp"
 fi
