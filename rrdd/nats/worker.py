@@ -146,10 +146,17 @@ class Leases:
                     lease_key(p), self._value(p), last=self.revisions[p]
                 )
             except nats.js.errors.KeyWrongLastSequenceError:
+                pass
+            else:
+                continue
+            try:  # it expired while this worker was busy: nobody else took it meanwhile?
+                self.revisions[p] = await self.kv.create(lease_key(p), self._value(p))
+            except nats.js.errors.KeyWrongLastSequenceError:
                 raise StartError(
                     f"the lease of partition {p} was taken by another worker (this one could "
                     "not renew it in time); stopping"
                 ) from None
+            log.warning("The lease of partition %d expired before its renewal; taken again", p)
 
     async def release(self) -> None:
         for p, revision in self.revisions.items():
