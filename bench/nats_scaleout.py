@@ -128,7 +128,8 @@ def main() -> None:
             )
         ratio = [r["workers_msg_s"] / r["stdin_msg_s"] for r in runs]
         print(
-            f"  workers/stdin   {statistics.median(ratio):10.2f}  [{min(ratio):.2f}, {max(ratio):.2f}]"
+            f"  workers/stdin   {statistics.median(ratio):10.2f}"
+            f"  [{min(ratio):.2f}, {max(ratio):.2f}]"
         )
     shutil.rmtree(top, ignore_errors=True)
 
