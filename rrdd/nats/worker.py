@@ -71,7 +71,7 @@ from rrdd.startup import (
     start_watcher,
     writer_gauges,
 )
-from rrdd.writer.direct import DirectWriter
+from rrdd.writer.rrdwriter import RrdWriter
 
 log = logging.getLogger("rrdd.nats")
 
@@ -79,11 +79,10 @@ FETCH_TIMEOUT = 1.0  # seconds a fetch waits for messages: also how soon a stop 
 RETRY_MAX = 30.0
 
 
-def durable(writer: DirectWriter) -> bool:
+def durable(writer: RrdWriter) -> bool:
     """The durability point: every value handed to the writer is in its file, or rrdcached
     has answered for it. The one place that decides when a message may be acknowledged."""
-    writer.flush()
-    return writer.pending() == 0
+    return writer.commit()
 
 
 def parse_worker(text: str) -> tuple[int, int]:
@@ -169,7 +168,7 @@ class Worker:
         self,
         settings: Settings,
         daemon: Daemon,
-        writer: DirectWriter,
+        writer: RrdWriter,
         stats: Counter[str],
         drain: bool,
     ):
