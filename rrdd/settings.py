@@ -81,6 +81,9 @@ class Settings(BaseModel):
     extra_workers: Annotated[int, RESTART] = Field(4, ge=1)  # scripts running at once
     extra_persistent: Annotated[bool, RESTART] = False
     rrdcached: Annotated[str | None, RESTART] = None  # --rrdcached / RRDCACHED_ADDRESS
+    # rrdcached works in rrdd's own RRD directory (None: it does over a Unix socket or
+    # loopback), so rrdd's creator processes may make new files for it
+    rrdcached_shares_files: Annotated[bool | None, RESTART] = None
     cache_age: Annotated[float, LIVE] = Field(3600.0, gt=0)  # seconds a value may wait
     writes_per_second: Annotated[float, LIVE] = Field(0.0, ge=0)  # 0: no ceiling
     creates_per_second: Annotated[float, LIVE] = Field(0.0, ge=0)
@@ -317,6 +320,7 @@ def resolve_settings(
     ):
         pick(name, cli(name), cfg(name))
     pick("rrdcached", cli("rrdcached"), env("RRDCACHED_ADDRESS"), cfg("rrdcached"))
+    pick("rrdcached_shares_files", cfg("rrdcached_shares_files"))
     pick("processor_bufsize", env("RRD_EXTPROC_BUFSIZ"), cfg("processor_bufsize"))
     doflush = "RRD_EXTPROC_DOFLUSH" in environ or None
     pick("processor_flush", ("environment RRD_EXTPROC_DOFLUSH", doflush), cfg("processor_flush"))

@@ -29,7 +29,7 @@ from rrdd.settings import Settings, split_address
 from rrdd.sharing import SharedMetrics, StateDir
 from rrdd.watch import ConfigWatcher
 from rrdd.writer.creator import Creators
-from rrdd.writer.rrdcached import Rrdcached
+from rrdd.writer.rrdcached import Rrdcached, shares_files
 from rrdd.writer.rrdwriter import RrdWriter
 from rrdd.writer.store import StoreUnavailable
 from rrdd.xymoncfg import RraDefinitions
@@ -50,9 +50,14 @@ def check_rrddir(settings: Settings) -> str | None:
 
 
 def start_creators(settings: Settings, stats: Counter[str]) -> Creators | None:
-    """Direct mode's file creation workers, forked now, while this process has one thread
-    and a small heap, and is still root: they drop it at once themselves."""
-    if settings.rrdcached or not settings.create_workers:
+    """The file creation workers, forked now, while this process has one thread and a
+    small heap, and is still root: they drop it at once themselves. With rrdcached they
+    make the files when the daemon works in the same directory (then a file made here
+    costs the daemon nothing, and two processes make them while rrdd reads on); else the
+    daemon makes them."""
+    if not settings.create_workers:
+        return None
+    if settings.rrdcached and not shares_files(settings.rrdcached, settings.rrdcached_shares_files):
         return None
     become = privileges.ids(settings.user, settings.group)
     creators = Creators(settings.create_workers, stats, become)

@@ -38,7 +38,8 @@ class Daemon:
     def address(self) -> str:
         return f"unix:{self.sock}"
 
-    def start(self) -> None:
+    def start(self, permissions: str = "") -> None:
+        """`permissions`: the commands the socket allows (rrdcached -P), else all."""
         if not os.path.exists(RRDCACHED):
             # extras/setup.sh installs it: a run without it must not look green.
             pytest.fail(f"{RRDCACHED} is missing: run extras/setup.sh (Debian package rrdcached)")
@@ -46,6 +47,7 @@ class Daemon:
             [
                 RRDCACHED,
                 "-g",
+                *(["-P", permissions] if permissions else []),
                 "-l",
                 self.address,
                 "-j",
@@ -338,3 +340,23 @@ def test_a_commit_is_true_once_the_daemon_has_answered_for_every_value(
     rrdcached.stop()
     info = rrdtool.lastupdate(str(rrdcached.rrddir / "h0/la.rrd"))
     assert (int(info["date"].timestamp()), info["ds"]) == (T0 + 300, {"la": 7.0})
+
+
+@pytest.mark.parametrize("makers", [[], ["--create-workers=0"]], ids=["creators", "daemon"])
+def test_new_files_are_made_by_rrdd_when_the_daemon_shares_its_directory(
+    tmp_path: Path, makers: list[str]
+) -> None:
+    rrddir = tmp_path / "rrd"
+    rrddir.mkdir()
+    daemon = Daemon(tmp_path, rrddir)
+    # A daemon that may not CREATE shows who makes the files: rrdd's creator processes
+    # never ask it; without them rrdd asks, is told no, and makes them itself.
+    daemon.start(permissions="UPDATE,BATCH,FLUSH,FORGET,PENDING,STATS,QUIT,PING,HELP")
+    try:
+        data = stream(2)
+        p = run(rrddir, data, f"--rrdcached={daemon.address}", *makers)
+        assert p.returncode == 0, p.stderr
+        assert ("rrdcached does not create files" in p.stderr) == bool(makers)
+    finally:
+        daemon.stop()
+    assert rrd_contents(rrddir) == direct_result(tmp_path, data)

@@ -44,6 +44,18 @@ def parse_address(address: str) -> tuple[int, str | tuple[str, int]]:
     return socket.AF_INET, (host, int(port) if port else DEFAULT_PORT)
 
 
+def shares_files(address: str, said: bool | None = None) -> bool:
+    """Whether the daemon at `address` works in rrdd's own RRD directory: as `said`, or
+    when it listens on a Unix socket or a loopback address."""
+    if said is not None:
+        return said
+    family, target = parse_address(address)
+    if family == socket.AF_UNIX:
+        return True
+    host = target[0] if isinstance(target, tuple) else target
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
 class Rrdcached:
     batched = True
     daemon = True

@@ -398,10 +398,10 @@ class RrdWriter:
     def sync(self) -> None:
         """Between reads: write what is due, make what may be made, try the disk again."""
         self._retry_disk()
+        self.take_made()
         if self.store.batched:
             self._send_due(wait=False)
             return
-        self.take_made()
         for f in self.making.turn_of_waiting():
             if self.table.holds(f):
                 self._make_now(f)
