@@ -114,9 +114,14 @@ def start_daemon(
     """The store, the flush socket, the processor, the writer and the main loop over them;
     root is dropped on the way. `metrics` gets the writer's flush times; `creators` (from
     start_creators) make the new files."""
+    here = (
+        shares_files(settings.rrdcached, settings.rrdcached_shares_files)
+        if settings.rrdcached
+        else True
+    )
     try:
         store = (
-            Rrdcached(settings.rrdcached, str(settings.rrddir), stats=stats)
+            Rrdcached(settings.rrdcached, str(settings.rrddir), stats=stats, files_here=here)
             if settings.rrdcached
             else None
         )
@@ -125,7 +130,7 @@ def start_daemon(
     flush_socket = FlushSocket(settings.tmpdir, str(settings.rrddir)) if settings.tmpdir else None
     load_builtins()  # import every parser while the code is surely readable
     privileges.drop(settings.user, settings.group)
-    problem = check_rrddir(settings)
+    problem = check_rrddir(settings) if here else None  # else: the daemon's base directory
     if problem:
         raise StartError(problem)
     if settings.snmpmibs is None:

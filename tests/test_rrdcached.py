@@ -360,3 +360,43 @@ def test_new_files_are_made_by_rrdd_when_the_daemon_shares_its_directory(
     finally:
         daemon.stop()
     assert rrd_contents(rrddir) == direct_result(tmp_path, data)
+
+
+def test_a_daemon_on_another_machine_makes_and_reads_the_files_itself(tmp_path: Path) -> None:
+    """rrdcached over TCP, its files not in rrdd's file system: rrdd asks it for a file's
+    data sources (INFO) and has it make new files (CREATE, with the values' BATCH); the
+    RRD directory rrdd is given is only the daemon's base, and never touched here."""
+    base, journal = tmp_path / "daemon-rrd", tmp_path / "journal"
+    base.mkdir()
+    journal.mkdir()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    daemon = subprocess.Popen(
+        [RRDCACHED, "-g", "-l", f"127.0.0.1:{port}", "-j", str(journal), "-b", str(base)]
+        + ["-R", "-B", "-F", "-w", "3600", "-p", str(tmp_path / "pid")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: _listening(port))
+        config = tmp_path / "rrdd.toml"
+        config.write_text("rrdcached_shares_files = false\n")
+        elsewhere = tmp_path / "not-here"  # the daemon's directory, as rrdd names it
+        args = (f"--rrdcached=127.0.0.1:{port}", f"--config={config}")
+        first, second = stream(2), stream(2, start=2)
+        p = run(elsewhere, first, *args)
+        assert p.returncode == 0, p.stderr
+        p = run(elsewhere, second, *args)  # the files exist: their DS come from INFO
+        assert p.returncode == 0, p.stderr
+        assert "rrdcached did not make" not in p.stderr and "ERROR" not in p.stderr
+        assert not elsewhere.exists()
+    finally:
+        daemon.terminate()  # -F: it writes everything it holds first
+        daemon.wait(timeout=30)
+    assert rrd_contents(base) == direct_result(tmp_path, first + second)
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0

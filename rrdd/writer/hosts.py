@@ -5,6 +5,10 @@ what the other did already is success (a debug line), and marks (marks.py) lead 
 other to what this one did. None acts through a symbolic link. Each begins by taking in
 the files the creator processes have made, so that no file is in the making under what
 changes.
+
+With an rrdcached on another machine (whose files are not here) rrdd cannot delete or
+move files: it writes what it holds, has the daemon forget the files, lets go of its
+records and says once that the files stay as they are on that machine.
 """
 
 from __future__ import annotations
@@ -28,12 +32,35 @@ class HostOps:
     def __init__(self, writer: RrdWriter):
         self.w = writer
         self.rrddir = writer.rrddir
+        self._said_remote = False
+
+    def _remote(self, what: str, host: str, names: list[str] | None = None) -> bool:
+        """With the files on another machine: write and forget what is held for the host
+        (or these files of it), say once that the files stay there (True)."""
+        w = self.w
+        if w.store.files_here:
+            return False
+        files = [f for f in w.table.of_host(host) if names is None or f.name in names]
+        w._write(files)
+        w.store.forget([f.path for f in files])
+        for f in files:
+            w.table.remove(f)
+        if not self._said_remote:
+            self._said_remote = True
+            log.warning(
+                "%s %s: the RRD files are on the rrdcached machine, where rrdd cannot delete "
+                "or move them; they stay as they are (this is said once)",
+                *(what, host),
+            )
+        return True
 
     def drop_host(self, host: str) -> None:
         """Forget the host's values and delete its directory (a link: the link itself)."""
         w = self.w
         w.take_made(wait=True)
         _check_host(host)
+        if self._remote("drophost", host):
+            return
         self._let_go(host)
         path = os.path.join(self.rrddir, host)
         w.marks.dropped(host, deleting=os.path.isdir(path) and not os.path.islink(path))
@@ -61,7 +88,9 @@ class HostOps:
             w.store.forget(paths)
             self._let_go(old)
             return
-        if self._linked("renamehost", old) or self._linked("renamehost", new):
+        if self._remote("renamehost", old) or self._linked("renamehost", old):
+            return
+        if self._linked("renamehost", new):
             return
         w.take_answers()  # rows in flight come back under the name they went with
         if os.path.isdir(os.path.join(self.rrddir, old)):
@@ -146,7 +175,7 @@ class HostOps:
         w = self.w
         w.take_made(wait=True)
         _check_host(host)
-        if self._linked("droptest", host):
+        if self._remote("droptest", host, names) or self._linked("droptest", host):
             return
         for name in names:
             _check(name)
@@ -171,7 +200,8 @@ class HostOps:
         w = self.w
         w.take_made(wait=True)
         _check_host(host)
-        if self._linked("renametest", host):
+        olds = [old for old, _ in renames]
+        if self._remote("renametest", host, olds) or self._linked("renametest", host):
             return
         w.take_answers()  # rows in flight come back under the name they went with
         for old, new in renames:

@@ -74,9 +74,10 @@ class Making:
     def now(self, f: RrdFile, first: int) -> None:
         """Make the file in this process. Raises Refused, StoreError or OSError."""
         start, args = self.args(f, first)
-        self.host_dir(f.host)
+        if self.store.files_here:
+            self.host_dir(f.host)
         self.store.create(f.path, args)
-        broken = self.not_whole(f.path)
+        broken = self.not_whole(f.path) if self.store.files_here else None
         if broken is not None:
             raise StoreError(broken)
         f.last, f.ds, f.state = max(f.last, start), f.schema.names, State.MADE

@@ -7,8 +7,12 @@ TCP they are relative to the RRD directory, which must be the daemon's base dire
 error lines name the value they refuse. A batch's answer is read just before the next
 command goes out, so the daemon applies one batch while rrdd parses the next; a batch
 whose answer never came (the connection was lost) is handed back to be sent again.
-Files are created with the daemon's CREATE when it allows it, else by rrdd itself (the
-directory is shared). When the daemon cannot be reached, the store says so
+When the daemon works in rrdd's own RRD directory (`shares_files`), files are read
+here and made by rrdd's creator processes, or with the daemon's CREATE when there are
+none (else by rrdd itself). A daemon on another machine is asked for everything: INFO
+for a file's data sources and last update, and CREATE, sent in the next BATCH ahead of
+the file's first values (no round trip per file; the daemon must run with -R to make
+the host directories). When the daemon cannot be reached, the store says so
 (StoreUnavailable) and the writer keeps the values; the store tries again after 1, 2,
 4 ... 60 seconds.
 """
@@ -68,8 +72,10 @@ class Rrdcached:
         timeout: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
         stats: Counter[str] | None = None,
+        files_here: bool = True,
     ):
         self.address = address
+        self.files_here = files_here  # the daemon works in rrdd's own RRD directory
         self.family, self.target = parse_address(address)
         self.rrddir = rrddir.rstrip("/")
         self.timeout = timeout
@@ -79,6 +85,9 @@ class Rrdcached:
         self.sock: socket.socket | None = None
         self.reader: socket.SocketIO | None = None
         self._in_flight: list[Rows] = []  # the batch sent last, its answer not read yet
+        self._creates: list[tuple[str, str]] = []  # (path, CREATE line) for the next BATCH
+        self._creates_in_flight: list[str] = []  # the paths of those sent last
+        self._unmade: list[tuple[str, str]] = []  # (path, reason) the daemon did not make
         self._refused: list[Rejection] = []  # from answers read, for answers()
         self._returned: list[Rows] = []  # batches to send again
         self._retry_at = 0.0
@@ -163,6 +172,9 @@ class Rrdcached:
     # --- the store ---------------------------------------------------------------------
 
     def create(self, path: str, args: Sequence[str]) -> None:
+        if not self.files_here:  # with the file's first values, in the next BATCH
+            self._creates.append((path, " ".join(["CREATE", self._name(path), *args])))
+            return
         if self.daemon_creates:
             try:
                 code, message, _ = self._command(" ".join(["CREATE", self._name(path), *args]))
@@ -179,22 +191,54 @@ class Rrdcached:
         self.local.create(path, args)
 
     def info(self, path: str) -> tuple[int, tuple[str, ...]]:
-        return self.local.info(path)
+        """The file's last update and DS names; from the daemon when its files are not
+        here (FileNotFoundError when it has none; StoreError when it cannot say)."""
+        if self.files_here:
+            return self.local.info(path)
+        try:
+            code, message, lines = self._command(f"INFO {self._name(path)}")
+        except StoreUnavailable as e:
+            raise StoreError(f"rrdcached cannot say: {e}") from None
+        if code < 0:
+            if "No such file" in message:
+                raise FileNotFoundError(path)
+            raise StoreError(message)
+        last, index = 0, {}
+        for line in lines:  # "<key> <type> <value>"
+            key, _, rest = line.partition(" ")
+            value = rest.partition(" ")[2]
+            if key == "last_update":
+                last = int(value)
+            elif key.startswith("ds[") and key.endswith("].index"):
+                index[key[3:-7]] = int(value)
+        return last, tuple(sorted(index, key=index.__getitem__))
+
+    def unmade(self) -> list[tuple[str, str]]:
+        """The files the daemon refused to make since the last call, and why."""
+        self._settle()
+        unmade, self._unmade = self._unmade, []
+        return unmade
 
     def send(self, batch: Sequence[Rows]) -> None:
         """Send one BATCH and return without its answer: the daemon applies it while
         rrdd reads on. The answer is read before the next command (one batch in flight)."""
         self._settle()
         self._ensure()
-        lines = []
+        creates, self._creates = self._creates, []
+        lines = [line for _, line in creates]
         for path, rows in batch:
             if rows:  # one UPDATE line per row
                 prefix = f"UPDATE {self._name(path)} "
                 lines.append(prefix + rows.replace("\n", f"\n{prefix}"))
         # The lines go with the BATCH command, not after its go-ahead: one round trip.
         payload = "BATCH\n" + "\n".join(lines) + "\n.\n"
-        self._send(payload.encode("utf-8", "surrogateescape"))
+        try:
+            self._send(payload.encode("utf-8", "surrogateescape"))
+        except StoreUnavailable:
+            self._creates[:0] = creates
+            raise
         self._in_flight = list(batch)
+        self._creates_in_flight = [path for path, _ in creates]
 
     def answers(self) -> tuple[list[Rejection], list[Rows]]:
         self._settle()
@@ -206,6 +250,7 @@ class Rrdcached:
         """Read the answer to the batch in flight: its refused rows, or, when the
         connection is lost first, the whole batch to send again."""
         batch, self._in_flight = self._in_flight, []
+        made, self._creates_in_flight = self._creates_in_flight, []
         if not batch:
             return
         try:
@@ -221,8 +266,13 @@ class Rrdcached:
             rows = [(path, row) for path, lines in batch for row in lines.split("\n")]
             for error in errors:
                 number, _, reason = error.partition(" ")  # the line's number in the batch
-                if number.isdigit() and 0 < int(number) <= len(rows):
-                    self._refused.append((*rows[int(number) - 1], reason))
+                if not number.isdigit():
+                    continue
+                line = int(number) - len(made)  # the CREATE lines come first
+                if line <= 0 and int(number) > 0:
+                    self._unmade.append((made[int(number) - 1], reason))
+                elif line <= len(rows):
+                    self._refused.append((*rows[line - 1], reason))
 
     def flush(self, paths: Sequence[str]) -> None:
         for path in paths:

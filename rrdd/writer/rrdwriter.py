@@ -170,7 +170,7 @@ class RrdWriter:
         except Refused:
             raise  # no disk's doing
         except (OSError, StoreError) as e:
-            cause = self.disk.cause(f.path, str(e))
+            cause = self._disk_cause(f.path, str(e))
             if cause is None:
                 raise
             f.state, f.ds = State.WAITING, f.schema.names
@@ -247,7 +247,7 @@ class RrdWriter:
             self.making.dirs.discard(f.host)
             self._make_now(f, again=False)
             return
-        cause = self.disk.cause(f.path, reason)
+        cause = self._disk_cause(f.path, reason)
         if cause is not None:
             f.state = State.WAITING
             self.disk.hold(f, "create", cause, reason)
@@ -335,6 +335,10 @@ class RrdWriter:
     def take_answers(self) -> None:
         """Count and log the values the store refused; take back those to send again,
         those the disk refused (for a retry), and those of a missing file."""
+        for path, reason in self.store.unmade():
+            f = self.table.at(path)
+            if f is not None:
+                self._give_up(f, f"rrdcached did not make it: {reason}")
         refused, returned = self.store.answers()
         for path, lines in returned:
             self.stats["values_written"] -= lines.count("\n") + 1
@@ -345,12 +349,12 @@ class RrdWriter:
             by_file.setdefault(path, []).append((row, reason))
         for path, rows in by_file.items():
             f = self.table.at(path)
-            if not os.path.exists(path):
+            if self._missing(path, rows[0][1]):
                 if f is not None:  # else let go since (drophost, droptest): values too
                     self._gone(f, "\n".join(row for row, _ in rows))
                 continue
             stale = "illegal attempt to update using time" in rows[0][1]  # never the disk's
-            cause = None if f is None or stale else self.disk.cause(path, rows[0][1])
+            cause = None if f is None or stale else self._disk_cause(path, rows[0][1])
             if f is not None and cause is not None:
                 self._put_back(path, "\n".join(row for row, _ in rows))
                 self.disk.hold(f, "write", cause, rows[0][1])
@@ -364,6 +368,15 @@ class RrdWriter:
                     continue
                 self.stats["updates_rejected"] += 1
                 log.warning("%s: value %.80s rejected: %s", where, row, reason)
+
+    def _missing(self, path: str, reason: str) -> bool:
+        if self.store.files_here:
+            return not os.path.exists(path)
+        return "No such file" in reason  # the daemon's, on another machine
+
+    def _disk_cause(self, path: str, reason: str) -> str | None:
+        """The cause of a failed create or write, when it is this machine's disk."""
+        return self.disk.cause(path, reason) if self.store.files_here else None
 
     def _gone(self, f: RrdFile, rows: str) -> None:
         """The file of these refused rows is missing: its values follow the other rrdd's
@@ -537,8 +550,8 @@ class RrdWriter:
             return None
         path = self.table.path(host, rrd)
         try:
-            return self.store.info(path)[1] if os.path.exists(path) else None
-        except StoreError:
+            return self.store.info(path)[1]
+        except (OSError, StoreError):  # FileNotFoundError: none
             return None
 
     # --- host and test maintenance (hosts.py) --------------------------------------------

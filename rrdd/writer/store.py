@@ -38,6 +38,7 @@ Rejection = tuple[str, str, str]  # (path, row, the reason librrd or rrdcached g
 class Store(Protocol):
     batched: bool  # True: every value goes out at the end of each read (rrdcached)
     daemon: bool  # True: a daemon holds the values (rrdcached), whose connection may be lost
+    files_here: bool  # True: the RRD files are in this machine's RRD directory
 
     @property
     def connected(self) -> bool:
@@ -57,6 +58,10 @@ class Store(Protocol):
         """The rows refused since the last call, and the rows to send again: sent, but
         the connection was lost before the store said what became of them."""
 
+    def unmade(self) -> list[tuple[str, str]]:
+        """The files asked for whose making failed since the last call, and why (a
+        store that makes files later, with their first values)."""
+
     def flush(self, paths: Sequence[str]) -> None: ...
 
     def forget(self, paths: Sequence[str]) -> None: ...
@@ -70,6 +75,7 @@ class Librrd:
     batched = False
     daemon = False
     connected = True
+    files_here = True
 
     def __init__(self) -> None:
         self._refused: list[Rejection] = []
@@ -117,6 +123,9 @@ class Librrd:
     def answers(self) -> tuple[list[Rejection], list[Rows]]:
         refused, self._refused = self._refused, []
         return refused, []
+
+    def unmade(self) -> list[tuple[str, str]]:
+        return []
 
     def _first_unapplied(self, path: str, rows: Sequence[str], start: int) -> int | None:
         try:
