@@ -1,7 +1,8 @@
 """Routing: test name -(TEST2RRD)-> handler id -> parser -> writer.
 
 This is the only place that catches parser exceptions: a message that a parser cannot
-read costs one log line (``host/test: reason``) and a counter, never the daemon.
+read costs one log line (``host/test: reason``) and a counter, never the daemon. Each such
+refusal also goes, as a `Problem`, to the `report` callable given to the Dispatcher.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from rrdd.context import Context
 from rrdd.errors import ParseError
 from rrdd.external import ExtraScripts
 from rrdd.parsers import Handler
+from rrdd.problems import Problem, Report
 from rrdd.schema import Update
 from rrdd.writer import Writer
 
@@ -68,8 +70,10 @@ class Dispatcher:
         writer: Writer,
         stats: Counter[str],
         extra: ExtraScripts | None = None,
+        report: Report | None = None,
     ):
         self.routes = routes
+        self.report = report
         self.extra = extra
         self.handlers = handlers
         self.ctx = ctx
@@ -98,7 +102,7 @@ class Dispatcher:
         except ParseError as e:
             self._parse_failed(msg, hid, str(e))
         except Exception as e:  # a parser bug must not stop the daemon or lose other data
-            self._parse_failed(msg, hid, f"parser error {type(e).__name__}: {e}")
+            self._parse_failed(msg, hid, f"parser error {type(e).__name__}: {e}", bug=True)
             log.debug("parser traceback", exc_info=True)
         self.stats[counter] += len(updates)
         write, host, test, timestamp = self.writer.write, msg.hostname, msg.testname, msg.timestamp
@@ -139,8 +143,10 @@ class Dispatcher:
             for update in result.updates:
                 self.writer.write(msg.hostname, msg.testname, msg.timestamp, update)
 
-    def _parse_failed(self, msg: Message, hid: str, reason: str) -> None:
+    def _parse_failed(self, msg: Message, hid: str, reason: str, bug: bool = False) -> None:
         self.stats[f"parse_errors_{hid}"] += 1
+        if self.report is not None:
+            self.report(Problem(msg.hostname, msg.testname, hid, reason, bug))
         key = (msg.hostname, msg.testname, reason)
         now = self.ctx.clock()
         if now - self._logged.get(key, now - REPEAT_LOG_SECONDS) < REPEAT_LOG_SECONDS:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -10,9 +11,14 @@ from rrdd.channel import Message
 from rrdd.context import Context
 from rrdd.dispatch import Dispatcher, Routes
 from rrdd.errors import ParseError
+from rrdd.external import ExtraScripts
 from rrdd.parsers import Handler
+from rrdd.problems import Problem
 from rrdd.schema import Schema, Update
 from rrdd.writer.memory import MemoryWriter
+from tests.helpers import wait_until
+
+EXTRA = Path(__file__).parent / "data/extra"
 
 SCHEMA = Schema.of("DS:v:GAUGE:600:U:U")
 
@@ -45,11 +51,15 @@ def crashing(msg: Message, ctx: Context) -> Iterator[Update]:
     raise IndexError("bug")
 
 
-def make(parse: object) -> tuple[Dispatcher, MemoryWriter, Counter[str]]:
+def make(
+    parse: object, problems: list[Problem] | None = None
+) -> tuple[Dispatcher, MemoryWriter, Counter[str]]:
     handler = Handler(("x",), parse, "test", ())  # type: ignore[arg-type]
     writer = MemoryWriter()
     stats: Counter[str] = Counter()
-    return Dispatcher(Routes("t=x"), {"x": handler}, Context(), writer, stats), writer, stats
+    report = None if problems is None else problems.append
+    dispatcher = Dispatcher(Routes("t=x"), {"x": handler}, Context(), writer, stats, report=report)
+    return dispatcher, writer, stats
 
 
 @pytest.mark.parametrize("parse", [yielding_then_failing, crashing])
@@ -71,3 +81,40 @@ def test_unknown_test_is_counted_and_skipped() -> None:
     dispatcher.handle(message("t", flags="R"))
     assert writer.records == []
     assert stats["unhandled_tests"] == 1 and stats["reverse_tests"] == 1
+
+
+def test_every_parse_error_is_reported_also_when_its_log_line_is_not_repeated() -> None:
+    problems: list[Problem] = []
+    dispatcher, _, _ = make(yielding_then_failing, problems)
+    dispatcher.handle(message("t"))
+    dispatcher.handle(message("t"))
+    assert problems == [Problem("h", "t", "x", "the second line is unreadable")] * 2
+
+
+def test_a_parser_that_raises_anything_else_is_reported_as_a_bug() -> None:
+    problems: list[Problem] = []
+    dispatcher, _, _ = make(crashing, problems)
+    dispatcher.handle(message("t"))
+    assert problems == [Problem("h", "t", "x", "parser error IndexError: bug", bug=True)]
+
+
+def test_a_problem_of_the_extra_script_is_reported(tmp_path: Path) -> None:
+    extra = ExtraScripts(
+        str(EXTRA / "sleeper.sh"),
+        ("slow",),
+        tmpdir=str(tmp_path),
+        timeout=0.2,
+        workers=1,
+        persistent=False,
+    )
+    problems: list[Problem] = []
+    stats: Counter[str] = Counter()
+    writer = MemoryWriter()
+    dispatcher = Dispatcher(
+        Routes("t=slow"), {}, Context(), writer, stats, extra, report=problems.append
+    )
+    dispatcher.handle(message("t"))
+    wait_until(lambda: not extra.busy())
+    dispatcher.collect()
+    extra.close()
+    assert problems == [Problem("h", "t", "extra", "killed after its time limit of 0.2 s")]

@@ -1,8 +1,11 @@
 """Golden cases: tests/data/<handler>/<case>.msg -> <case>.expected.json.
 
 A case is one or more verbatim channel messages; the expected file lists every update
-the writer receives (host, file, DS strings, template, update string), in order. An
-optional <case>.env holds KEY=VALUE environment lines (TEST2RRD, NCV_..., RRDDISKS ...).
+the writer receives (host, file, DS strings, template, update string), in order, and
+every problem the dispatcher reports (host, test, handler, reason: a parse error), so
+that a case which stores nothing says why. A parser that raises anything but ParseError
+fails its cases outright: that is a bug, never an expectation. An optional <case>.env
+holds KEY=VALUE environment lines (TEST2RRD, NCV_..., RRDDISKS ...).
 `pytest --update-golden` rewrites the expected files; review the diff before committing.
 """
 
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -18,6 +22,7 @@ from rrdd.channel import ChannelParser, Message
 from rrdd.daemon import make_context, make_routes
 from rrdd.dispatch import Dispatcher
 from rrdd.parsers import load_builtins
+from rrdd.problems import Problem
 from rrdd.settings import load_settings
 from rrdd.writer.memory import MemoryWriter
 
@@ -35,19 +40,32 @@ def read_env(path: Path) -> dict[str, str]:
     return env
 
 
-def run_case(msg_file: Path) -> list[dict[str, object]]:
+def run_case(msg_file: Path) -> dict[str, list[dict[str, object]]]:
+    """The updates the writer received and the problems the dispatcher reported."""
     env = {"XYMONRRDS": "/nonexistent", **read_env(msg_file.with_suffix(".env"))}
     settings = load_settings({}, env)
     writer = MemoryWriter()
     stats: Counter[str] = Counter()
+    problems: list[Problem] = []
     dispatcher = Dispatcher(
-        make_routes(settings), load_builtins(), make_context(settings, writer), writer, stats
+        make_routes(settings),
+        load_builtins(),
+        make_context(settings, writer),
+        writer,
+        stats,
+        report=problems.append,
     )
     for item in ChannelParser(stats=stats).feed(msg_file.read_bytes()):
         assert isinstance(item, Message), f"{msg_file.name}: not a status or data message"
         dispatcher.handle(item)
     assert not stats["garbage"], f"{msg_file.name}: badly framed"
-    return writer.records
+    for p in problems:
+        if p.bug:
+            pytest.fail(f"{msg_file.name}: {p.host}/{p.test}: {p.reason}", pytrace=False)
+    return {
+        "updates": writer.records,
+        "problems": [{k: v for k, v in asdict(p).items() if k != "bug"} for p in problems],
+    }
 
 
 @pytest.mark.parametrize("msg_file", CASES, ids=lambda p: f"{p.parent.name}/{p.stem}")
