@@ -71,6 +71,7 @@ TARGETS = {
     "schema": Target(
         "rrdd/schema.py",
         (
+            "tests/test_schema.py",
             "tests/test_dispatch.py",
             "tests/test_golden.py",
             "tests/test_registry.py",

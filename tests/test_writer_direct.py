@@ -470,3 +470,34 @@ def test_many_failed_creates_come_back_without_a_stall(tmp_path: Path) -> None:
         str(tmp_path / f"missing-dir/{long}{i}.rrd") for i in range(300)
     ]
     assert all(error and len(error) <= 150 and error.isprintable() for _, error in done)
+
+
+def made_elsewhere(path: Path) -> None:
+    """An RRD file at `path`, made under a short name and renamed: librrd cannot make a
+    file whose name or path is at the file system's limit (its temporary name is longer)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    short = path.parent / "short.rrd"
+    rrdtool.create(
+        str(short), "-b", str(NOW - 10), "-s", "300", *GAUGE.defs, "RRA:AVERAGE:0.5:1:10"
+    )
+    short.rename(path)
+
+
+def test_files_at_the_file_systems_limits_are_written(tmp_path: Path) -> None:
+    # Linux: 255 bytes a name, 4095 a path (PATH_MAX counts the closing NUL).
+    w, stats = writer(tmp_path, cache=False)
+    host, rrd = "h" * 255, "x" * 251 + ".rrd"
+    made_elsewhere(tmp_path / "rrd" / host / rrd)
+    w.write(host, "cpu", T0, Update(rrd, GAUGE, ("1",)))
+
+    rrddir = tmp_path / "/".join(["d" * 200] * 19)
+    rrddir.mkdir(parents=True)
+    room = 4095 - len(os.fsencode(rrddir / "h")) - 1
+    made_elsewhere(rrddir / "h" / ("f" * room))
+    w = DirectWriter(rrddir, RraDefinitions.load(None), stats, clock=lambda: NOW, cache=False)
+    w.write("h", "cpu", T0, Update("f" * room, GAUGE, ("2",)))
+    w.write("h", "cpu", T0, Update("f" * (room + 1), GAUGE, ("3",)))
+    w.close()
+    assert last(tmp_path / "rrd" / host / rrd) == (T0, {"la": 1.0})
+    assert last(rrddir / "h" / ("f" * room)) == (T0, {"la": 2.0})
+    assert stats["updates_refused"] == 1 and stats["rrd_open_errors"] == 0
