@@ -112,7 +112,7 @@ class ChannelParser:
                 if len(block) > self.max_message:
                     self._oversize(block)
                     continue
-                if not block.startswith(b"@@"):
+                if block and not block.startswith(b"@@"):  # two terminators in a row: no junk
                     block = self._skip_junk(block)
                 if block:
                     yield block
@@ -174,7 +174,7 @@ class ChannelParser:
         for kind in CONTROLS:
             if marker.startswith(kind):
                 nargs = CONTROL_ARGS.get(kind, 0)
-                if len(fields) < 3 + nargs:
+                if nargs and len(fields) < 3 + nargs:  # xymond_rrd stops on a bare @@shutdown
                     self._ignored("short", fields)
                     return None
                 return Control(kind, tuple(fields[3 : 3 + nargs]), seq)
