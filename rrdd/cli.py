@@ -3,8 +3,10 @@
     xymond_channel --channel=status rrdd --rrddir=/var/lib/xymon/rrd
 
 Exit codes: 0 after a clean shutdown; 1 when something rrdd was told to use cannot be
-used at start (the RRD directory, rrdcached, the flush socket, the user), or when a
-worker of --workers dies; 2 for a bad option, setting or configuration file. A metrics
+used at start (the RRD directory, rrdcached, the flush socket, the user, the processes
+that create files), when a worker of --workers dies, or when files were lost because
+no process could be started to create them; 2 for a bad option, setting or
+configuration file. A metrics
 port that cannot be had is not among them: it is logged and tried again (sharing.py).
 """
 
@@ -26,7 +28,15 @@ from rrdd.daemon import load_rras
 from rrdd.errors import ConfigError
 from rrdd.settings import Settings, resolve_settings
 from rrdd.snmpmibs import load_mibs
-from rrdd.startup import check_rrddir, start_daemon, start_metrics, start_watcher, writer_gauges
+from rrdd.startup import (
+    check_rrddir,
+    lost_creates,
+    start_creators,
+    start_daemon,
+    start_metrics,
+    start_watcher,
+    writer_gauges,
+)
 from rrdd.xymoncfg import RraDefinitions
 
 log = logging.getLogger("rrdd")
@@ -271,9 +281,10 @@ def serve(
     if settings.workers > 1:
         return shards.serve(settings, rras, rebuild, config_files)
     stats: Counter[str] = Counter()
+    creators = start_creators(settings, stats)
     shared = start_metrics(settings, stats)
     metrics = shared.metrics if shared else None
-    daemon, writer, processor = start_daemon(settings, rras, rebuild, stats, metrics)
+    daemon, writer, processor = start_daemon(settings, rras, rebuild, stats, metrics, creators)
     privileges.warn_if_root(settings.user)
     watcher = start_watcher(settings, config_files, daemon.request_reload)
     if shared is not None:
@@ -287,4 +298,4 @@ def serve(
             processor.close()
         if shared:
             shared.close()
-    return 0
+    return lost_creates(writer)

@@ -28,7 +28,7 @@ from rrdd.errors import ConfigError
 from rrdd.external import ExtraScripts
 from rrdd.hostscfg import load_interfaces
 from rrdd.parsers import Handler, load_builtins, matching_files
-from rrdd.schema import unsafe_name
+from rrdd.schema import unsafe_host, unsafe_name
 from rrdd.settings import Settings
 from rrdd.snmpmibs import load_mibs
 from rrdd.writer import Writer
@@ -329,7 +329,7 @@ class Daemon:
 
     def _do_drophost(self, c: Control) -> None:
         (host,) = c.args
-        if unsafe_name(host):
+        if unsafe_host(host):
             log.error("Unsafe hostname '%.200s' in a drophost message, ignoring it", host)
             return
         if self.extra is not None:
@@ -338,7 +338,7 @@ class Daemon:
 
     def _do_renamehost(self, c: Control) -> None:
         old, new = c.args
-        if unsafe_name(old) or unsafe_name(new):
+        if unsafe_host(old) or unsafe_host(new):
             log.error(
                 "Unsafe hostname in a renamehost message ('%.200s' -> '%.200s'), ignoring it",
                 old,
@@ -357,8 +357,9 @@ class Daemon:
         if handler is None:
             return
         names = [old for old, _ in matching_files(handler, test, self.writer.host_files(host))]
-        log.info("droptest %s/%s: deleting %d files", host, test, len(names))
-        self.writer.drop_files(host, names)
+        if names:
+            log.info("droptest %s/%s: deleting %d files", host, test, len(names))
+        self.writer.drop_files(host, names)  # also when none: it says if the host is a link
 
     def _do_renametest(self, c: Control) -> None:
         host, old, new = c.args
@@ -367,11 +368,12 @@ class Daemon:
             return
         renames = matching_files(handler, old, self.writer.host_files(host), new)
         renames = [(a, b) for a, b in renames if a != b and not unsafe_name(b)]
-        log.info("renametest %s: %s -> %s: renaming %d files", host, old, new, len(renames))
+        if renames:
+            log.info("renametest %s: %s -> %s: renaming %d files", host, old, new, len(renames))
         self.writer.rename_files(host, renames)
 
     def _test_handler(self, what: str, host: str, test: str) -> Handler | None:
-        if unsafe_name(host):
+        if unsafe_host(host):
             log.error("Unsafe hostname '%.200s' in a %s message, ignoring it", host, what)
             return None
         _, handler = self.dispatcher.handler_for(test)

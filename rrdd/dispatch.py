@@ -138,16 +138,23 @@ class Dispatcher:
             self.stats["extra_timeouts"] += result.timed_out
             msg = result.msg
             if result.problems:
-                self._parse_failed(msg, "extra", "; ".join(result.problems))
+                # They name values and counts that change from one message to the next:
+                # one complaint an interval per host, test and kind of problem.
+                kind = "time" if result.timed_out else "size" if result.oversize else "output"
+                self._parse_failed(msg, "extra", "; ".join(result.problems), kind=kind)
             self.stats["updates_extra"] += len(result.updates)
             for update in result.updates:
                 self.writer.write(msg.hostname, msg.testname, msg.timestamp, update)
 
-    def _parse_failed(self, msg: Message, hid: str, reason: str, bug: bool = False) -> None:
+    def _parse_failed(
+        self, msg: Message, hid: str, reason: str, bug: bool = False, kind: str | None = None
+    ) -> None:
+        """Count, report, and log once an interval for a host, test and `kind` (else the
+        reason)."""
         self.stats[f"parse_errors_{hid}"] += 1
         if self.report is not None:
             self.report(Problem(msg.hostname, msg.testname, hid, reason, bug))
-        key = (msg.hostname, msg.testname, reason)
+        key = (msg.hostname, msg.testname, kind or reason)
         now = self.ctx.clock()
         if now - self._logged.get(key, now - REPEAT_LOG_SECONDS) < REPEAT_LOG_SECONDS:
             log.debug("%s/%s: %s (again)", msg.hostname, msg.testname, reason)

@@ -16,9 +16,15 @@ list. With --extra-persistent the script is started once and reads requests on s
 answering each with the same lines and then a line holding only ``.``.
 
 Scripts run in worker threads, at most `workers` at once and one at a time per host and
-test (so a host's values stay in time order), each with a time limit after which it is
-killed. Their updates are handed to the main thread, which writes them through the same
-cache as every other update; ingest goes on while scripts run.
+test (so a host's values stay in time order). Their updates are handed to the main
+thread, which writes them through the same cache as every other update; ingest goes on
+while scripts run.
+
+A message's answer has a time limit, which holds whatever the script leaves behind: at
+the limit the script's process group is killed and its output is read no further, even
+if something it started in a session of its own (``setsid``) keeps it open. What the
+script printed by then is used. An answer is at most MAX_OUTPUT bytes: past that the
+script is killed and the whole answer refused.
 """
 
 from __future__ import annotations
@@ -44,6 +50,8 @@ from rrdd.schema import Schema, Update, rrdname
 log = logging.getLogger("rrdd.external")
 
 END = b"."  # the line that ends an answer in persistent mode
+MAX_OUTPUT = 4 << 20  # bytes of one message's answer; a real one is a few KB
+MAX_PROBLEMS = 3  # problems of one answer named in the log; the others are counted
 
 
 @dataclass
@@ -53,16 +61,27 @@ class Result:
     updates: list[Update] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     timed_out: bool = False
+    oversize: bool = False  # the answer was refused for its size
 
 
 def parse_output(text: str) -> tuple[list[Update], list[str]]:
-    """The updates a script's output asks for, and what was wrong with it.
+    """The updates a script's output asks for, and what was wrong with it (the first
+    MAX_PROBLEMS problems, then how many more there were).
 
     Blank lines are skipped (xymond_rrd takes one as an empty file name and pairs every
     later name with the wrong values line).
     """
     updates: list[Update] = []
     problems: list[str] = []
+    more = 0
+
+    def problem(text: str) -> None:
+        nonlocal more
+        if len(problems) < MAX_PROBLEMS:
+            problems.append(text)
+        else:
+            more += 1
+
     defs: list[str] = []
     new_defs = True  # the next DS line starts a new list
     name: str | None = None
@@ -79,14 +98,16 @@ def parse_output(text: str) -> tuple[list[Update], list[str]]:
         else:
             values = tuple(line.split(":"))
             if not defs:
-                problems.append(f"{name}: no DS lines before it")
+                problem(f"{name[:80]}: no DS lines before it")
             elif len(values) != len(defs):
-                problems.append(f"{name}: {len(values)} values for {len(defs)} DS: {line[:80]!r}")
+                problem(f"{name[:80]}: {len(values)} values for {len(defs)} DS: {line[:80]!r}")
             else:
                 updates.append(Update(name, Schema(tuple(defs)), values, params=(name,)))
             name = None
     if name is not None:
-        problems.append(f"{name}: no values line after it")
+        problem(f"{name[:80]}: no values line after it")
+    if more:
+        problems.append(f"{more} more problems")
     return updates, problems
 
 
@@ -204,14 +225,53 @@ class ExtraScripts:
         proc = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, start_new_session=True
         )
+        assert proc.stdout is not None
+        done = False
         try:
-            out, _ = proc.communicate(timeout=self.timeout)
-        except subprocess.TimeoutExpired:
-            _kill(proc)
-            out, _ = proc.communicate()
-            result.timed_out = True
-            result.problems.append(f"killed after its time limit of {self.timeout:g} s")
+            with proc.stdout:
+                out = _read_answer(proc, proc.stdout.fileno(), self.timeout, result)
+            done = not (result.timed_out or result.oversize)
+        finally:
+            if not done:
+                _kill(proc)
+            proc.wait()  # it has exited, or been killed
         return out.decode("utf-8", "surrogateescape")
+
+
+def _read_answer(proc: subprocess.Popen[bytes], fd: int, timeout: float, result: Result) -> bytes:
+    """What a script run for one message printed on `fd`, until it has closed its output
+    and exited, within `timeout` seconds and MAX_OUTPUT bytes. Past a limit, `result`
+    says which, and the caller kills the script."""
+    out = bytearray()
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            break
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:  # its output is closed: it has until the limit to exit
+            try:
+                proc.wait(max(0.0, deadline - time.monotonic()))
+                return bytes(out)
+            except subprocess.TimeoutExpired:
+                break
+        out += chunk
+        if len(out) > MAX_OUTPUT:
+            _oversize(result)
+            return b""
+    result.timed_out = True
+    result.problems.append(
+        f"killed after its time limit of {timeout:g} s"
+        if proc.poll() is None
+        else f"its output was still open at its time limit of {timeout:g} s (held by a "
+        "process it started)"
+    )
+    return bytes(out)
+
+
+def _oversize(result: Result) -> None:
+    result.oversize = True
+    result.problems.append(f"killed: it printed more than {MAX_OUTPUT} bytes, all refused")
 
 
 class _Persistent:
@@ -230,35 +290,58 @@ class _Persistent:
             )  # fmt: skip
             self.buf = b""
         assert self.proc.stdin is not None and self.proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        request = b"%s %s %d\n%s\n" % (host.encode(), test.encode(), len(body), body)
         try:
-            self.proc.stdin.write(
-                b"%s %s %d\n%s\n" % (host.encode(), test.encode(), len(body), body)
-            )
-            self.proc.stdin.flush()
+            sent = self._send(request, deadline)
         except OSError as e:
             self.stop()
             result.problems.append(f"cannot send to the persistent script: {e}")
             return ""
-        deadline = time.monotonic() + timeout
         fd = self.proc.stdout.fileno()
-        while True:
-            end = (b"\n" + self.buf).find(b"\n" + END + b"\n")  # the marker line
-            if end >= 0:
+        searched = 0  # the marker is looked for in what came since
+        while sent:
+            end = (b"\n" + self.buf).find(b"\n" + END + b"\n", searched)  # the marker line
+            if 0 <= end <= MAX_OUTPUT:
                 answer, self.buf = self.buf[:end], self.buf[end + len(END) + 1 :]
                 return answer.decode("utf-8", "surrogateescape")
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
+            if len(self.buf) > MAX_OUTPUT:
                 _kill(self.proc)
                 self.stop()
-                result.timed_out = True
-                result.problems.append(f"killed after its time limit of {timeout:g} s")
+                _oversize(result)
                 return ""
+            searched = max(0, len(self.buf) - len(END) - 1)
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                break
             chunk = os.read(fd, 65536)
             if not chunk:
                 self.stop()
                 result.problems.append("the persistent script exited")
                 return ""
             self.buf += chunk
+        _kill(self.proc)
+        self.stop()
+        result.timed_out = True
+        result.problems.append(f"killed after its time limit of {timeout:g} s")
+        return ""
+
+    def _send(self, request: bytes, deadline: float) -> bool:
+        """Write the request before the deadline (the script may read none of it): False
+        if it could not be."""
+        assert self.proc is not None and self.proc.stdin is not None
+        fd = self.proc.stdin.fileno()
+        os.set_blocking(fd, False)
+        view = memoryview(request)
+        while view:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([], [fd], [], left)[1]:
+                return False
+            try:
+                view = view[os.write(fd, view) :]
+            except BlockingIOError:
+                continue
+        return True
 
     def stop(self) -> None:
         if self.proc is not None:

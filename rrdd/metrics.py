@@ -15,7 +15,8 @@ How stats keys become series (names follow https://prometheus.io/docs/practices/
       oversize, unterminated,           ... short, unknown
       ignored_short, ignored_unknown
     rrd_open_errors, updates_rejected, rrdd_write_errors_total{reason}
-      updates_refused, ds_mismatches    open, rejected, refused, ds_mismatch
+      updates_refused, ds_mismatches,   open, rejected, refused, ds_mismatch,
+      disk_errors, creator_crashes      disk, creator_crash
     updates_dropped_old               rrdd_updates_dropped_total{reason="old_timestamp"}
     rrd_creates, creates_deferred     rrdd_rrd_creates_total, rrdd_rrd_creates_deferred_total
     rrd_writes, values_written        rrdd_rrd_writes_total, rrdd_values_written_total
@@ -102,9 +103,11 @@ _FAMILIES: dict[str, _Family] = {
     "rrdd_parse_errors_total": _Family("Messages a handler could not read.", "handler"),
     "rrdd_write_errors_total": _Family(
         "Writer failures: open (a file not opened or created), rejected (by librrd or "
-        "rrdcached), refused (unsafe name, unprintable value), ds_mismatch (no such DS).",
+        "rrdcached), refused (unsafe name, a string librrd must not get), ds_mismatch (no "
+        "such DS), disk (a create or write the disk refused: its values are kept and tried "
+        "again), creator_crash (a file refused: its creation killed a worker process).",
         "reason",
-        ("open", "rejected", "refused", "ds_mismatch"),
+        ("open", "rejected", "refused", "ds_mismatch", "disk", "creator_crash"),
     ),
     "rrdd_updates_dropped_total": _Family(
         "Updates dropped on purpose, such as one not newer than the file's last update.",
@@ -141,6 +144,8 @@ _EXACT: dict[str, tuple[str, str]] = {
     "updates_rejected": ("rrdd_write_errors_total", "rejected"),
     "updates_refused": ("rrdd_write_errors_total", "refused"),
     "ds_mismatches": ("rrdd_write_errors_total", "ds_mismatch"),
+    "disk_errors": ("rrdd_write_errors_total", "disk"),
+    "creator_crashes": ("rrdd_write_errors_total", "creator_crash"),
     "updates_dropped_old": ("rrdd_updates_dropped_total", "old_timestamp"),
     "rrd_creates": ("rrdd_rrd_creates_total", ""),
     "creates_deferred": ("rrdd_rrd_creates_deferred_total", ""),

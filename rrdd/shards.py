@@ -61,7 +61,14 @@ from rrdd.errors import ConfigError
 from rrdd.metrics import Figures, Metrics, merge
 from rrdd.schema import unsafe_name
 from rrdd.settings import Settings
-from rrdd.startup import start_daemon, start_metrics, start_watcher, writer_gauges
+from rrdd.startup import (
+    lost_creates,
+    start_creators,
+    start_daemon,
+    start_metrics,
+    start_watcher,
+    writer_gauges,
+)
 from rrdd.xymoncfg import RraDefinitions
 
 log = logging.getLogger("rrdd")
@@ -146,7 +153,8 @@ def work(
     stats: Counter[str] = Counter()
     metrics = Metrics(stats, version=__version__, registry=CollectorRegistry())  # not served
     try:
-        running = start_daemon(settings, rras, rebuild, stats, metrics)
+        creators = start_creators(settings, stats)
+        running = start_daemon(settings, rras, rebuild, stats, metrics, creators)
     except ConfigError as e:
         log.error("%s", e)
         return 1
@@ -159,7 +167,7 @@ def work(
         if running.processor:
             running.processor.close()
     reporter.finish()
-    return 0
+    return lost_creates(running.writer)
 
 
 class Reporter:

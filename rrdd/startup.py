@@ -1,10 +1,11 @@
 """The running parts, built from the settings in the order start-up needs.
 
-What needs root comes first (the rrdcached socket, the flush socket, a metrics port
-below 1024), then root is dropped, then the RRD directory is checked and the writer and
-the main loop are made. A part that cannot be had raises ConfigError: rrdd says so and
+The file creation workers come first (forked before any thread starts; they drop root
+themselves), then what needs root (the rrdcached socket, the flush socket, a metrics
+port below 1024), then root is dropped, then the RRD directory is checked and the
+writer and the main loop are made. A part that cannot be had raises ConfigError: rrdd says so and
 exits 1. `cli.serve` builds one of everything; with --workers, `shards` builds the
-metrics and the file watcher in the router and a daemon in each worker.
+metrics and the file watcher in the router and the rest in each worker.
 """
 
 from __future__ import annotations
@@ -45,6 +46,20 @@ def check_rrddir(settings: Settings) -> str | None:
     if not os.access(path, os.W_OK | os.X_OK):
         return f"RRD directory {path} is not writable"
     return None
+
+
+def start_creators(settings: Settings, stats: Counter[str]) -> Creators | None:
+    """Direct mode's file creation workers, forked now, while this process has one thread
+    and a small heap, and is still root: they drop it at once themselves."""
+    if settings.rrdcached or not settings.create_workers:
+        return None
+    become = privileges.ids(settings.user, settings.group)
+    creators = Creators(settings.create_workers, stats, become)
+    try:
+        creators.start()
+    except OSError as e:
+        raise ConfigError(f"cannot start a process to create RRD files: {e}") from None
+    return creators
 
 
 def start_metrics(settings: Settings, stats: Counter[str]) -> SharedMetrics | None:
@@ -90,9 +105,11 @@ def start_daemon(
     rebuild: Callable[[], Settings],
     stats: Counter[str],
     metrics: Metrics | None,
+    creators: Creators | None = None,
 ) -> Running:
     """The store, the flush socket, the processor, the writer and the main loop over them;
-    root is dropped on the way. `metrics` gets the writer's flush times."""
+    root is dropped on the way. `metrics` gets the writer's flush times; `creators` (from
+    start_creators) make the new files."""
     try:
         store = (
             Rrdcached(settings.rrdcached, str(settings.rrddir), stats=stats)
@@ -134,11 +151,19 @@ def start_daemon(
         accepted=processor.accept if processor else None,
         observe=metrics.observe_flush if metrics else None,
         progress=lambda text: systemd.notify(f"STATUS={text}"),
-        creators=Creators(settings.create_workers)
-        if store is None and settings.create_workers
-        else None,
+        creators=creators,
     )
     return Running(Daemon(settings, writer, stats, flush_socket, rebuild), writer, processor)
+
+
+def lost_creates(writer: DirectWriter) -> int:
+    """The exit status at the end: 1, with the reason, if files were not made because no
+    process to create them could be started; else 0."""
+    why = writer.creators.cannot_start if writer.creators is not None else None
+    if why is None:
+        return 0
+    log.error("Some new files were not created (%s): exit status 1", why)
+    return 1
 
 
 def start_watcher(

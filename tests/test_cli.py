@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import pwd
+import resource
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 import urllib.request
@@ -18,6 +20,7 @@ import pytest
 import rrdtool
 from prometheus_client.parser import text_string_to_metric_families
 
+import rrdd
 from tests.helpers import T0, wait_until
 
 RRDD = str(Path(sys.executable).with_name("rrdd"))
@@ -237,7 +240,8 @@ def test_drophost_renamehost_in_stream_order(rrddir: Path, shards: list[str]) ->
     )
     p = run(rrddir, stream, *shards)
     assert p.returncode == 0
-    assert os.listdir(rrddir) == ["b2"]
+    assert sorted(os.listdir(rrddir)) == [".renamed", "b2"]
+    assert (rrddir / ".renamed/b").read_text() == "b2\n"  # for the other channel's rrdd
     assert lastupdate(rrddir / "b2/la.rrd") == (T0 + 300, {"la": 300.0})
     assert "Unsafe hostname '..' in a drophost message" in p.stderr
     assert "Unsafe hostname in a renamehost message ('b2' -> '../evil')" in p.stderr
@@ -379,16 +383,83 @@ def test_metrics_move_as_a_stream_is_ingested(rrddir: Path, shards: list[str]) -
     assert proc.wait(timeout=20) == 0
 
 
+def private_python(top: Path) -> str:
+    """A venv with rrdd in it under `top` (mode 0700), as a clone under /root has: a user
+    rrdd becomes can read none of it. Its packages are links to this venv's, rrdd a copy."""
+    top.mkdir(mode=0o700)
+    mine = Path(sysconfig.get_paths()["purelib"])
+    packages = top / "venv" / mine.relative_to(sys.prefix)
+    packages.mkdir(parents=True)
+    for entry in mine.iterdir():
+        if not entry.name.startswith(("__editable__", "rrdd")):  # this rrdd is a link away
+            (packages / entry.name).symlink_to(entry)
+    shutil.copytree(Path(rrdd.__file__).parent, packages / "rrdd")
+    shutil.copy(Path(sys.prefix) / "pyvenv.cfg", top / "venv")
+    (top / "venv/bin").mkdir()
+    (top / "venv/bin/python").symlink_to(os.path.realpath(sys.executable))
+    return str(top / "venv/bin/python")
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop it")
-def test_root_is_dropped_to_the_configured_user() -> None:
+@ONE_OR_TWO
+def test_root_is_dropped_to_the_configured_user(tmp_path: Path, shards: list[str]) -> None:
+    # The processes that create files must not need to read rrdd or its Python again.
+    python = private_python(tmp_path / "root")
+    env = clean_env()
+    where = subprocess.run([python, "-c", "import rrdd; print(rrdd.__file__)"], env=env,
+                           cwd="/", capture_output=True, text=True).stdout  # fmt: skip
+    assert where.startswith(f"{tmp_path}/root/venv/")
     rrddir = Path(tempfile.mkdtemp(prefix="rrdd-user-", dir="/tmp"))  # pytest's is root-only
     os.chmod(rrddir, 0o777)
-    p = run(rrddir, cpu(1, "h1", T0, "0.50"), "--user=nobody")
-    owner = (rrddir / "h1/la.rrd").stat().st_uid if p.returncode == 0 else None
-    shutil.rmtree(rrddir)
-    assert p.returncode == 0, p.stderr
-    assert owner == pwd.getpwnam("nobody").pw_uid
-    assert "Running as user nobody" in p.stderr
+    hosts = ("h1", "h2")  # with --workers=2, one on each worker
+    try:
+        p = subprocess.run(
+            [python, "-m", "rrdd", f"--rrddir={rrddir}", "--user=nobody", *shards],
+            input=cpu(1, "h1", T0, "0.50") + cpu(2, "h2", T0, "0.75"),
+            capture_output=True,
+            env=env,
+            cwd="/",  # not this clone's rrdd
+            timeout=60,
+        )
+        paths = [rrddir / h / "la.rrd" for h in hosts]
+        owners = [path.stat().st_uid if path.exists() else None for path in paths]
+        values = [lastupdate(path) if path.exists() else None for path in paths]
+    finally:
+        shutil.rmtree(rrddir)
+    log = p.stderr.decode()
+    assert p.returncode == 0, log
+    assert owners == [pwd.getpwnam("nobody").pw_uid] * 2
+    assert values == [(T0, {"la": 50.0}), (T0, {"la": 75.0})]
+    assert "Running as user nobody" in log
+    assert " ERROR " not in log  # no failed create, not even one rrdd made itself later
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop it")
+def test_no_process_to_create_files_stops_rrdd_with_a_reason() -> None:
+    # As nobody, with one process allowed (rrdd itself), no worker can be forked: a run
+    # that could write nothing says why, and exits non-zero at once.
+    rrddir = Path(tempfile.mkdtemp(prefix="rrdd-nproc-", dir="/tmp"))
+    os.chmod(rrddir, 0o777)
+    nobody = pwd.getpwnam("nobody")
+    try:
+        p = subprocess.run(
+            [RRDD, f"--rrddir={rrddir}"],
+            input=cpu(1, "h1", T0, "0.50"),
+            capture_output=True,
+            env=clean_env(),
+            timeout=60,
+            user=nobody.pw_uid,
+            group=nobody.pw_gid,
+            extra_groups=[],
+            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NPROC, (1, 1)),
+        )
+        made = sorted(str(p.relative_to(rrddir)) for p in rrddir.rglob("*"))
+    finally:
+        shutil.rmtree(rrddir)
+    log = p.stderr.decode()
+    assert p.returncode == 1, log
+    assert "cannot start a process to create RRD files: [Errno 11]" in log
+    assert made == []
 
 
 def ncv_status(seq: int, host: str, test: str, ts: int) -> bytes:

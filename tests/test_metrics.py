@@ -72,6 +72,7 @@ def test_writer_keys_are_not_handlers(stats: Counter[str], metrics: Metrics) -> 
         updates_refused=3,
         rrd_open_errors=1,
         ds_mismatches=4,
+        disk_errors=6,
         updates_dropped_old=5,
         values_written=50,
         rrd_writes=7,
@@ -80,6 +81,7 @@ def test_writer_keys_are_not_handlers(stats: Counter[str], metrics: Metrics) -> 
     assert value(metrics, "rrdd_write_errors_total", reason="refused") == 3
     assert value(metrics, "rrdd_write_errors_total", reason="open") == 1
     assert value(metrics, "rrdd_write_errors_total", reason="ds_mismatch") == 4
+    assert value(metrics, "rrdd_write_errors_total", reason="disk") == 6
     assert value(metrics, "rrdd_updates_dropped_total", reason="old_timestamp") == 5
     assert value(metrics, "rrdd_values_written_total") == 50
     assert value(metrics, "rrdd_rrd_writes_total") == 7
@@ -105,7 +107,7 @@ def test_known_series_start_at_zero(metrics: Metrics) -> None:
         assert value(metrics, "rrdd_messages_total", kind=kind) == 0
     for kind in ("shutdown", "logrotate", "reload", "idle"):
         assert value(metrics, "rrdd_messages_total", kind=kind) == 0
-    for reason in ("open", "rejected", "refused", "ds_mismatch"):
+    for reason in ("open", "rejected", "refused", "ds_mismatch", "disk", "creator_crash"):
         assert value(metrics, "rrdd_write_errors_total", reason=reason) == 0
     assert value(metrics, "rrdd_rrd_creates_total") == 0
     assert value(metrics, "rrdd_processor_lines_lost_total") == 0

@@ -11,7 +11,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import time
 import zlib
 from collections import Counter
 from pathlib import Path
@@ -251,9 +250,10 @@ def test_sigterm_to_every_process_loses_nothing(tmp_path: Path) -> None:
 def test_a_dead_worker_stops_rrdd(tmp_path: Path) -> None:
     proc = start(tmp_path, "--workers=2")
     assert proc.stdin is not None and proc.stderr is not None
-    wait_until(lambda: len(children(proc.pid)) == 2)
-    time.sleep(0.3)  # both have started
-    os.kill(children(proc.pid)[1], signal.SIGKILL)
+    for line in proc.stderr:  # both have started (the router logs it once each is ready)
+        if b"Worker 1 started: pid " in line:
+            break
+    os.kill(int(line.split(b" pid ")[1]), signal.SIGKILL)
     assert proc.wait(timeout=20) == 1
     assert "Worker 1 has died" in proc.stderr.read().decode()
     proc.stdin.close()

@@ -48,7 +48,7 @@ class Writer(Protocol):
         """Flush, then move the host's files to its new name."""
 
     def host_files(self, host: str) -> list[str]:
-        """The RRD file names in the host's directory."""
+        """The RRD file names in the host's directory, and those it holds values for."""
 
     def drop_files(self, host: str, names: list[str]) -> None:
         """Forget pending values of these files of a host and delete them."""

@@ -5,8 +5,12 @@ file), so threads would not help. A cold start of a Xymon server makes thousands
 files, and a new host with 500 interfaces makes 500: with workers, rrdd reads on while
 they are made, and their values wait in the cache meanwhile.
 
-Each worker is ``python -m rrdd.writer.creator``. It reads one request per line on
-stdin, creates the file and answers one line on stdout, in order::
+A worker is a fork of rrdd, not a new interpreter, which the user of --user may not be
+able to read (a venv under /root, mode 0700). rrdd forks them at start-up, before it
+drops root and before it starts any thread (a lock another thread holds at a fork stays
+held in the child), and each drops root at once itself, so no file is made as root. A
+worker started later, in place of one that died, is forked from rrdd as it is then. A
+worker reads one request per line and answers one line, in order::
 
     request: ["/var/lib/xymon/rrd/web01/la.rrd", ["-b", "1795312861", "-s", "300", ...]]
     answer:  null   or   "<librrd's error, cut to 150 printable ASCII characters>"
@@ -15,24 +19,28 @@ An answer names no file (answers come in the order of the requests) and is short
 the answers to every request a worker may have (MAX_IN_FLIGHT) fit in the pipe back:
 a worker never waits for rrdd to read while rrdd waits to write to it.
 
-A worker ignores SIGINT and SIGTERM and ends when its stdin closes, so a signal to the
-whole process group never loses a file in the making: rrdd collects what is under way,
-then closes the workers. If a worker dies anyway, rrdd makes its files itself.
+A worker ignores SIGINT, SIGTERM and SIGHUP and ends when its request pipe closes, so a
+signal to the whole process group never loses a file in the making: rrdd collects what
+is under way, then closes the workers. A worker that dies was making the first file it
+had not answered: that file is refused (its values are lost, with a log line), and
+never made in rrdd's own process, which the same crash would kill with its whole cache.
+The worker's other requests go to a new one.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import logging
 import os
 import select
 import signal
-import subprocess
-import sys
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Sequence
+from typing import NamedTuple, NoReturn
 
+from rrdd import privileges
 from rrdd.writer.store import Librrd, StoreError
 
 log = logging.getLogger("rrdd.creator")
@@ -43,67 +51,162 @@ log = logging.getLogger("rrdd.creator")
 MAX_IN_FLIGHT = 200
 ERROR_MAX = 150
 
-Done = tuple[str, str | None]  # path, and the error if the file could not be made
+Request = tuple[str, Sequence[str]]
+
+
+class Done(NamedTuple):
+    path: str
+    error: str | None  # why the file could not be made, or None
+    crashed: bool = False  # a worker died making it: it must not be made again
 
 
 class Worker:
-    """One creator process and the requests it has not answered yet."""
+    """One creator process and the requests it has not answered yet; it becomes the uid
+    and gid of `become`, if given, at once. Raises OSError when it cannot be made."""
 
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "rrdd.writer.creator"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-        )
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.stdin, self.stdout = self.proc.stdin, self.proc.stdout
-        self.waiting: deque[tuple[str, Sequence[str]]] = deque()
+    def __init__(self, become: tuple[int, int] | None = None) -> None:
+        requests_r, requests_w = os.pipe()
+        answers_r, answers_w = os.pipe()
+        try:
+            self.pid = os.fork()
+        except OSError:
+            for fd in (requests_r, requests_w, answers_r, answers_w):
+                os.close(fd)
+            raise
+        if self.pid == 0:
+            _child(requests_r, answers_w, become)
+        os.close(requests_r)
+        os.close(answers_w)
+        self.requests = open(requests_w, "wb")  # noqa: SIM115 (held for the worker's life)
+        self.answers = answers_r
+        os.set_blocking(answers_r, False)  # a nested collect may have read them already
+        self.waiting: deque[Request] = deque()
         self._partial = b""
 
     def send(self, path: str, args: Sequence[str]) -> None:
-        self.stdin.write(json.dumps([path, list(args)]).encode() + b"\n")
-        self.stdin.flush()
+        self.requests.write(json.dumps([path, list(args)]).encode() + b"\n")
+        self.requests.flush()
         self.waiting.append((path, args))
 
     def read(self) -> list[Done] | None:
-        """The answers that have come (call when stdout is readable); None when it died."""
-        data = os.read(self.stdout.fileno(), 1 << 16)
+        """The answers that have come (call when they are readable); None when it died."""
+        try:
+            data = os.read(self.answers, 1 << 16)
+        except BlockingIOError:
+            return []
         if not data:
             return None
         lines = (self._partial + data).split(b"\n")
         self._partial = lines.pop()
-        return [(self.waiting.popleft()[0], json.loads(line)) for line in lines]
+        return [Done(self.waiting.popleft()[0], json.loads(line)) for line in lines]
 
-    def close(self) -> None:
-        """End an idle worker: it leaves when its stdin closes."""
-        for stream in (self.stdin, self.stdout):
-            with contextlib.suppress(OSError):
-                stream.close()
-        self.proc.wait()  # no timeout: subprocess's polling sleep fails under faketime
+    def close(self) -> str:
+        """End the worker (an idle one leaves when its pipe closes); how it ended."""
+        with contextlib.suppress(OSError):
+            self.requests.close()
+        os.close(self.answers)
+        _, status = os.waitpid(self.pid, 0)  # no timeout: a timed wait fails under faketime
+        code = os.waitstatus_to_exitcode(status)
+        return f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
+
+
+def _child(requests: int, answers: int, become: tuple[int, int] | None) -> NoReturn:
+    """The worker's side of the fork. It only reads, creates and answers: no logging,
+    nothing a lock of rrdd's other threads (if it had any by then) guards."""
+    code = 1
+    try:
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_IGN)
+        signal.set_wakeup_fd(-1)
+        if become is not None:
+            privileges.become(*become)
+        gc.disable()  # the collector would touch, and so copy, every object rrdd had
+        # rrdd's other descriptors (its channel, sockets, the other workers' pipes) are
+        # not this process's to hold open: stdout and stderr are kept for a crash's words.
+        low = 0
+        for fd in sorted({1, 2, requests, answers}):
+            os.closerange(low, fd)
+            low = fd + 1
+        os.closerange(low, os.sysconf("SC_OPEN_MAX"))
+        serve(requests, answers)
+        code = 0
+    finally:
+        os._exit(code)
+
+
+def serve(requests: int, answers: int) -> None:
+    """A worker: create each file asked for, answer each in order."""
+    store = Librrd()
+    with open(requests, "rb") as lines:
+        for line in lines:
+            path, args = json.loads(line)
+            try:
+                store.create(path, args)
+                error = None
+            except StoreError as e:
+                error = "".join(c if " " <= c <= "~" else "?" for c in str(e)[:ERROR_MAX])
+            os.write(answers, json.dumps(error).encode() + b"\n")  # < PIPE_BUF: whole
 
 
 class Creators:
-    """A few creator processes, started at the first file; requests go to the least busy."""
+    """A few creator processes, each dropping root to `become` (uid, gid) if started as
+    root; requests go to the least busy.
 
-    def __init__(self, workers: int):
+    Workers are started by start(), or else at the first file, and one is started in
+    place of each that dies. `cannot_start` holds why one could not be (the system
+    refused a process or a pipe): the request is answered with that error and the next
+    one tries again, and rrdd ends with a non-zero exit status, as files were lost."""
+
+    def __init__(
+        self,
+        workers: int,
+        stats: Counter[str] | None = None,
+        become: tuple[int, int] | None = None,
+    ):
         self.size = workers
+        self.stats: Counter[str] = Counter() if stats is None else stats
+        self.become = become
         self.workers: list[Worker] = []
-        self.local = Librrd()  # for the files of a worker that died
+        self.cannot_start: str | None = None
         self._finished: list[Done] = []
+
+    def start(self) -> None:
+        """Start every worker now; raises OSError if one cannot be."""
+        while len(self.workers) < self.size:
+            self.workers.append(self._new_worker())
+
+    def _new_worker(self) -> Worker:
+        return Worker(self.become if os.geteuid() == 0 else None)
 
     def submit(self, path: str, args: Sequence[str]) -> None:
         while True:
+            worker = self._least_busy()
+            if worker is None:
+                self._finished.append(Done(path, self.cannot_start))
+                return
+            try:
+                worker.send(path, args)
+                return
+            except OSError:
+                self._died(worker)
+
+    def _least_busy(self) -> Worker | None:
+        """A worker with room for one more request; None if none can be started."""
+        while True:
+            while len(self.workers) < self.size:
+                try:
+                    self.workers.append(self._new_worker())
+                except OSError as e:
+                    if self.cannot_start is None:
+                        log.error("Cannot start a process to create RRD files: %s", e)
+                    self.cannot_start = f"cannot start a process to create RRD files: {e}"
+                    break
             if not self.workers:
-                self.workers = [Worker() for _ in range(self.size)]
+                return None
             worker = min(self.workers, key=lambda w: len(w.waiting))
             if len(worker.waiting) < MAX_IN_FLIGHT:
-                break
+                return worker
             self._collect(timeout=None)
-        try:
-            worker.send(path, args)
-        except OSError:
-            self._died(worker)
-            self._finished.append(self._create_here(path, args))
 
     def busy(self) -> int:
         return sum(len(w.waiting) for w in self.workers)
@@ -117,12 +220,14 @@ class Creators:
         return done
 
     def _collect(self, timeout: float | None) -> None:
-        busy = {w.stdout.fileno(): w for w in self.workers if w.waiting}
+        busy = {w.answers: w for w in self.workers if w.waiting}
         if not busy:
             return
         readable, _, _ = select.select(list(busy), [], [], timeout)
         for fd in readable:
             worker = busy[fd]
+            if worker not in self.workers:
+                continue  # it died, and was taken care of, in a nested collect
             answers = worker.read()
             if answers is None:
                 self._died(worker)
@@ -130,42 +235,23 @@ class Creators:
                 self._finished += answers
 
     def _died(self, worker: Worker) -> None:
-        log.error("A file creation worker ended; rrdd makes its %d files", len(worker.waiting))
+        """A worker has ended: refuse the file it was making, pass on the others."""
         self.workers.remove(worker)
-        self._finished += [self._create_here(path, args) for path, args in worker.waiting]
+        how = worker.close()
+        if not worker.waiting:
+            log.warning("A file creation worker ended (%s) with nothing to do", how)
+            return
+        path, _ = worker.waiting.popleft()
+        self.stats["creator_crashes"] += 1
+        error = f"the process creating it died ({how}): refused, and not made by rrdd"
+        self._finished.append(Done(path, error, crashed=True))
+        rest = list(worker.waiting)
         worker.waiting.clear()
-        worker.close()
-
-    def _create_here(self, path: str, args: Sequence[str]) -> Done:
-        try:
-            self.local.create(path, args)
-        except StoreError as e:
-            return path, str(e)
-        return path, None
+        for request in rest:
+            self.submit(*request)
 
     def close(self) -> None:
         self.finished(wait=True)
         for worker in self.workers:
             worker.close()
         self.workers = []
-
-
-def serve() -> None:
-    """A worker: create each file asked for on stdin, answer each on stdout."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    store = Librrd()
-    out = sys.stdout.buffer
-    for line in sys.stdin.buffer:
-        path, args = json.loads(line)
-        try:
-            store.create(path, args)
-            error = None
-        except StoreError as e:
-            error = "".join(c if " " <= c <= "~" else "?" for c in str(e)[:ERROR_MAX])
-        out.write(json.dumps(error).encode() + b"\n")
-        out.flush()
-
-
-if __name__ == "__main__":
-    serve()

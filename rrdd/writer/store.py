@@ -23,6 +23,10 @@ class StoreError(Exception):
     """One file could not be created or read."""
 
 
+class Refused(StoreError):
+    """The writer does not give librrd an argument it must not get (unfit_for_librrd)."""
+
+
 class StoreUnavailable(Exception):
     """The store cannot be reached at all (rrdcached is down); nothing was written."""
 
@@ -92,8 +96,10 @@ class Librrd:
                     rrdtool.update(path, *rows[done:])
                     break
                 except RRD_ERRORS as e:
-                    # librrd applies a batch in order and stops at the first bad row.
-                    bad = self._first_unapplied(path, rows, done)
+                    # librrd applies a batch in order and stops at the first bad row;
+                    # a file it cannot open (read-only, gone) takes none of them.
+                    opened = not str(e).startswith("opening '")
+                    bad = self._first_unapplied(path, rows, done) if opened else None
                     if bad is None:
                         self._refused += [(path, row, str(e)) for row in rows[done:]]
                         break
@@ -174,6 +180,49 @@ def read_header(path: str) -> tuple[int, tuple[str, ...]] | None:
         raw = data[at : at + 20].partition(b"\0")[0]
         names.append(raw.decode("ascii", "surrogateescape"))
     return _LAST_UP.unpack_from(data, last_up)[0], tuple(names)
+
+
+# Beyond the definitions (rrd_format.h): live_head (16 bytes from version 3 on, else 8),
+# a pdp_prep per DS, a cdp_prep per DS and RRA, an rra_ptr per RRA, then the rows.
+_ROW_COUNT = struct.Struct("<Q")  # rra_def's row_cnt, 24 bytes into it
+_PDP_PREP, _CDP_PREP, _RRA_PTR, _VALUE = 112, 80, 8, 8
+
+
+def cut_short(path: str) -> bool:
+    """True when a file is no whole RRD: shorter than its header says, or without one.
+
+    Checked after a create: librrd 1.7 on a full disk removes its half-written file,
+    but another version or a file system that fills during the write can leave one
+    cut short, which every later update would fail on. False when the layout is not
+    the one this reads (another platform or version): librrd is trusted then. Raises
+    OSError (FileNotFoundError when there is no file).
+    """
+    if not _NATIVE_LP64:
+        return False
+    with open(path, "rb") as f:
+        data = f.read(_READ)
+        size = os.fstat(f.fileno()).st_size
+        if len(data) < _STAT_HEAD.size or data[:4] != b"RRD\0":
+            return True
+        head: tuple[bytes, bytes, float, int, int, int] = _STAT_HEAD.unpack_from(data)
+        _, version, _, ds_cnt, rra_cnt, _ = head
+        if version[3:] not in (b"1\0", b"2\0", b"3\0", b"4\0", b"5\0"):
+            return False
+        if not 0 < ds_cnt < 10000 or not 0 < rra_cnt < 10000:
+            return True
+        rra_defs = _STAT_HEAD.size + _DEF_SIZE * ds_cnt
+        end = rra_defs + _DEF_SIZE * rra_cnt
+        if end > size:
+            return True
+        if end > len(data):
+            f.seek(len(data))
+            data += f.read(end - len(data))
+    rows: int = sum(
+        _ROW_COUNT.unpack_from(data, rra_defs + _DEF_SIZE * i + 24)[0] for i in range(rra_cnt)
+    )
+    live = 16 if version[3:] >= b"3\0" else 8
+    prep = _PDP_PREP * ds_cnt + _CDP_PREP * ds_cnt * rra_cnt + _RRA_PTR * rra_cnt
+    return size < end + live + prep + _VALUE * ds_cnt * rows
 
 
 def with_mtime(path: str) -> None:

@@ -1,0 +1,205 @@
+"""drophost, renamehost, droptest and renametest on real RRD files, as the two rrdd of a
+Xymon server see them: two writers on one RRD directory, each with its own cache."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import rrdtool
+
+from rrdd.schema import Schema, Update
+from rrdd.writer.direct import DirectWriter
+from rrdd.writer.rrdcached import Rrdcached
+from rrdd.xymoncfg import RraDefinitions
+from tests.test_rrdcached import Daemon, rrdcached  # noqa: F401 (a fixture)
+
+NOW = 1795312800  # a multiple of the step: each value below is one row of the file
+B = NOW + 300
+GAUGE = Schema.of("DS:v:GAUGE:600:U:U")
+
+
+def writer(rrddir: Path, **kw: Any) -> DirectWriter:
+    return DirectWriter(rrddir, RraDefinitions.load(None), Counter(), clock=lambda: NOW, **kw)
+
+
+def two(tmp_path: Path) -> tuple[DirectWriter, DirectWriter, Path]:
+    """The status channel's rrdd and the data channel's, on one directory."""
+    rrddir = tmp_path / "rrd"
+    rrddir.mkdir()
+    return writer(rrddir), writer(rrddir), rrddir
+
+
+def put(w: DirectWriter, host: str, name: str, i: int, value: float) -> None:
+    w.write(host, "t", B + 300 * i, Update(name, GAUGE, (str(value),)))
+
+
+def rows(path: Path, count: int) -> list[float | None]:
+    """The file's first `count` 300 s rows from B on: one value each."""
+    fetched = rrdtool.fetch(str(path), "AVERAGE", "-s", str(B - 300), "-e", str(B + 300 * count))
+    return [row[0] for row in fetched[2]][:count]
+
+
+def tree(top: Path) -> dict[str, str]:
+    """Every entry under `top` (links not followed): a link's target, a file's bytes."""
+    out = {}
+    for where, dirs, files in os.walk(top):
+        for name in dirs + files:
+            path = Path(where) / name
+            if path.is_symlink():
+                out[str(path)] = f"-> {os.readlink(path)}"
+            elif path.is_file():
+                out[str(path)] = path.read_bytes().hex()
+    return out
+
+
+# --- symbolic links ----------------------------------------------------------------------
+
+REFUSED: dict[str, Callable[[DirectWriter], None]] = {
+    # The daemon lists a host's files with host_files(), which lists nothing through a
+    # link; these are the names the listing through the link used to give.
+    "droptest through a host link": lambda w: w.drop_files("link5", ["la.rrd", "users.rrd"]),
+    "droptest of a file link": lambda w: w.drop_files("h1", ["cpu.rrd"]),
+    "renametest through a host link": lambda w: w.rename_files("link5", [("la.rrd", "x.rrd")]),
+    "renametest of a file link": lambda w: w.rename_files("h1", [("cpu.rrd", "cpu2.rrd")]),
+    "renamehost from a host link": lambda w: w.rename_host("link5", "h4"),
+    "renamehost onto a host link": lambda w: w.rename_host("h1", "link5"),
+}
+
+
+@pytest.mark.parametrize("case", REFUSED)
+def test_control_messages_never_act_through_a_symbolic_link(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, case: str
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    w, _, _ = two(tmp_path)
+    for name in ("la.rrd", "users.rrd"):
+        rrdtool.create(str(out / name), "DS:v:GAUGE:600:U:U", "RRA:AVERAGE:0.5:1:10")
+    (tmp_path / "rrd/link5").symlink_to("../out")
+    put(w, "h1", "la.rrd", 0, 1)
+    put(w, "h4", "users.rrd", 0, 1)
+    w.flush()
+    (tmp_path / "rrd/h1/cpu.rrd").symlink_to("../../out/la.rrd")
+    before = tree(tmp_path)
+    with caplog.at_level(logging.INFO, logger="rrdd"):
+        REFUSED[case](w)
+    assert tree(tmp_path) == before
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(said) == 1 and "symbolic link" in said[0]
+
+
+# --- the two rrdd: what the other did already ----------------------------------------------
+
+
+def test_what_the_other_rrdd_did_already_is_no_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    first, second, rrddir = two(tmp_path)
+    for host, name in (("h1", "la.rrd"), ("h2", "disk,root.rrd"), ("h2", "disk,var.rrd")):
+        put(first, host, name, 0, 1)
+    put(first, "h3", "la.rrd", 0, 3)
+    first.flush()
+    with caplog.at_level(logging.INFO, logger="rrdd"):
+        for w in (first, second):  # the second finds each one done
+            w.drop_host("h1")
+            w.drop_files("h2", ["disk,root.rrd"])
+            w.rename_files("h2", [("disk,var.rrd", "disk2,var.rrd")])
+            w.rename_host("h3", "h5")
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert sorted(os.listdir(rrddir)) == [".renamed", "h2", "h5"]
+    assert os.listdir(rrddir / "h2") == ["disk2,var.rrd"]
+    assert rows(rrddir / "h5/la.rrd", 1) == [3.0]
+
+
+# --- renamehost with two rrdd ------------------------------------------------------------
+
+
+def test_values_the_other_rrdd_holds_or_reads_later_follow_a_rename(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    status, data, rrddir = two(tmp_path)
+    put(status, "web6", "la.rrd", 0, 1)
+    put(data, "web6", "trend.rrd", 0, 100)  # both files exist; the values wait in the caches
+    status.rename_host("web6", "web7")  # the status channel's rrdd moves the directory
+    assert not (rrddir / "web6").exists()
+    with caplog.at_level(logging.INFO, logger="rrdd"):
+        # The data channel's rrdd reads on, messages sent before the rename: the twelfth
+        # value makes it write trend.rrd, which has moved; rate.rrd is a new file.
+        for i in range(1, 13):
+            put(data, "web6", "trend.rrd", i, 100 + i)
+        put(data, "web6", "rate.rrd", 1, 7)
+        put(data, "web6", "trend.rrd", 13, 113)
+        data.rename_host("web6", "web7")  # its own renamehost comes at last
+    put(status, "web7", "la.rrd", 1, 2)
+    status.close()
+    data.close()
+    assert sorted(os.listdir(rrddir)) == [".renamed", "web7"]
+    assert rows(rrddir / "web7/trend.rrd", 14) == [100.0 + i for i in range(14)]
+    assert rows(rrddir / "web7/la.rrd", 2) == [1.0, 2.0]
+    assert rrdtool.lastupdate(str(rrddir / "web7/rate.rrd"))["ds"] == {"v": 7.0}
+    assert "disappeared" not in caplog.text
+    assert "web6 was renamed web7 by the other rrdd; 12 values follow it" in caplog.text
+
+
+def test_a_rename_mark_is_followed_for_an_hour_and_a_rename_back_clears_it(
+    tmp_path: Path,
+) -> None:
+    mover, other, rrddir = two(tmp_path)
+    put(mover, "web6", "la.rrd", 0, 1)
+    mover.rename_host("web6", "web7")
+    assert (rrddir / ".renamed/web6").read_text() == "web7\n"
+    mover.rename_host("web7", "web6")  # and back: web6 is a live name again
+    assert os.listdir(rrddir / ".renamed") == ["web7"]
+    put(other, "web6", "a.rrd", 0, 1)
+    put(other, "web7", "b.rrd", 0, 2)  # sent before the renames: follows them to web6
+    hour_ago = time.time() - 3601
+    os.utime(rrddir / ".renamed/web7", (hour_ago, hour_ago))
+    put(other, "web7", "c.rrd", 0, 3)  # the mark has expired: web7 is a host again
+    other.close()
+    assert sorted(os.listdir(rrddir / "web6")) == ["a.rrd", "b.rrd", "la.rrd"]
+    assert os.listdir(rrddir / "web7") == ["c.rrd"]
+
+
+def test_host_names_starting_with_a_dot_are_refused(tmp_path: Path) -> None:
+    w, _, rrddir = two(tmp_path)
+    put(w, ".renamed", "la.rrd", 0, 1)
+    w.close()
+    assert w.stats["updates_refused"] == 1 and os.listdir(rrddir) == []
+
+
+# --- rrdcached: values held while the daemon is away ------------------------------------------
+
+
+def test_values_held_while_rrdcached_is_down_follow_renames(rrdcached: Daemon) -> None:  # noqa: F811
+    now = [0.0]
+    stats: Counter[str] = Counter()
+    store = Rrdcached(rrdcached.address, str(rrdcached.rrddir), clock=lambda: now[0], stats=stats)
+    w = DirectWriter(
+        rrdcached.rrddir, RraDefinitions.load(None), stats, store=store, clock=lambda: NOW
+    )
+    rrddir = rrdcached.rrddir
+    put(w, "h1", "disk,a.rrd", 0, 1)
+    put(w, "web6", "la.rrd", 0, 10)
+    w.sync()
+    rrdcached.stop()  # it writes what it has
+    put(w, "h1", "disk,a.rrd", 1, 2)
+    put(w, "web6", "la.rrd", 1, 11)
+    w.sync()  # the daemon is away: rrdd holds them
+    w.rename_files("h1", [("disk,a.rrd", "disk,b.rrd")])
+    w.rename_host("web6", "web7")
+    rrdcached.start()
+    now[0] += 100
+    w.sync()
+    w.close()
+    rrdcached.stop()
+    assert os.listdir(rrddir / "h1") == ["disk,b.rrd"]
+    assert rows(rrddir / "h1/disk,b.rrd", 2) == [1.0, 2.0]
+    assert sorted(os.listdir(rrddir)) == [".renamed", "h1", "web7"]
+    assert rows(rrddir / "web7/la.rrd", 2) == [10.0, 11.0]
