@@ -76,6 +76,8 @@ TARGETS = {
             "tests/test_golden.py",
             "tests/test_registry.py",
             "tests/test_writer_direct.py",
+            "tests/test_writer_control.py",
+            "tests/test_hostile.py",
             "tests/test_processor.py",
             "tests/test_control.py",
             "tests/test_property.py",
@@ -103,19 +105,38 @@ TARGETS = {
     ),
     "direct": Target(
         "rrdd/writer/direct.py",
-        ("tests/test_writer_direct.py", "tests/test_cli.py"),
+        (
+            "tests/test_writer_direct.py",
+            "tests/test_writer_control.py",
+            "tests/test_hostile.py",
+            "tests/test_disk.py",
+            "tests/test_cli.py::test_a_stream_becomes_rrd_files",
+            "tests/test_cli.py::test_sigterm_writes_pending_values_and_exits",
+            "tests/test_cli.py::test_a_flush_request_writes_a_hosts_cached_values_at_once",
+            "tests/test_rrdcached.py",
+        ),
     ),
     "store": Target(
         "rrdd/writer/store.py",
-        ("tests/test_writer_direct.py", "tests/test_rrdcached.py", "tests/test_cli.py"),
+        (
+            "tests/test_writer_direct.py",
+            "tests/test_writer_control.py",
+            "tests/test_hostile.py",
+            "tests/test_disk.py",
+            "tests/test_rrdcached.py",
+        ),
     ),
     "rrdcached": Target(
         "rrdd/writer/rrdcached.py",
-        ("tests/test_rrdcached.py",),
+        ("tests/test_rrdcached.py", "tests/test_writer_control.py"),
     ),
     "creator": Target(
         "rrdd/writer/creator.py",
-        ("tests/test_writer_direct.py", "tests/test_cli.py"),
+        (
+            "tests/test_writer_direct.py",
+            "tests/test_hostile.py",
+            "tests/test_cli.py::test_a_stream_becomes_rrd_files",
+        ),
     ),
 }
 
