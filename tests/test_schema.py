@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from rrdd.schema import Schema, unsafe_name, unsafe_path
+from rrdd.schema import Schema, unfit_for_librrd, unsafe_host, unsafe_name, unsafe_path
 
 
 def test_ds_names_and_template_come_from_the_ds_strings() -> None:
@@ -39,3 +39,11 @@ def test_the_limits_are_the_file_systems() -> None:
     assert unsafe_path("/" + "p" * 4094) is None
     assert unsafe_path("/" + "p" * 4095) == "the path is 4096 bytes long (at most 4095)"
     assert unsafe_path("/" + "p" * 5000) == "the path is 5001 bytes long (at most 4095)"
+
+
+def test_what_librrd_must_not_get_is_named_cut_to_eighty_characters() -> None:
+    long = "x" * 200
+    assert unfit_for_librrd(long + "\0") == f"{long[:80]!r} holds a NUL"
+    assert unfit_for_librrd(long + "\n") == f"{long[:80]!r} holds a newline"
+    assert unfit_for_librrd(long + "\udcff") == f"{long[:80]!r} holds bytes that are not UTF-8"
+    assert unsafe_host("." + long) == f"the host name {('.' + long)[:80]!r} starts with '.'"
