@@ -29,6 +29,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -196,6 +197,7 @@ def main() -> int:
         parser.error(f"unknown module {', '.join(unknown)}; known: {', '.join(TARGETS)}")
     equivalents = load_equivalents()
     SESSIONS.mkdir(exist_ok=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # the clean-up below still runs
     failed = False
     with ExitStack() as stack:
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rrdd-mutate.")))
@@ -275,6 +277,8 @@ def start_worker(stack: ExitStack, copy: Path) -> str:
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is not None:
+        return
     proc.terminate()
     try:
         proc.wait(10)
@@ -329,13 +333,16 @@ def run_module(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    while True:
-        try:
-            proc.wait(60)
-            break
-        except subprocess.TimeoutExpired:
-            with use_db(str(session), WorkDB.Mode.open) as db:
-                print(f"mutate: {name}: {db.num_results - done} run", flush=True)
+    try:
+        while True:
+            try:
+                proc.wait(60)
+                break
+            except subprocess.TimeoutExpired:
+                with use_db(str(session), WorkDB.Mode.open) as db:
+                    print(f"mutate: {name}: {db.num_results - done} run", flush=True)
+    finally:  # interrupted: what was run is kept, --resume goes on from there
+        stop(proc)
     if proc.returncode:
         sys.exit(f"mutate: cosmic-ray exec failed for {name} (exit {proc.returncode})")
     print(f"mutate: {name}: {time.monotonic() - started:.0f} s", flush=True)
