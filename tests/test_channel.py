@@ -362,3 +362,5 @@ def test_the_default_limit_is_xymond_rrds_buffer() -> None:
         stream = sized(1, limit) + sized(2, limit + 1) + status(3)
         got = items(*(stream[i : i + chunk] for i in range(0, len(stream), chunk)))
         assert [m.seq for m in got] == [1, 3]
+    # Held whole while its terminator is still to come.
+    assert [m.seq for m in items(sized(4, limit)[:-4], b"\n@@\n")] == [4]
