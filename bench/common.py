@@ -1,9 +1,9 @@
 """What the write benchmarks share: RRD files made ahead, rrdd run in-process, rrdcached.
 
 - `prepare()` creates the files rrdd would create for a stream (through rrdd's own
-  DirectWriter, start time T0 - 10 s) and records the librrd calls rrdd's cache would make
+  RrdWriter, start time T0 - 10 s) and records the librrd calls rrdd's cache would make
   for that stream, without making them: the raw loops replay exactly those calls.
-- `run_rrdd()` runs rrdd's real main loop (Daemon over DirectWriter, as cli.main builds
+- `run_rrdd()` runs rrdd's real main loop (Daemon over RrdWriter, as cli.main builds
   them) on a stream file, in this process; `run_workers()` runs rrdd --workers: its
   router in this process and the workers forked from it. `Timer` takes the wall and
   CPU time.
@@ -36,8 +36,8 @@ from rrdd.dispatch import Dispatcher
 from rrdd.parsers import load_builtins
 from rrdd.settings import load_settings
 from rrdd.shards import Life, Router, work
-from rrdd.writer.direct import DirectWriter
 from rrdd.writer.rrdcached import Rrdcached as RrdcachedStore
+from rrdd.writer.rrdwriter import RrdWriter
 from rrdd.writer.store import Librrd
 
 Call = tuple[str, list[str]]  # one librrd update call: path, rows
@@ -68,7 +68,7 @@ def prepare(
     store = Recorder()
     stats: Counter[str] = Counter()
     rras = load_rras(settings)
-    writer = DirectWriter(rrddir, rras, stats, store=store, cache=cache, clock=lambda: T0)
+    writer = RrdWriter(rrddir, rras, stats, store=store, cache=cache, clock=lambda: T0)
     dispatch(data, writer, stats, env)
     writer.close()
     return store.calls
@@ -142,7 +142,7 @@ def run_rrdd(
     """Time rrdd's main loop reading the stream file, writing it and shutting down."""
     settings = load_settings({"rrddir": str(rrddir), "no_cache": not cache}, env or {})
     stats: Counter[str] = Counter()
-    writer = DirectWriter(rrddir, load_rras(settings), stats, store=store, cache=cache)  # type: ignore[arg-type]
+    writer = RrdWriter(rrddir, load_rras(settings), stats, store=store, cache=cache)  # type: ignore[arg-type]
     daemon = Daemon(settings, writer, stats)
     fd = os.open(stream, os.O_RDONLY)
     try:

@@ -2,8 +2,8 @@
 
     python bench/memory.py [FILES] [DIR]
 
-rrdd keeps a record per file it has touched (writer/direct.py RrdFile: names, path,
-schema, the newest time, the pending values) in its DirectWriter. Each measurement runs
+rrdd keeps a record per file it has touched (writer/table.py RrdFile: names, path,
+schema, the newest time, the pending values) in its RrdWriter. Each measurement runs
 in a fresh process: a warm-up stream of 20 hosts first (so parsers, regex caches and
 librrd are loaded), then VmRSS; one cycle of the fleet stream that touches FILES more
 files (26 per host) with one pending value each, then VmRSS; then ten more cycles (eleven
@@ -39,7 +39,7 @@ from feed import T0, fleet_stream
 
 from rrdd.daemon import load_rras
 from rrdd.settings import load_settings
-from rrdd.writer.direct import DirectWriter
+from rrdd.writer.rrdwriter import RrdWriter
 from rrdd.writer.store import Librrd
 
 FILES_PER_HOST = 26
@@ -69,7 +69,7 @@ def measure(files: int, store: str, rrddir: Path) -> None:
     cycles = [fleet_stream(hosts, 1, T0 + 300 * c) for c in range(11)]
     settings = load_settings({"rrddir": str(rrddir)}, {})
     stats: Counter[str] = Counter()
-    writer = DirectWriter(
+    writer = RrdWriter(
         rrddir, load_rras(settings), stats, store=Librrd() if store == "librrd" else NoStore()
     )
     dispatch(warmup, writer, stats)
@@ -84,8 +84,8 @@ def measure(files: int, store: str, rrddir: Path) -> None:
     print(f"{per_file:.0f} {per_value:.0f} {files} {writer.pending()}")
 
 
-def tracked(writer: DirectWriter) -> int:
-    return sum(len(files) for files in writer.hosts.values())
+def tracked(writer: RrdWriter) -> int:
+    return writer.table.size
 
 
 def rrdcached_baseline(rrddir: Path, work: Path) -> tuple[float, float]:

@@ -15,7 +15,7 @@ CPU for 0.3 s, it gets SIGTERM; the time to its exit is printed.
   cache, and rrdd writes them all before it exits.
 - --daemon-down also stops rrdcached (SIGKILL) after rrdd has connected and before the
   stream: rrdd then holds every value itself, and tries the daemon again at shutdown for
-  up to 30 s (DirectWriter.close's patience) before it gives them up.
+  up to 30 s (RrdWriter.close's patience) before it gives them up.
 
 Target: <= 2 s with rrdcached and 100k pending values.
 """

@@ -9,7 +9,7 @@ which the note measured T4's reference pipeline), is in a file. The RRD files
 exist beforehand (made by rrdd's own create code) in DIR (default: the temp directory),
 warm in the page cache and written back (os.sync) before each run. All runs use the same
 files, each with timestamps later than the run before. rrdd runs in this process through
-its real main loop, Daemon over DirectWriter built as cli.main builds them: that leaves
+its real main loop, Daemon over RrdWriter built as cli.main builds them: that leaves
 Python start-up and imports out (fleet.py times the command) and lets each baseline run
 in the same process right after it. A round runs every mode once; the script prints the
 median of the rounds, by wall time and by CPU time (this process's, plus rrdcached's in

@@ -57,6 +57,13 @@ class Target:
     tests: tuple[str, ...]  # the closest and quickest first: pytest -x stops at a failure
 
 
+WRITER_TESTS = (
+    "tests/test_writer_direct.py",
+    "tests/test_writer_control.py",
+    "tests/test_writer_property.py",
+    "tests/test_hostile.py",
+    "tests/test_disk.py",
+)
 TARGETS = {
     "channel": Target(
         "rrdd/channel.py",
@@ -80,7 +87,7 @@ TARGETS = {
             "tests/test_writer_control.py",
             "tests/test_hostile.py",
             "tests/test_processor.py",
-            "tests/test_control.py",
+            "tests/test_flush.py",
             "tests/test_property.py",
         ),
     ),
@@ -96,43 +103,25 @@ TARGETS = {
             "tests/test_cli.py::test_a_stream_becomes_rrd_files",
         ),
     ),
-    "control": Target(
-        "rrdd/control.py",
+    "flush": Target(
+        "rrdd/flush.py",
         (
-            "tests/test_control.py",
+            "tests/test_flush.py",
             "tests/test_cli.py::test_a_flush_request_writes_a_hosts_cached_values_at_once",
             "tests/test_cli.py::test_flush_with_no_rrdd_running",
         ),
     ),
-    "direct": Target(
-        "rrdd/writer/direct.py",
-        (
-            "tests/test_writer_direct.py",
-            "tests/test_writer_control.py",
-            "tests/test_hostile.py",
-            "tests/test_disk.py",
-        ),
-    ),
-    "store": Target(
-        "rrdd/writer/store.py",
-        (
-            "tests/test_writer_direct.py",
-            "tests/test_writer_control.py",
-            "tests/test_hostile.py",
-            "tests/test_disk.py",
-        ),
-    ),
+    **{
+        name: Target(f"rrdd/writer/{name}.py", WRITER_TESTS)
+        for name in ("rrdwriter", "table", "schedule", "making", "marks", "hosts", "disk", "store")
+    },
     "rrdcached": Target(
         "rrdd/writer/rrdcached.py",
         ("tests/test_rrdcached.py", "tests/test_writer_control.py"),
     ),
     "creator": Target(
         "rrdd/writer/creator.py",
-        (
-            "tests/test_writer_direct.py",
-            "tests/test_hostile.py",
-            "tests/test_cli.py::test_a_stream_becomes_rrd_files",
-        ),
+        (*WRITER_TESTS, "tests/test_cli.py::test_a_stream_becomes_rrd_files"),
     ),
 }
 

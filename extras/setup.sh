@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Brings a Debian 12 machine (root, apt-get and bash, nothing else assumed) to the point where
 # rrdd runs and its tests pass: Debian packages, a venv at .venv made with Debian's python3,
-# and an editable install of rrdd with its test extra.
+# and an editable install of rrdd with its web and test extras.
 #
 # Idempotent and quick on a re-run: apt is skipped when every package is installed, pip when
 # .venv/.rrdd-setup holds the hash of the pyproject.toml it was run for.
@@ -10,7 +10,10 @@ set -euo pipefail
 cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.."
 root=$(pwd -P)
 
-packages=(python3 python3-venv python3-dev gcc pkg-config librrd-dev rrdtool rrdcached faketime xymon)
+# xymon: the tests run its xymond_rrd, xymond, xymond_channel, client and showgraph.cgi;
+# chromium: the web view's tests drive it headless
+packages=(python3 python3-venv python3-dev gcc pkg-config librrd-dev rrdtool rrdcached faketime xymon
+    chromium chromium-driver)
 venv=.venv
 stamp=$venv/.rrdd-setup # sha256 of the pyproject.toml last installed
 where=$venv/.rrdd-root  # the repo path the venv was made for: its scripts hard-code it
@@ -65,8 +68,8 @@ fi
 if [[ $(cat -- "$stamp" 2>/dev/null) == "$want" ]]; then
     say "rrdd installed in $venv"
 else
-    say "pip install -e '.[test]'"
+    say "pip install -e '.[web,test]'"
     rm -f -- "$stamp"
-    PIP_DISABLE_PIP_VERSION_CHECK=1 "$venv/bin/pip" install -q --use-pep517 -e '.[test]'
+    PIP_DISABLE_PIP_VERSION_CHECK=1 "$venv/bin/pip" install -q --use-pep517 -e '.[web,test]'
     printf '%s\n' "$want" >"$stamp"
 fi

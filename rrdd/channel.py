@@ -34,8 +34,31 @@ log = logging.getLogger("rrdd.channel")
 
 TERMINATOR = b"\n@@\n"
 COLORS = ("green", "yellow", "red", "blue", "clear")  # the colours xymond_rrd writes from
-CONTROLS = ("drophost", "droptest", "renamehost", "renametest", "shutdown", "logrotate", "reload")
-CONTROL_ARGS = {"drophost": 1, "droptest": 2, "renamehost": 2, "renametest": 3}
+
+
+@dataclass(frozen=True, slots=True)
+class ControlKind:
+    """What a control message carries and whom it concerns."""
+
+    args: int  # the fields after TS|SENDER
+    # "host": the host named by its first argument (renamehost: both names); "every":
+    # every process that writes (reload, logrotate); "reader": the process reading the
+    # channel alone (shutdown ends the input, idle says nothing)
+    scope: str
+
+
+# Every control message rrdd knows, in one place: the daemon's handlers, the router of
+# --workers and the metrics' labels are checked against it.
+CONTROLS: dict[str, ControlKind] = {
+    "drophost": ControlKind(1, "host"),
+    "droptest": ControlKind(2, "host"),
+    "renamehost": ControlKind(2, "host"),
+    "renametest": ControlKind(3, "host"),
+    "reload": ControlKind(0, "every"),
+    "logrotate": ControlKind(0, "every"),
+    "shutdown": ControlKind(0, "reader"),
+    "idle": ControlKind(0, "reader"),
+}
 DEFAULT_MAX_MESSAGE = 512 * 1024 + 4095  # xymond_rrd: largest channel buffer plus slack
 
 PLAIN_MARKERS = {"@@status": "status", "@@data": "data"}  # before "#SEQ", without a digest
@@ -60,10 +83,6 @@ class Message(NamedTuple):
     classname: str
     pagepaths: str
     body: str  # the original message, its "status ..." / "data ..." line included
-
-    @property
-    def lines(self) -> list[str]:
-        return self.body.split("\n")
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,17 +188,15 @@ class ChannelParser:
             return self._status(seq, fields, text)
         if marker.startswith("data"):
             return self._data(seq, fields, text)
-        if marker.startswith("idle"):
-            return Control("idle", (), seq)
-        for kind in CONTROLS:
-            if marker.startswith(kind):
-                nargs = CONTROL_ARGS.get(kind, 0)
-                if nargs and len(fields) < 3 + nargs:  # xymond_rrd stops on a bare @@shutdown
-                    self._ignored("short", fields)
-                    return None
-                return Control(kind, tuple(fields[3 : 3 + nargs]), seq)
-        self._ignored("unknown", fields)
-        return None
+        kind = control_kind(marker)
+        if kind is None:
+            self._ignored("unknown", fields)
+            return None
+        nargs = CONTROLS[kind].args
+        if nargs and len(fields) < 3 + nargs:  # xymond_rrd acts on a bare @@shutdown or @@idle
+            self._ignored("short", fields)
+            return None
+        return Control(kind, tuple(fields[3 : 3 + nargs]), seq)
 
     def _checksum_ok(self, block: bytes | bytearray, header: str, digest: str) -> bool:
         cut = block.find(b":")  # the digest is ":<hex>" right after the marker
@@ -229,6 +246,39 @@ class ChannelParser:
     def _ignored(self, why: str, fields: list[str]) -> None:
         log.debug("Ignoring %s message: %.200s", why, "|".join(fields))
         self.stats[f"ignored_{why}"] += 1
+
+
+def control_kind(marker: str) -> str | None:
+    """The control message a header's marker names ("drophost" for "@@drophost" or
+    "drophost"), as xymond_rrd reads it: by its start."""
+    marker = marker.removeprefix("@@")
+    return next((kind for kind in CONTROLS if marker.startswith(kind)), None)
+
+
+class Route(NamedTuple):
+    """What a framed message concerns, read from its header alone: the router of --workers
+    and a relay to NATS pass messages on by it without reading them whole."""
+
+    kind: str  # "status", "data", a key of CONTROLS, or "" (not one rrdd knows)
+    hosts: tuple[bytes, ...]  # the host it is about; renamehost: (old, new); else ()
+
+
+def route(block: bytes | bytearray) -> Route:
+    """The Route of one message (without its terminator), as `ChannelParser.blocks` gives
+    them. A header too short for its host gives no host: the reader refuses it."""
+    end = block.find(b"\n")
+    fields = (block if end < 0 else block[:end]).split(b"|", 5)
+    marker = fields[0]
+    if marker.startswith((b"@@status", b"@@data")):
+        kind = "status" if marker.startswith(b"@@status") else "data"
+        return Route(kind, (bytes(fields[4]),) if len(fields) > 4 else ())
+    kind = control_kind(marker.split(b"#", 1)[0].decode("ascii", "replace")) or ""
+    if kind and CONTROLS[kind].scope == "host":
+        names = 2 if kind == "renamehost" else 1
+        return Route(
+            kind, tuple(map(bytes, fields[3 : 3 + names])) if len(fields) > 2 + names else ()
+        )
+    return Route(kind, ())
 
 
 def _seconds(whole: str) -> int:

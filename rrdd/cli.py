@@ -23,9 +23,9 @@ from pathlib import Path
 
 from rrdd import __version__, logsetup, privileges, shards
 from rrdd.config import read_config
-from rrdd.control import OTHER_TIMEOUT, request_flush
 from rrdd.daemon import load_rras
-from rrdd.errors import ConfigError
+from rrdd.errors import ConfigError, StartError
+from rrdd.flush import OTHER_TIMEOUT, request_flush
 from rrdd.settings import Settings, resolve_settings
 from rrdd.snmpmibs import load_mibs
 from rrdd.startup import (
@@ -47,6 +47,8 @@ COMMANDS = """\
                                HOST (or FILE of it, or all) now; in Xymon's
                                environment: xymoncmd rrdd flush HOST
   rrdd check-config [OPTIONS]  print every setting in use and where it came from
+  rrdd web [OPTIONS]           serve a read-only web view of the RRD tree: graphs,
+                               files, stale files and what rrdd refused
   rrdd help [COMMAND]          this help, or a command's (rrdd COMMAND --help)"""
 
 
@@ -167,6 +169,9 @@ def flush_command(argv: Sequence[str]) -> int:
     except ConfigError as e:
         print(f"rrdd flush: {e}", file=sys.stderr)
         return 2
+    except StartError as e:
+        print(f"rrdd flush: {e}", file=sys.stderr)
+        return 1
     for answer in answers:
         print(answer)
     if not answers:
@@ -227,9 +232,20 @@ def _toml(value: object) -> str:
     return json.dumps(str(value))
 
 
+def web_parser() -> argparse.ArgumentParser:
+    from rrdd.web.server import build_parser as web  # Jinja2 and waitress: only for the web
+
+    return web(DEFAULT_CONFIG)
+
+
 def help_command(argv: Sequence[str]) -> int:
     """rrdd help [COMMAND]: rrdd's help, or a command's."""
-    parsers = {"flush": flush_parser, "check-config": check_config_parser, "help": build_parser}
+    parsers = {
+        "flush": flush_parser,
+        "check-config": check_config_parser,
+        "web": web_parser,
+        "help": build_parser,
+    }
     if len(argv) > 1 or (argv and argv[0] not in parsers):
         print(
             f"rrdd help: no command {' '.join(argv)!r}; the commands are:\n{COMMANDS}",
@@ -247,6 +263,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return flush_command(argv[1:])
     if command == "check-config":
         return check_config_command(argv[1:])
+    if command == "web":
+        from rrdd.web.server import main as web  # only here: ingest never loads the web
+
+        return web(argv[1:], DEFAULT_CONFIG)
     if command == "help":
         return help_command(argv[1:])
     if command is not None:
@@ -262,13 +282,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"rrdd: {e}", file=sys.stderr)
         return 2
     try:
-        return serve(settings, rras, lambda: read_settings(args)[0], files)
-    except ConfigError as e:
+        return run_daemon(settings, rras, lambda: read_settings(args)[0], files)
+    except StartError as e:
         log.error("%s", e)
         return 1
 
 
-def serve(
+def run_daemon(
     settings: Settings,
     rras: RraDefinitions,
     rebuild: Callable[[], Settings],
@@ -279,7 +299,7 @@ def serve(
     `rebuild` reads the settings again, for a reload; `config_files` were read for them.
     """
     if settings.workers > 1:
-        return shards.serve(settings, rras, rebuild, config_files)
+        return shards.run_router(settings, rras, rebuild, config_files)
     stats: Counter[str] = Counter()
     creators = start_creators(settings, stats)
     shared = start_metrics(settings, stats)

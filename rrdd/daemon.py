@@ -7,38 +7,33 @@ drophost or renamehost sees exactly the data that came before it.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
-import selectors
 import signal
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
 
 from rrdd import logsetup, systemd
 from rrdd.channel import ChannelParser, Control, Item, Message
 from rrdd.context import Context
-from rrdd.control import FlushSocket
 from rrdd.dispatch import Dispatcher, Routes
 from rrdd.errors import ConfigError
 from rrdd.external import ExtraScripts
+from rrdd.flush import FlushSocket
 from rrdd.hostscfg import load_interfaces
+from rrdd.loop import SIGNALS, Loop
 from rrdd.parsers import Handler, load_builtins, matching_files
 from rrdd.schema import unsafe_host, unsafe_name
-from rrdd.settings import Settings
+from rrdd.settings import Settings, restart_only
 from rrdd.snmpmibs import load_mibs
 from rrdd.writer import Writer
-from rrdd.writer.direct import CachePolicy
+from rrdd.writer.schedule import CachePolicy
 from rrdd.xymoncfg import RraDefinitions, tcp_services
 
 log = logging.getLogger("rrdd")
-
-# The signals rrdd acts on: SIGHUP reloads, the others stop it.
-SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 def make_routes(settings: Settings) -> Routes:
@@ -92,28 +87,6 @@ LIVE_CONTEXT = (
     "splitncv",
     "trackmax",
 )
-# Settings whose new values need a restart: they shaped what was opened or started.
-RESTART_SETTINGS = (
-    "rrddir",
-    "rrdcached",
-    "tmpdir",
-    "metrics_listen",
-    "metrics_retry",
-    "state_dir",
-    "user",
-    "group",
-    "processor",
-    "extra_script",
-    "extra_tests",
-    "extra_timeout",
-    "extra_workers",
-    "extra_persistent",
-    "create_workers",
-    "workers",
-    "cache",
-    "rrd",
-    "max_message",
-)
 
 
 def cache_policy(settings: Settings) -> CachePolicy:
@@ -123,22 +96,6 @@ def cache_policy(settings: Settings) -> CachePolicy:
         creates_per_second=settings.creates_per_second,
         max_pending=settings.max_pending,
     )
-
-
-@contextlib.contextmanager
-def caught(
-    signals: tuple[signal.Signals, ...], handler: Callable[[int, FrameType | None], None], wake: int
-) -> Iterator[None]:
-    """While in the block: `handler` gets these signals, and each signal writes a byte to
-    the fd `wake`, so that a select() on its other end returns."""
-    old_wakeup = signal.set_wakeup_fd(wake)
-    handlers = {s: signal.signal(s, handler) for s in signals}
-    try:
-        yield
-    finally:
-        for s, h in handlers.items():
-            signal.signal(s, h)
-        signal.set_wakeup_fd(old_wakeup)
 
 
 def reopen_logs(logfile: Path | None) -> None:
@@ -176,9 +133,8 @@ class Daemon:
         self.flush_socket = flush_socket
         self.stats = stats
         self.handlers: dict[str, Handler] = load_builtins()
-        # Signals and the extra script's answers wake the loop through a pipe that run()
-        # makes: a Daemon driven without run() (tests, benchmarks) holds no fds.
-        self._wake_r = self._wake_w = -1
+        self._loop: Loop | None = None  # while run() runs: a Daemon driven without it
+        self._tick: Callable[[], object] | None = None  # holds no fds (tests, benchmarks)
         self.extra = make_extra(settings, self._wake)
         self.dispatcher = Dispatcher(
             make_routes(settings),
@@ -192,7 +148,7 @@ class Daemon:
         self.running = True
         self.last_message = 0.0  # when the last channel data arrived (metrics)
         self._reloaded: tuple[object, ...] = ()  # what the last reload read (reload())
-        self._signalled: list[int] = []
+        self._reload_wanted = False
 
     # --- the loop --------------------------------------------------------------------
 
@@ -205,61 +161,50 @@ class Daemon:
         """Read channel messages from `fd` until the end; flush everything.
 
         `signals` are the ones rrdd acts on (a shard leaves them to its router); `tick` is
-        called after each pass of the loop, at least once a second.
+        called after each read, and at least once a second.
         """
-        wake_r, wake_w = os.pipe()
-        os.set_blocking(wake_w, False)
-        self._wake_r, self._wake_w = wake_r, wake_w
-        with caught(signals, self._on_signal, wake_w):
-            self._loop(fd, tick)
-        self._wake_r = self._wake_w = -1
-        os.close(wake_r)  # not before: a signal could write to the fd number reused
-        os.close(wake_w)
-
-    def _loop(self, fd: int, tick: Callable[[], object] | None) -> None:
-        wake_r = self._wake_r
-        sel = selectors.PollSelector()  # epoll refuses regular files; poll takes them
-        sel.register(fd, selectors.EVENT_READ)
-        sel.register(wake_r, selectors.EVENT_READ)
+        loop = self._loop = Loop()
+        self._tick = tick
+        loop.reader(fd, lambda: self._read(fd))
         if self.flush_socket is not None:
-            sel.register(self.flush_socket.fileno(), selectors.EVENT_READ)
-        watchdog = systemd.watchdog_interval()
-        next_watchdog = time.monotonic()
-        systemd.notify("READY=1", "STATUS=Reading the channel")
+            loop.reader(self.flush_socket.fileno(), self._serve_flushes)
+        loop.on_signals(self._on_signal, signals)
+        loop.every(1.0, self._settle)  # the cache's timers, when no input comes
+        if self._reload_wanted:
+            loop.soon(self._take_reload)
         try:
-            while self.running:
-                if watchdog is not None and time.monotonic() >= next_watchdog:
-                    systemd.notify("WATCHDOG=1")
-                    next_watchdog = time.monotonic() + watchdog
-                for key, _ in sel.select(timeout=1.0):  # at least once a second: cache timers
-                    if key.fd == wake_r:
-                        os.read(wake_r, 512)
-                    elif key.fd == fd:
-                        self._read(fd)
-                    else:
-                        self._serve_flushes()
-                self.dispatcher.collect()
-                self.writer.sync()
-                self._take_signals()
-                if tick is not None:
-                    tick()
+            if self.running:
+                loop.run()
         finally:
-            sel.close()
-            # Our handlers stay through the final flush: a second SIGTERM (systemd signals
-            # the whole unit; xymond_channel also stops its worker) must not cut it short.
             self.shutdown()
+            self._loop = None
+            loop.close()
 
     def _read(self, fd: int) -> None:
         data = os.read(fd, 1 << 16)
         self.last_message = time.time()
         if not data:
             self.channel.close()
-            self.running = False
+            self._stop()
             return
         for item in self.channel.feed(data):
             self.handle(item)
             if not self.running:
                 break
+        self._settle()
+
+    def _settle(self) -> None:
+        """Between reads: write what the extra script answered and what the cache
+        policy says is due."""
+        self.dispatcher.collect()
+        self.writer.sync()
+        if self._tick is not None:
+            self._tick()
+
+    def _stop(self) -> None:
+        self.running = False
+        if self._loop is not None:
+            self._loop.stop()
 
     def _serve_flushes(self) -> None:
         """Flush requests (showgraph, rrdd flush): write what the host or file has now."""
@@ -270,26 +215,30 @@ class Daemon:
             paths = self.writer.flush(host, request.file, to_disk=True)
             self.flush_socket.answer(request, f"rrdd {os.getpid()}: {len(paths)} files flushed")
 
-    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        self._signalled.append(signum)
-
-    def _take_signals(self) -> None:
-        signals, self._signalled = set(self._signalled), []
-        if signals - {signal.SIGHUP}:
-            log.info("Got signal %s, stopping", signal.Signals(max(signals)).name)
-            self.running = False
-        elif signals:  # one reload however many requests came together
+    def _on_signal(self, signum: signal.Signals) -> None:
+        if signum == signal.SIGHUP:
             logsetup.reopen()
-            self.reload()
+            self.request_reload()
+        elif self.running:
+            log.info("Got signal %s, stopping", signum.name)
+            self._stop()
 
     def request_reload(self) -> None:
-        """From the file watcher's thread: reload between messages, soon."""
-        self._signalled.append(signal.SIGHUP)
-        self._wake()
+        """A reload between messages, soon; from any thread (the file watcher's). Several
+        requests that come together make one reload."""
+        self._reload_wanted = True
+        if self._loop is not None:
+            self._loop.soon(self._take_reload)
+
+    def _take_reload(self) -> None:
+        if self._reload_wanted and self.running:
+            self._reload_wanted = False
+            self.reload()
 
     def _wake(self) -> None:
-        with contextlib.suppress(BlockingIOError, OSError):
-            os.write(self._wake_w, b"!")
+        """From an extra script's thread: its answer is waiting."""
+        if self._loop is not None:
+            self._loop.soon(self._settle)
 
     def shutdown(self) -> None:
         systemd.notify("STOPPING=1", f"STATUS=Writing {self.writer.pending()} cached values")
@@ -313,13 +262,13 @@ class Daemon:
             self.dispatcher.handle(item)
         else:
             self.stats[f"controls_{item.kind}"] += 1
-            getattr(self, f"_do_{item.kind}")(item)
+            CONTROL_HANDLERS[item.kind](self, item)
 
     def _do_idle(self, c: Control) -> None:
         pass
 
     def _do_shutdown(self, c: Control) -> None:
-        self.running = False
+        self._stop()
 
     def _do_reload(self, c: Control) -> None:
         self.reload()
@@ -410,8 +359,21 @@ class Daemon:
             setattr(self.dispatcher.ctx, name, getattr(ctx, name))
         self.dispatcher.reconfigure(routes)
         self.writer.reconfigure(rras, cache_policy(new))
-        later = [k for k in RESTART_SETTINGS if getattr(new, k) != getattr(self.settings, k)]
+        later = restart_only(self.settings, new)
         if later:
             log.warning("Changed settings that take effect after a restart: %s", ", ".join(later))
         self.settings = new
         log.info("Configuration reloaded")
+
+
+# What the daemon does for each control message (channel.CONTROLS lists them all).
+CONTROL_HANDLERS: dict[str, Callable[[Daemon, Control], None]] = {
+    "drophost": Daemon._do_drophost,
+    "droptest": Daemon._do_droptest,
+    "renamehost": Daemon._do_renamehost,
+    "renametest": Daemon._do_renametest,
+    "reload": Daemon._do_reload,
+    "logrotate": Daemon._do_logrotate,
+    "shutdown": Daemon._do_shutdown,
+    "idle": Daemon._do_idle,
+}

@@ -29,16 +29,6 @@ MESSAGE_COUNTERS = {"status": "messages_status", "data": "messages_data"}
 
 REPEAT_LOG_SECONDS = 3600.0  # the same bad input from the same host/test is logged once an hour
 
-# xymonserver.cfg's TEST2RRD, which every Xymon installation has in its environment.
-DEFAULT_TEST2RRD = (
-    "cpu=la,disk,inode,qtree,memory,$PINGCOLUMN=tcp,http=tcp,dns=tcp,dig=tcp,time=ntpstat,"
-    "ntp=tcp,vmstat,iostat,netstat,temperature,apache,bind,sendmail,mailq,nmailq=mailq,socks,"
-    "bea,iishealth,citrix,bbgen,bbtest,bbproxy,hobbitd,files,procs=processes,ports,clock,lines,"
-    "deltalines,ops,stats,cifs,JVM,JMS,HitCache,Session,JDBCConn,ExecQueue,JTA,TblSpace,"
-    "RollBack,MemReq,InvObj,snapmirr,snaplist,snapshot,if_load=devmon,temp=devmon,paging,mdc,"
-    "mdchitpct,cics,dsa,getvis,maxuser,nparts,xymongen,xymonnet,xymonproxy,xymond"
-)
-
 
 class Routes:
     """The TEST2RRD table: caseless test name -> handler id; the first entry of a name wins."""

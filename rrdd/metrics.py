@@ -70,7 +70,8 @@ from prometheus_client.metrics_core import (
 )
 
 from rrdd.channel import CONTROLS
-from rrdd.errors import ConfigError
+from rrdd.errors import StartError
+from rrdd.settings import split_address
 
 log = logging.getLogger("rrdd.metrics")
 
@@ -86,7 +87,7 @@ _FAMILIES: dict[str, _Family] = {
     "rrdd_messages_total": _Family(
         "Channel messages read, by kind (status, data or a control message).",
         "kind",
-        ("status", "data", *CONTROLS, "idle"),
+        ("status", "data", *CONTROLS),
     ),
     "rrdd_messages_ignored_total": _Family(
         "Messages read but not written: no handler for the test, a reverse test, or a "
@@ -218,7 +219,7 @@ def _family_of(key: str) -> tuple[str, str]:
     return "rrdd_events_total", key
 
 
-class ListenError(ConfigError):
+class ListenError(StartError):
     """/metrics cannot be served on the address; `in_use` when another process has it."""
 
     def __init__(self, message: str, cause: OSError):
@@ -402,7 +403,7 @@ class Metrics:
         """
         host, port = split_address(address)
         if self._server is not None:
-            raise ConfigError("/metrics is already being served")
+            raise StartError("/metrics is already being served")
         try:
             self._server, self._thread = start_http_server(port, host, self.registry)
         except OSError as e:
@@ -431,26 +432,6 @@ def _histogram(figures: Figures) -> Metric:
         buckets=buckets,
         sum_value=figures.flush_seconds,
     )
-
-
-def split_address(address: str) -> tuple[str, int]:
-    """``"HOST:PORT"`` or ``"[IPV6]:PORT"`` -> (host, port), else ConfigError."""
-    if address.startswith("["):
-        host, sep, port = address[1:].partition("]:")
-        if not sep or not host:
-            raise ConfigError(f"bad address {address!r}: expected [IPV6]:PORT")
-    else:
-        host, sep, port = address.rpartition(":")
-        if not sep or not host:
-            raise ConfigError(
-                f"bad address {address!r}: expected HOST:PORT or [IPV6]:PORT "
-                "(0.0.0.0:PORT or [::]:PORT for every interface)"
-            )
-        if ":" in host:
-            raise ConfigError(f"bad address {address!r}: write an IPv6 address as [ADDR]:PORT")
-    if not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
-        raise ConfigError(f"bad address {address!r}: the port must be a number from 1 to 65535")
-    return host, int(port)
 
 
 def _why(e: OSError) -> str:

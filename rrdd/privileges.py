@@ -7,7 +7,7 @@ import logging
 import os
 import pwd
 
-from rrdd.errors import ConfigError
+from rrdd.errors import StartError
 
 log = logging.getLogger("rrdd")
 
@@ -21,7 +21,7 @@ def ids(user: str | None, group: str | None) -> tuple[int, int] | None:
         entry = pwd.getpwnam(user)
         gid = grp.getgrnam(group).gr_gid if group else entry.pw_gid
     except KeyError as e:
-        raise ConfigError(f"no such user or group: {e.args[0]}") from None
+        raise StartError(f"no such user or group: {e.args[0]}") from None
     return entry.pw_uid, gid
 
 

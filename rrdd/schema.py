@@ -92,7 +92,7 @@ def unsafe_path(path: str) -> str | None:
 def unsafe_host(name: str) -> str | None:
     """Why `name` cannot be a host's directory, or None if it can: `unsafe_name`'s
     reasons, and a leading ".", which no Xymon host name has: rrdd keeps its own
-    entries in the RRD directory under such names (.renamed/, see writer/direct.py)."""
+    entries in the RRD directory under such names (.renamed/, see writer/marks.py)."""
     reason = unsafe_name(name)
     if reason is None and name.startswith("."):
         reason = f"the host name {name[:80]!r} starts with '.'"

@@ -2,7 +2,7 @@
 
 The environment keeps Xymon's names, so rrdd runs unchanged from tasks.cfg with
 xymonserver.cfg as its ENVFILE: XYMONRRDS (BBRRDS), XYMONTMP (BBTMP), XYMONHOME,
-TEST2RRD, PINGCOLUMN, NCV_<test>, SPLITNCV_<test>, TRACKMAX, RRDDISKS, NORRDDISKS,
+TEST2RRD, PINGCOLUMN, NCV_<test>, SPLITNCV_<test>, TRACKMAX, RRDDISKS, NORRDDISKS, GRAPHS,
 XYMONNETSVCS, XYMONCHANNEL_LOGFILENAME and MAXMSG_<channel>. The command line wins over
 the environment.
 """
@@ -11,22 +11,41 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from rrdd import logsetup
-from rrdd.channel import DEFAULT_MAX_MESSAGE
-from rrdd.dispatch import DEFAULT_TEST2RRD
 from rrdd.errors import ConfigError
-from rrdd.metrics import split_address
 
 if TYPE_CHECKING:
     from rrdd.config import FileSettings
 
+# xymonserver.cfg's TEST2RRD, which every Xymon installation has in its environment.
+DEFAULT_TEST2RRD = (
+    "cpu=la,disk,inode,qtree,memory,$PINGCOLUMN=tcp,http=tcp,dns=tcp,dig=tcp,time=ntpstat,"
+    "ntp=tcp,vmstat,iostat,netstat,temperature,apache,bind,sendmail,mailq,nmailq=mailq,socks,"
+    "bea,iishealth,citrix,bbgen,bbtest,bbproxy,hobbitd,files,procs=processes,ports,clock,lines,"
+    "deltalines,ops,stats,cifs,JVM,JMS,HitCache,Session,JDBCConn,ExecQueue,JTA,TblSpace,"
+    "RollBack,MemReq,InvObj,snapmirr,snaplist,snapshot,if_load=devmon,temp=devmon,paging,mdc,"
+    "mdchitpct,cics,dsa,getvis,maxuser,nparts,xymongen,xymonnet,xymonproxy,xymond"
+)
+
 # DS types an NCV_<test> / SPLITNCV_<test> list may name (NONE drops the value).
 NCV_TYPES = ("GAUGE", "COUNTER", "DERIVE", "ABSOLUTE", "DCOUNTER", "DDERIVE")
+
+# Xymon's GRAPHS (xymonserver.cfg): which graphs.cfg section draws which RRD files, by the
+# files' name prefix; "name::N" puts at most N files in one graph. `rrdd web` reads it.
+DEFAULT_GRAPHS = (
+    "la,disk,inode,qtree,files,processes,memory,users,vmstat,iostat,tcp.http,tcp,ncv,"
+    "netstat,ifstat,mrtg::1,ports,temperature,ntpstat,apache,bind,sendmail,mailq,socks,bea,"
+    "iishealth,citrix,bbgen,bbtest,bbproxy,hobbitd,clock,lines,deltalines,ops,stats,cifs,JVM,"
+    "JMS,HitCache,Session,JDBCConn,ExecQueue,JTA,TblSpace,RollBack,MemReq,InvObj,snapmirr,"
+    "snaplist,snapshot,devmon::1,if_load::1,temp,paging,mdc,mdchitpct,cics,dsa,getvis,maxuser,"
+    "nparts,xymongen,xymonnet,xymonproxy,xymond"
+)
 
 # xymond's channel buffer sizes in KB; the worker's input buffer fits the largest.
 MAXMSG_DEFAULTS = {
@@ -39,50 +58,67 @@ MAXMSG_DEFAULTS = {
 }
 
 
+class Applies(Enum):
+    """When a new value of a setting takes effect: each field of Settings says which."""
+
+    LIVE = "at a reload"  # SIGHUP, @@reload or a changed file
+    RESTART = "at a restart"  # it shaped what was opened or started
+
+
+LIVE, RESTART = Applies.LIVE, Applies.RESTART
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    rrddir: Path
-    debug: bool = False
-    cache: bool = True  # --no-cache turns the update cache off
-    rrd: bool = True  # --no-rrd: create files but write no values
-    extra_script: Path | None = None
-    extra_tests: tuple[str, ...] = ()
-    extra_timeout: float = Field(30.0, gt=0)  # seconds a script may run
-    extra_workers: int = Field(4, ge=1)  # scripts running at once
-    extra_persistent: bool = False
-    rrdcached: str | None = None  # --rrdcached / RRDCACHED_ADDRESS
-    cache_age: float = Field(3600.0, gt=0)  # seconds a value may wait in rrdd's cache
-    writes_per_second: float = Field(0.0, ge=0)  # 0: no ceiling
-    creates_per_second: float = Field(0.0, ge=0)
-    create_workers: int = Field(2, ge=0)  # processes that create files; 0: rrdd itself
-    workers: int = Field(1, ge=1, le=64)  # processes the hosts are spread over (shards.py)
-    processor: str | None = None
-    processor_bufsize: int = Field(8192, ge=1)  # RRD_EXTPROC_BUFSIZ
-    processor_flush: bool = False  # RRD_EXTPROC_DOFLUSH
-    rrddefinitions: Path | None = None  # None: Xymon's built-in RRAs
-    protocols: Path | None = None  # None: xymonnet's stock service list
-    snmpmibs: Path | None = None  # $XYMONHOME/etc/snmpmibs.cfg, when it exists
-    hostscfg: Path | None = None  # HOSTSCFG, for ifstat's INTERFACES: filters
-    netsvcs: str | None = None  # XYMONNETSVCS
-    xymonhome: Path | None = None
-    tmpdir: Path | None = None  # XYMONTMP
-    test2rrd: str = DEFAULT_TEST2RRD
-    pingcolumn: str = "conn"
-    ncv: dict[str, str] = {}
-    splitncv: dict[str, str] = {}
-    trackmax: tuple[str, ...] = ()
-    rrddisks: str | None = None
-    norrddisks: str | None = None
-    logfile: Path | None = None  # XYMONCHANNEL_LOGFILENAME, reopened on @@logrotate
-    log: dict[str, str] = {}  # severity (error, warning, info, debug) -> where its lines go
-    user: str | None = None  # drop root to this user after start-up
-    group: str | None = None
-    metrics_listen: str | None = None  # HOST:PORT of the Prometheus /metrics endpoint
-    metrics_retry: float = Field(30.0, gt=0)  # seconds between tries at a port in use
-    state_dir: Path | None = None  # snapshots the /metrics of several rrdd merges (sharing.py)
-    max_pending: int = Field(2_000_000, ge=1000)  # values rrdd may hold before it sheds
-    max_message: int = DEFAULT_MAX_MESSAGE
+    rrddir: Annotated[Path, RESTART]
+    debug: Annotated[bool, LIVE] = False
+    cache: Annotated[bool, RESTART] = True  # --no-cache turns the update cache off
+    rrd: Annotated[bool, RESTART] = True  # --no-rrd: create files but write no values
+    extra_script: Annotated[Path | None, RESTART] = None
+    extra_tests: Annotated[tuple[str, ...], RESTART] = ()
+    extra_timeout: Annotated[float, RESTART] = Field(30.0, gt=0)  # seconds a script may run
+    extra_workers: Annotated[int, RESTART] = Field(4, ge=1)  # scripts running at once
+    extra_persistent: Annotated[bool, RESTART] = False
+    rrdcached: Annotated[str | None, RESTART] = None  # --rrdcached / RRDCACHED_ADDRESS
+    cache_age: Annotated[float, LIVE] = Field(3600.0, gt=0)  # seconds a value may wait
+    writes_per_second: Annotated[float, LIVE] = Field(0.0, ge=0)  # 0: no ceiling
+    creates_per_second: Annotated[float, LIVE] = Field(0.0, ge=0)
+    create_workers: Annotated[int, RESTART] = Field(2, ge=0)  # file-making processes; 0: none
+    workers: Annotated[int, RESTART] = Field(1, ge=1, le=64)  # processes sharing the hosts
+    processor: Annotated[str | None, RESTART] = None
+    processor_bufsize: Annotated[int, RESTART] = Field(8192, ge=1)  # RRD_EXTPROC_BUFSIZ
+    processor_flush: Annotated[bool, RESTART] = False  # RRD_EXTPROC_DOFLUSH
+    rrddefinitions: Annotated[Path | None, LIVE] = None  # None: Xymon's built-in RRAs
+    protocols: Annotated[Path | None, LIVE] = None  # None: xymonnet's stock service list
+    snmpmibs: Annotated[Path | None, LIVE] = None  # $XYMONHOME/etc/snmpmibs.cfg, if any
+    hostscfg: Annotated[Path | None, LIVE] = None  # HOSTSCFG, for ifstat's INTERFACES: filters
+    netsvcs: Annotated[str | None, LIVE] = None  # XYMONNETSVCS
+    xymonhome: Annotated[Path | None, LIVE] = None
+    tmpdir: Annotated[Path | None, RESTART] = None  # XYMONTMP
+    test2rrd: Annotated[str, LIVE] = DEFAULT_TEST2RRD
+    pingcolumn: Annotated[str, LIVE] = "conn"
+    ncv: Annotated[dict[str, str], LIVE] = {}
+    splitncv: Annotated[dict[str, str], LIVE] = {}
+    trackmax: Annotated[tuple[str, ...], LIVE] = ()
+    rrddisks: Annotated[str | None, LIVE] = None
+    norrddisks: Annotated[str | None, LIVE] = None
+    # XYMONCHANNEL_LOGFILENAME, reopened on @@logrotate
+    logfile: Annotated[Path | None, LIVE] = None
+    # severity (error, warning, info, debug) -> where its lines go
+    log: Annotated[dict[str, str], LIVE] = {}
+    user: Annotated[str | None, RESTART] = None  # drop root to this user after start-up
+    group: Annotated[str | None, RESTART] = None
+    metrics_listen: Annotated[str | None, RESTART] = None  # HOST:PORT of /metrics
+    metrics_retry: Annotated[float, RESTART] = Field(30.0, gt=0)  # seconds between tries
+    # /metrics snapshots (sharing.py) and what each rrdd refused, for `rrdd web`
+    state_dir: Annotated[Path | None, RESTART] = None
+    # values rrdd may hold before it sheds
+    max_pending: Annotated[int, LIVE] = Field(2_000_000, ge=1000)
+    max_message: Annotated[int, RESTART] = 1024 * max(MAXMSG_DEFAULTS.values()) + 4095
+    web_listen: Annotated[str, RESTART] = "127.0.0.1:8468"  # HOST:PORT of `rrdd web`
+    graphscfg: Annotated[Path | None, RESTART] = None  # Xymon's graphs.cfg, for `rrdd web`
+    graphs: Annotated[str, RESTART] = DEFAULT_GRAPHS  # GRAPHS
 
     @field_validator("ncv", "splitncv")
     @classmethod
@@ -125,6 +161,21 @@ class Settings(BaseModel):
             except re.error as e:
                 raise ValueError(f"not a valid regular expression: {e}") from None
         return value or None
+
+
+def applies(name: str) -> Applies:
+    """When a new value of the setting `name` takes effect."""
+    (found,) = [m for m in Settings.model_fields[name].metadata if isinstance(m, Applies)]
+    return found
+
+
+def restart_only(old: Settings, new: Settings) -> list[str]:
+    """The settings whose values differ that only a restart puts into effect."""
+    return [
+        name
+        for name in Settings.model_fields
+        if applies(name) is RESTART and getattr(old, name) != getattr(new, name)
+    ]
 
 
 def load_settings(
@@ -214,6 +265,7 @@ def resolve_settings(
     tmpdir = pick("tmpdir", env("XYMONTMP"), env("BBTMP"), cfg("tmpdir"))
     pick(
         "state_dir",
+        cli("state_dir"),  # rrdd web's --state-dir
         cfg("state_dir"),
         (f"default, from tmpdir ({origins['tmpdir']})", Path(tmpdir) / "rrdd" if tmpdir else None),
     )
@@ -242,6 +294,15 @@ def resolve_settings(
     pick("logfile", env("XYMONCHANNEL_LOGFILENAME"), cfg("logfile"))
     pick("log", cfg("log"))
     pick("max_pending", cfg("max_pending"))
+    pick("web_listen", cli("listen"), cfg("web_listen"))
+    graphscfg = Path(home) / "etc/graphs.cfg" if home else None
+    pick(
+        "graphscfg",
+        cli("graphscfg"),
+        cfg("graphscfg"),
+        (derived, graphscfg if graphscfg and graphscfg.is_file() else None),
+    )
+    pick("graphs", env("GRAPHS"), cfg("graphs"))
     fields["max_message"] = _max_message(environ)
     maxmsg = sorted(k for k in environ if k.startswith("MAXMSG_"))
     origins["max_message"] = f"environment {', '.join(maxmsg)}" if maxmsg else "default"
@@ -293,3 +354,23 @@ def _max_message(environ: Mapping[str, str]) -> int:
             size //= 1024
         sizes.append(size if size >= 32 else default)
     return 1024 * max(sizes) + 4095
+
+
+def split_address(address: str) -> tuple[str, int]:
+    """``"HOST:PORT"`` or ``"[IPV6]:PORT"`` -> (host, port), else ConfigError."""
+    if address.startswith("["):
+        host, sep, port = address[1:].partition("]:")
+        if not sep or not host:
+            raise ConfigError(f"bad address {address!r}: expected [IPV6]:PORT")
+    else:
+        host, sep, port = address.rpartition(":")
+        if not sep or not host:
+            raise ConfigError(
+                f"bad address {address!r}: expected HOST:PORT or [IPV6]:PORT "
+                "(0.0.0.0:PORT or [::]:PORT for every interface)"
+            )
+        if ":" in host:
+            raise ConfigError(f"bad address {address!r}: write an IPv6 address as [ADDR]:PORT")
+    if not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+        raise ConfigError(f"bad address {address!r}: the port must be a number from 1 to 65535")
+    return host, int(port)

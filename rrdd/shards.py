@@ -41,7 +41,6 @@ import json
 import logging
 import os
 import select
-import selectors
 import signal
 import time
 import zlib
@@ -49,15 +48,15 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from rrdd import __version__, logsetup, privileges, systemd
-from rrdd.channel import TERMINATOR, ChannelParser
-from rrdd.daemon import SIGNALS, caught, reopen_logs
-from rrdd.errors import ConfigError
+from rrdd import __version__, logsetup, privileges
+from rrdd.channel import CONTROLS, TERMINATOR, ChannelParser, route
+from rrdd.daemon import reopen_logs
+from rrdd.errors import StartError
+from rrdd.loop import SIGNALS, Loop
 from rrdd.metrics import Figures, Metrics, merge
 from rrdd.schema import unsafe_name
 from rrdd.settings import Settings
@@ -78,8 +77,8 @@ REPORT_SECONDS = 1.0
 READ_SIZE = 1 << 16  # bytes of channel read at a time, as a single rrdd reads it
 # What every worker gets for SIGHUP (log files reopened, then a reload) or a changed file.
 RELOAD = (b"@@logrotate|0|rrdd", b"@@reload|0|rrdd")
-HOST_CONTROLS = (b"@@drophost", b"@@droptest", b"@@renametest")  # the host is field 3
-COUNTED_BY_ROUTER = ("controls_reload", "controls_logrotate")  # every worker counts them too
+# Controls the router passes to every worker, which count them too.
+COUNTED_BY_ROUTER = tuple(f"controls_{k}" for k, c in CONTROLS.items() if c.scope == "every")
 RELEASE_SECONDS = 60.0  # the longest the router waits for a worker to release a host
 
 
@@ -155,7 +154,7 @@ def work(
     try:
         creators = start_creators(settings, stats)
         running = start_daemon(settings, rras, rebuild, stats, metrics, creators)
-    except ConfigError as e:
+    except StartError as e:
         log.error("%s", e)
         return 1
     writer_gauges(metrics, running.writer, lambda: running.daemon.last_message)
@@ -226,8 +225,8 @@ class Router:
         self.ran = False  # run() was called: the totals are worth a line
         self.failed = False
         self.last_message = 0.0
-        self._signalled: list[int] = []
-        self._wake_r = self._wake_w = -1  # the loop's wake-up pipe, while run() runs
+        self._loop: Loop | None = None  # while run() runs: a router made for targets()
+        self._reload_wanted = False  # holds no fds
 
     def worker_of(self, host: bytes | bytearray) -> int:
         found = self.renamed.get(bytes(host)) if self.renamed else None
@@ -239,87 +238,71 @@ class Router:
         A renamehost also sends the new name to the old name's worker from now on, and
         sets `release` when another worker had it (_read then calls _hand_over).
         """
-        end = block.find(b"\n")
-        fields = (block if end < 0 else block[:end]).split(b"|", 5)
-        marker = fields[0]
-        if marker.startswith((b"@@status", b"@@data")):
-            return (self.worker_of(fields[4]) if len(fields) > 4 else 0,)
-        if marker.startswith(HOST_CONTROLS):
-            return (self.worker_of(fields[3]) if len(fields) > 3 else 0,)
-        if marker.startswith(b"@@renamehost"):
-            if len(fields) < 5:
-                return (0,)  # the worker logs it as short
-            old, new = fields[3], fields[4]
-            number, before = self.worker_of(old), self.worker_of(new)
-            names = (old.decode("utf-8", "surrogateescape"), new.decode("utf-8", "surrogateescape"))
-            if any(unsafe_name(name) for name in names):
-                return (number,)  # refused there, with a log line
-            self.renamed[bytes(new)] = number
-            if before != number:
-                self.release = (before, bytes(new))
-            return (number,)
-        if marker.startswith(b"@@reload"):
-            self.stats["controls_reload"] += 1
-            return tuple(range(len(self.workers)))
-        if marker.startswith(b"@@logrotate"):
-            self.stats["controls_logrotate"] += 1
+        kind, hosts = route(block)
+        if kind == "renamehost" and hosts:
+            return (self._rename(*hosts),)
+        if hosts:  # status, data and the other controls of a host
+            return (self.worker_of(hosts[0]),)
+        if not kind or CONTROLS[kind].scope == "host":
+            return (0,)  # unknown, or too short for its host: the worker logs it
+        self.stats[f"controls_{kind}"] += 1
+        if kind == "logrotate":
             reopen_logs(self.logfile)
-            return tuple(range(len(self.workers)))
-        if marker.startswith(b"@@shutdown"):
-            self.stats["controls_shutdown"] += 1
-            self.running = False
-            return ()
-        if marker.startswith(b"@@idle"):
-            self.stats["controls_idle"] += 1
-            return ()
-        return (0,)  # unknown: the worker logs it and counts it
+        elif kind == "shutdown":
+            self._stop()
+        return tuple(range(len(self.workers))) if CONTROLS[kind].scope == "every" else ()
+
+    def _rename(self, old: bytes, new: bytes) -> int:
+        """The worker of a renamehost: OLD's, which from now on has NEW as well."""
+        number, before = self.worker_of(old), self.worker_of(new)
+        names = (old.decode("utf-8", "surrogateescape"), new.decode("utf-8", "surrogateescape"))
+        if any(unsafe_name(name) for name in names):
+            return number  # refused there, with a log line
+        self.renamed[new] = number
+        if before != number:
+            self.release = (before, new)
+        return number
 
     # --- the loop -----------------------------------------------------------------------
 
     def run(self, fd: int) -> None:
+        """Pass the channel on `fd` to the workers until its end, or a signal to stop."""
         self.ran = True
-        wake_r, wake_w = os.pipe()  # made here: a router made for targets() holds no fds
-        os.set_blocking(wake_w, False)
-        self._wake_r, self._wake_w = wake_r, wake_w
-        with caught(SIGNALS, self._on_signal, wake_w):
-            self._loop(fd)
-        self._wake_r = self._wake_w = -1
-        os.close(wake_r)
-        os.close(wake_w)
-
-    def _loop(self, fd: int) -> None:
-        sel = selectors.PollSelector()
-        sel.register(fd, selectors.EVENT_READ, "channel")
-        sel.register(self._wake_r, selectors.EVENT_READ, "wake")
+        loop = self._loop = Loop()
+        loop.reader(fd, lambda: self._read(fd))
         for w in self.workers:
-            sel.register(w.reports, selectors.EVENT_READ, w)
-        watchdog = systemd.watchdog_interval()
-        next_watchdog = time.monotonic()
-        systemd.notify("READY=1", f"STATUS=Reading the channel for {len(self.workers)} workers")
+            loop.reader(w.reports, lambda w=w: self._reports(w))  # type: ignore[misc]
+        loop.on_signals(self._on_signal, SIGNALS)
+        loop.every(1.0, self._check_workers)
+        if self._reload_wanted:
+            loop.soon(self._take_reload)
         try:
-            while self.running:
-                if watchdog is not None and time.monotonic() >= next_watchdog:
-                    systemd.notify("WATCHDOG=1")
-                    next_watchdog = time.monotonic() + watchdog
-                for key, _ in sel.select(timeout=1.0):
-                    if key.data == "channel":
-                        self._read(fd)
-                    elif key.data == "wake":
-                        os.read(self._wake_r, 512)
-                    elif not self._take_reports(key.data):
-                        sel.unregister(key.fd)  # it has exited: _check_workers says so
-                self._take_signals()
-                self._check_workers()
+            if self.running:
+                loop.run()
         finally:
-            sel.close()
+            for w in self.workers:
+                loop.forget(w.reports)  # stop() reads them to their end
             self.stop()
+            self._loop = None
+            loop.close()
+
+    def _stop(self) -> None:
+        self.running = False
+        if self._loop is not None:
+            self._loop.stop()
+
+    def _reports(self, w: Worker) -> None:
+        if not self._take_reports(w):
+            assert self._loop is not None
+            self._loop.forget(w.reports)  # it has exited: _check_workers says so
+            self._check_workers()
 
     def _read(self, fd: int) -> None:
         data = os.read(fd, READ_SIZE)
         self.last_message = time.time()
         if not data:
             self.channel.close()
-            self.running = False
+            self._stop()
             return
         shares: list[list[bytes | bytearray]] = [[] for _ in self.workers]
         for block in self.channel.blocks(data):
@@ -397,22 +380,24 @@ class Router:
         """The router's counts and its workers'."""
         return Counter(merge([Figures.counting(self.stats), *self.worker_figures()]).counters)
 
-    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        self._signalled.append(signum)
+    def _on_signal(self, signum: signal.Signals) -> None:
+        if signum == signal.SIGHUP:
+            logsetup.reopen()
+            self.request_reload()
+        elif self.running:
+            log.info("Got signal %s, stopping", signum.name)
+            self._stop()
 
     def request_reload(self) -> None:
-        """From the file watcher's thread (outside run(), the loop takes it on start)."""
-        self._signalled.append(signal.SIGHUP)
-        with contextlib.suppress(BlockingIOError, OSError):
-            os.write(self._wake_w, b"!")
+        """Every worker reloads, soon; from any thread (the file watcher's). Several
+        requests that come together make one reload."""
+        self._reload_wanted = True
+        if self._loop is not None:
+            self._loop.soon(self._take_reload)
 
-    def _take_signals(self) -> None:
-        signals, self._signalled = set(self._signalled), []
-        if signals - {signal.SIGHUP}:
-            log.info("Got signal %s, stopping", signal.Signals(max(signals)).name)
-            self.running = False
-        elif signals:
-            logsetup.reopen()
+    def _take_reload(self) -> None:
+        if self._reload_wanted and self.running:
+            self._reload_wanted = False
             log.info("Reload: passed on to the workers")
             for block in RELOAD:
                 self.broadcast(block)
@@ -428,7 +413,7 @@ class Router:
         if not self.failed:
             log.error("Worker %d has died (%s); stopping rrdd", w.number, why)
         self.failed = True
-        self.running = False
+        self._stop()
 
     def start(
         self,
@@ -478,13 +463,13 @@ class Router:
             log.info("Totals of all workers: %s", summary or "nothing received")
 
 
-def serve(
+def run_router(
     settings: Settings,
     rras: RraDefinitions,
     rebuild: Callable[[], Settings],
     config_files: tuple[Path, ...],
 ) -> int:
-    """cli.serve with --workers: the workers first, then the router's metrics and watcher."""
+    """cli.run_daemon with --workers: the workers first, then the router's metrics and watcher."""
     log.info("Starting %d workers", settings.workers)
     stats: Counter[str] = Counter()
     router = Router(settings.max_message, stats, settings.logfile)
@@ -494,7 +479,7 @@ def serve(
         shared = start_metrics(settings, stats)
         privileges.drop(settings.user, settings.group)
         privileges.warn_if_root(settings.user)
-    except ConfigError as e:
+    except StartError as e:
         log.error("%s", e)
         router.stop()
         return 1

@@ -3,9 +3,10 @@
 The file creation workers come first (forked before any thread starts; they drop root
 themselves), then what needs root (the rrdcached socket, the flush socket, a metrics
 port below 1024), then root is dropped, then the RRD directory is checked and the
-writer and the main loop are made. A part that cannot be had raises ConfigError: rrdd says so and
-exits 1. `cli.serve` builds one of everything; with --workers, `shards` builds the
-metrics and the file watcher in the router and the rest in each worker.
+writer and the main loop are made. A part that cannot be had raises StartError: rrdd
+says so and exits 1. `cli.run_daemon` builds one of everything; with --workers,
+`shards` builds the metrics and the file watcher in the router and the rest in each
+worker.
 """
 
 from __future__ import annotations
@@ -18,18 +19,18 @@ from pathlib import Path
 from typing import NamedTuple
 
 from rrdd import __version__, privileges, systemd
-from rrdd.control import FlushSocket
 from rrdd.daemon import Daemon, cache_policy
-from rrdd.errors import ConfigError
-from rrdd.metrics import Metrics, split_address
+from rrdd.errors import StartError
+from rrdd.flush import FlushSocket
+from rrdd.metrics import Metrics
 from rrdd.parsers import load_builtins
 from rrdd.processor import Processor
-from rrdd.settings import Settings
+from rrdd.settings import Settings, split_address
 from rrdd.sharing import SharedMetrics, StateDir
 from rrdd.watch import ConfigWatcher
 from rrdd.writer.creator import Creators
-from rrdd.writer.direct import DirectWriter
 from rrdd.writer.rrdcached import Rrdcached
+from rrdd.writer.rrdwriter import RrdWriter
 from rrdd.writer.store import StoreUnavailable
 from rrdd.xymoncfg import RraDefinitions
 
@@ -58,7 +59,7 @@ def start_creators(settings: Settings, stats: Counter[str]) -> Creators | None:
     try:
         creators.start()
     except OSError as e:
-        raise ConfigError(f"cannot start a process to create RRD files: {e}") from None
+        raise StartError(f"cannot start a process to create RRD files: {e}") from None
     return creators
 
 
@@ -77,9 +78,7 @@ def start_metrics(settings: Settings, stats: Counter[str]) -> SharedMetrics | No
     return shared
 
 
-def writer_gauges(
-    metrics: Metrics, writer: DirectWriter, last_message: Callable[[], float]
-) -> None:
+def writer_gauges(metrics: Metrics, writer: RrdWriter, last_message: Callable[[], float]) -> None:
     """The gauges of one rrdd process that writes (not the router of --workers)."""
     metrics.gauges.update(
         {
@@ -95,7 +94,7 @@ def writer_gauges(
 
 class Running(NamedTuple):
     daemon: Daemon
-    writer: DirectWriter
+    writer: RrdWriter
     processor: Processor | None
 
 
@@ -117,13 +116,13 @@ def start_daemon(
             else None
         )
     except StoreUnavailable as e:
-        raise ConfigError(str(e)) from None
+        raise StartError(str(e)) from None
     flush_socket = FlushSocket(settings.tmpdir, str(settings.rrddir)) if settings.tmpdir else None
     load_builtins()  # import every parser while the code is surely readable
     privileges.drop(settings.user, settings.group)
     problem = check_rrddir(settings)
     if problem:
-        raise ConfigError(problem)
+        raise StartError(problem)
     if settings.snmpmibs is None:
         log.info("No snmpmibs.cfg in $XYMONHOME/etc: SNMP MIB tests other than ifmib are not read")
     if settings.protocols is None:
@@ -140,7 +139,7 @@ def start_daemon(
         )
     elif not settings.rrd:
         log.warning("RRD writing disabled, but no external processor has been specified")
-    writer = DirectWriter(
+    writer = RrdWriter(
         settings.rrddir,
         rras,
         stats,
@@ -156,10 +155,11 @@ def start_daemon(
     return Running(Daemon(settings, writer, stats, flush_socket, rebuild), writer, processor)
 
 
-def lost_creates(writer: DirectWriter) -> int:
+def lost_creates(writer: RrdWriter) -> int:
     """The exit status at the end: 1, with the reason, if files were not made because no
     process to create them could be started; else 0."""
-    why = writer.creators.cannot_start if writer.creators is not None else None
+    creators = writer.making.creators
+    why = creators.cannot_start if creators is not None else None
     if why is None:
         return 0
     log.error("Some new files were not created (%s): exit status 1", why)

@@ -1,6 +1,11 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+
+# Where tests/test_web.py keeps its screenshots, once it has taken them.
+SCREENSHOTS = pytest.StashKey[Path]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -9,3 +14,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="rewrite tests/data/*/*.expected.json from what rrdd produces now (review the diff)",
     )
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    shots = terminalreporter.config.stash.get(SCREENSHOTS, None)
+    if shots is not None:
+        terminalreporter.write_line(f"rrdd web: screenshots of its pages in {shots}")

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from rrdd.channel import ChannelParser, Control, Item, Message
+from rrdd.channel import CONTROLS, ChannelParser, Control, Item, Message, Route, route
 
 STATUS = (
     b"@@status#7/web01.example.com|1795312871.123456|192.0.2.10||web01.example.com|cpu|"
@@ -173,6 +173,36 @@ def test_control_messages() -> None:
     ]
 
 
+def test_every_control_kind_is_read_with_its_arguments() -> None:
+    for kind, spec in CONTROLS.items():
+        args = [f"a{i}" for i in range(spec.args)]
+        header = f"@@{kind}#1/*|1795313771.1|xymond|{'|'.join(args)}"
+        assert items(f"{header}\n@@\n".encode()) == [Control(kind, tuple(args), 1)]
+        if args:  # one argument short: refused
+            short = "|".join(header.split("|")[:-1])
+            assert items(f"{short}\n@@\n".encode()) == []
+
+
+def test_a_message_is_routed_by_its_header_alone() -> None:
+    blocks = [b[: -len(b"\n@@\n")] for b in (STATUS, DATA)]
+    assert route(blocks[0]) == Route("status", (b"web01.example.com",))
+    assert route(blocks[1]) == Route("data", (b"web01.example.com",))
+    assert route(b"@@drophost#10/*|1795313771.0|192.0.2.1|a.example.com") == Route(
+        "drophost", (b"a.example.com",)
+    )
+    assert route(b"@@droptest:0123#12/*|1.1|192.0.2.1|c|cpu") == Route("droptest", (b"c",))
+    assert route(b"@@renametest#13/*|1.1|192.0.2.1|c|disk|disk2") == Route("renametest", (b"c",))
+    assert route(b"@@renamehost#11/*|1.0|192.0.2.1|old|new") == Route(
+        "renamehost", (b"old", b"new")
+    )
+    assert route(b"@@renamehost#11/*|1.0|192.0.2.1|old") == Route("renamehost", ())
+    assert route(b"@@drophost#10/*|1.0|192.0.2.1") == Route("drophost", ())
+    assert route(b"@@status#1/h|1.0|x") == Route("status", ())
+    assert route(b"@@reload#15/*|1.1|xymond|") == Route("reload", ())
+    assert route(b"@@idle") == Route("idle", ())
+    assert route(b"@@dropstate#16/*|1.1|xymond|h") == Route("", ())
+
+
 def test_oversize_message_is_dropped_and_the_next_kept() -> None:
     stats: Counter[str] = Counter()
     parser = ChannelParser(max_message=1000, stats=stats)
@@ -237,15 +267,6 @@ def test_the_shortest_headers_read() -> None:
         == []
     )
     assert stats["ignored_short"] == 3
-
-
-def test_message_lines() -> None:
-    (msg,) = items(STATUS)
-    assert isinstance(msg, Message)
-    assert msg.lines == [
-        "status web01,example,com.cpu green Sun Nov 22 up: 1 days, 2 users, 3 procs, load=0.50",
-        "second line",
-    ]
 
 
 def test_a_bad_checksum_above_the_good_one_is_dropped_too() -> None:

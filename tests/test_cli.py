@@ -240,7 +240,7 @@ def test_drophost_renamehost_in_stream_order(rrddir: Path, shards: list[str]) ->
     )
     p = run(rrddir, stream, *shards)
     assert p.returncode == 0
-    assert sorted(os.listdir(rrddir)) == [".renamed", "b2"]
+    assert sorted(os.listdir(rrddir)) == [".dropped", ".renamed", "b2"]
     assert (rrddir / ".renamed/b").read_text() == "b2\n"  # for the other channel's rrdd
     assert lastupdate(rrddir / "b2/la.rrd") == (T0 + 300, {"la": 300.0})
     assert "Unsafe hostname '..' in a drophost message" in p.stderr

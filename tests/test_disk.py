@@ -17,7 +17,7 @@ import rrdtool
 
 from rrdd.schema import Schema, Update
 from rrdd.writer.creator import Creators
-from rrdd.writer.direct import DirectWriter
+from rrdd.writer.rrdwriter import RrdWriter
 from rrdd.writer.store import Librrd
 from rrdd.xymoncfg import RraDefinitions
 from tests.helpers import fill, remount, tmpfs, wait_until
@@ -36,8 +36,8 @@ class Clock:
         return self.now
 
 
-def writer(rrddir: Path, clock: Clock, **kw: object) -> DirectWriter:
-    return DirectWriter(
+def writer(rrddir: Path, clock: Clock, **kw: object) -> RrdWriter:
+    return RrdWriter(
         rrddir,
         RraDefinitions.load(None),
         Counter(),
@@ -47,7 +47,7 @@ def writer(rrddir: Path, clock: Clock, **kw: object) -> DirectWriter:
     )
 
 
-def put(w: DirectWriter, host: str, i: int, value: float) -> None:
+def put(w: RrdWriter, host: str, i: int, value: float) -> None:
     w.write(host, "t", B + 300 * i, Update("v.rrd", GAUGE, (str(value),)))
 
 

@@ -202,3 +202,10 @@ def test_each_kind_of_extra_script_problem_is_logged_once_an_interval(
     extra.close()
     assert stats["extra_runs"] == 6 and stats["parse_errors_extra"] == 6, caplog.text
     assert len([r for r in caplog.records if r.getMessage().startswith("h/t: ")]) == 3
+
+
+def test_the_daemon_has_a_handler_for_every_control_kind() -> None:
+    from rrdd.channel import CONTROLS
+    from rrdd.daemon import CONTROL_HANDLERS
+
+    assert set(CONTROL_HANDLERS) == set(CONTROLS)

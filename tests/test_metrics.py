@@ -12,7 +12,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from rrdd.errors import ConfigError
+from rrdd.errors import ConfigError, StartError
 from rrdd.metrics import (
     FLUSH_BUCKETS,
     GAUGES,
@@ -20,8 +20,8 @@ from rrdd.metrics import (
     ListenError,
     Metrics,
     merge,
-    split_address,
 )
+from rrdd.settings import split_address
 
 
 @pytest.fixture
@@ -328,7 +328,7 @@ def test_scrape_over_http(stats: Counter[str], metrics: Metrics) -> None:
     assert families["rrdd_flush_duration_seconds"].type == "histogram"
     assert families["rrdd_build_info"].samples[0].labels == {"version": "1.2.3"}
     assert {s.labels["event"] for s in families["rrdd_events"].samples} == {"odd_key"}
-    with pytest.raises(ConfigError, match="already"):
+    with pytest.raises(StartError, match="already"):
         metrics.serve(f"127.0.0.1:{free_port()}")
     metrics.close()
     with pytest.raises(OSError):
@@ -356,7 +356,7 @@ def test_unknown_host(metrics: Metrics, monkeypatch: pytest.MonkeyPatch) -> None
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
     monkeypatch.setattr(socket, "getaddrinfo", no_such_host)
-    with pytest.raises(ConfigError, match="unknown host"):
+    with pytest.raises(StartError, match="unknown host"):
         metrics.serve("metrics.example:9128")
 
 

@@ -17,10 +17,11 @@ import pytest
 
 from rrdd.channel import ChannelParser, Message
 from rrdd.context import Context
-from rrdd.dispatch import DEFAULT_TEST2RRD, Dispatcher, Routes
+from rrdd.dispatch import Dispatcher, Routes
 from rrdd.errors import ConfigError
 from rrdd.parsers import load_builtins
 from rrdd.parsers.snmpmib import parse
+from rrdd.settings import DEFAULT_TEST2RRD
 from rrdd.snmpmibs import Mib, MibItem, load_mibs
 from rrdd.writer.memory import MemoryWriter
 

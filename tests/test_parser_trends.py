@@ -17,7 +17,7 @@ from rrdd.context import Context
 from rrdd.dispatch import Dispatcher, Routes
 from rrdd.parsers import load_builtins
 from rrdd.parsers.trends import parse
-from rrdd.writer.direct import DirectWriter
+from rrdd.writer.rrdwriter import RrdWriter
 from rrdd.xymoncfg import RraDefinitions
 
 DATA = Path(__file__).parent / "data" / "trends"
@@ -25,7 +25,7 @@ DATA = Path(__file__).parent / "data" / "trends"
 
 def replay(case: str, rrddir: Path) -> Counter[str]:
     stats: Counter[str] = Counter()
-    writer = DirectWriter(rrddir, RraDefinitions.load(None), stats, clock=lambda: 1795312800.0)
+    writer = RrdWriter(rrddir, RraDefinitions.load(None), stats, clock=lambda: 1795312800.0)
     dispatcher = Dispatcher(Routes(""), load_builtins(), Context(), writer, stats)
     for item in ChannelParser(stats=stats).feed((DATA / f"{case}.msg").read_bytes()):
         assert isinstance(item, Message)

@@ -18,7 +18,7 @@ from rrdd.errors import ParseError
 from rrdd.parsers import load_builtins
 from rrdd.schema import Update
 from rrdd.settings import load_settings
-from rrdd.writer.direct import DirectWriter
+from rrdd.writer.rrdwriter import RrdWriter
 from rrdd.xymoncfg import RraDefinitions
 from tests.test_shards import router
 
@@ -103,7 +103,7 @@ def test_daemon_never_raises_and_stays_inside_rrddir(stream: bytes) -> None:
         rrddir.mkdir(parents=True)
         settings_ = load_settings({"rrddir": str(rrddir)}, {"TEST2RRD": "cpu=la,disk,memory"})
         stats: Counter[str] = Counter()
-        writer = DirectWriter(rrddir, RraDefinitions.load(None), stats, clock=lambda: 1795312000)
+        writer = RrdWriter(rrddir, RraDefinitions.load(None), stats, clock=lambda: 1795312000)
         daemon = Daemon(settings_, writer, stats)
         for item in daemon.channel.feed(stream):
             daemon.handle(item)

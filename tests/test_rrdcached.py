@@ -16,8 +16,8 @@ import pytest
 import rrdtool
 
 from rrdd.schema import Schema, Update
-from rrdd.writer.direct import DirectWriter
 from rrdd.writer.rrdcached import Rrdcached
+from rrdd.writer.rrdwriter import RrdWriter
 from rrdd.xymoncfg import RraDefinitions
 from tests.helpers import rrd_contents, wait_until
 from tests.test_cli import ONE_OR_TWO, T0, cpu, run, start, status
@@ -198,7 +198,7 @@ def test_a_batch_whose_answer_never_came_is_sent_again(rrdcached: Daemon) -> Non
     now = [0.0]
     stats: Counter[str] = Counter()
     store = Rrdcached(rrdcached.address, str(rrdcached.rrddir), clock=lambda: now[0], stats=stats)
-    writer = DirectWriter(rrdcached.rrddir, RraDefinitions.load(None), stats, store=store)
+    writer = RrdWriter(rrdcached.rrddir, RraDefinitions.load(None), stats, store=store)
     gauge = Schema.of("DS:la:GAUGE:600:U:U")
     for i in range(3):
         writer.write("h1", "cpu", T0 + 300 * i, Update("la.rrd", gauge, (str(i),)))

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from rrdd.daemon import Daemon
 from rrdd.errors import ConfigError
-from rrdd.settings import load_settings, resolve_settings
+from rrdd.settings import Applies, Settings, applies, load_settings, resolve_settings, restart_only
+from rrdd.writer.memory import MemoryWriter
 
 
 def test_command_line_beats_environment() -> None:
@@ -89,3 +92,24 @@ def test_state_dir_follows_tmpdir_unless_set() -> None:
 def test_bad_metrics_address_stops_start_up(address: str) -> None:
     with pytest.raises(ConfigError, match="metrics_listen.*bad address"):
         load_settings({"rrddir": "/r", "metrics_listen": address}, {})
+
+
+def test_every_setting_says_when_a_new_value_takes_effect() -> None:
+    for name, field in Settings.model_fields.items():
+        marks = [m for m in field.metadata if isinstance(m, Applies)]
+        assert len(marks) == 1, f"{name}: mark it LIVE or RESTART"
+        assert applies(name) is marks[0]
+
+
+def test_a_reload_names_what_waits_for_a_restart(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    old = load_settings({"rrddir": str(tmp_path)}, {})
+    new = old.model_copy(update={"processor_bufsize": 100, "cache_age": 60.0, "workers": 3})
+    assert restart_only(old, new) == ["workers", "processor_bufsize"]
+    writer = MemoryWriter()
+    daemon = Daemon(old, writer, Counter(), rebuild=lambda: new)
+    daemon.reload()
+    # The reload sets up rrdd's own log handlers, which write to stderr.
+    assert "take effect after a restart: workers, processor_bufsize" in capfd.readouterr().err
+    assert daemon.settings is new

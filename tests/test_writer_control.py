@@ -15,9 +15,11 @@ import pytest
 import rrdtool
 
 from rrdd.schema import Schema, Update
-from rrdd.writer.direct import DirectWriter
+from rrdd.writer.creator import Creators
 from rrdd.writer.rrdcached import Rrdcached
+from rrdd.writer.rrdwriter import RrdWriter
 from rrdd.xymoncfg import RraDefinitions
+from tests.helpers import wait_until
 from tests.test_rrdcached import Daemon, rrdcached  # noqa: F401 (a fixture)
 
 NOW = 1795312800  # a multiple of the step: each value below is one row of the file
@@ -25,18 +27,18 @@ B = NOW + 300
 GAUGE = Schema.of("DS:v:GAUGE:600:U:U")
 
 
-def writer(rrddir: Path, **kw: Any) -> DirectWriter:
-    return DirectWriter(rrddir, RraDefinitions.load(None), Counter(), clock=lambda: NOW, **kw)
+def writer(rrddir: Path, **kw: Any) -> RrdWriter:
+    return RrdWriter(rrddir, RraDefinitions.load(None), Counter(), clock=lambda: NOW, **kw)
 
 
-def two(tmp_path: Path) -> tuple[DirectWriter, DirectWriter, Path]:
+def two(tmp_path: Path) -> tuple[RrdWriter, RrdWriter, Path]:
     """The status channel's rrdd and the data channel's, on one directory."""
     rrddir = tmp_path / "rrd"
     rrddir.mkdir()
     return writer(rrddir), writer(rrddir), rrddir
 
 
-def put(w: DirectWriter, host: str, name: str, i: int, value: float) -> None:
+def put(w: RrdWriter, host: str, name: str, i: int, value: float) -> None:
     w.write(host, "t", B + 300 * i, Update(name, GAUGE, (str(value),)))
 
 
@@ -61,7 +63,7 @@ def tree(top: Path) -> dict[str, str]:
 
 # --- symbolic links ----------------------------------------------------------------------
 
-REFUSED: dict[str, Callable[[DirectWriter], None]] = {
+REFUSED: dict[str, Callable[[RrdWriter], None]] = {
     # The daemon lists a host's files with host_files(), which lists nothing through a
     # link; these are the names the listing through the link used to give.
     "droptest through a host link": lambda w: w.drop_files("link5", ["la.rrd", "users.rrd"]),
@@ -113,7 +115,7 @@ def test_what_the_other_rrdd_did_already_is_no_error(
             w.rename_files("h2", [("disk,var.rrd", "disk2,var.rrd")])
             w.rename_host("h3", "h5")
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
-    assert sorted(os.listdir(rrddir)) == [".renamed", "h2", "h5"]
+    assert sorted(os.listdir(rrddir)) == [".dropped", ".renamed", ".renamed-files", "h2", "h5"]
     assert os.listdir(rrddir / "h2") == ["disk2,var.rrd"]
     assert rows(rrddir / "h5/la.rrd", 1) == [3.0]
 
@@ -145,7 +147,9 @@ def test_values_the_other_rrdd_holds_or_reads_later_follow_a_rename(
     assert rows(rrddir / "web7/la.rrd", 2) == [1.0, 2.0]
     assert rrdtool.lastupdate(str(rrddir / "web7/rate.rrd"))["ds"] == {"v": 7.0}
     assert "disappeared" not in caplog.text
-    assert "web6 was renamed web7 by the other rrdd; 12 values follow it" in caplog.text
+    assert (
+        "web6/trend.rrd: renamed web7/trend.rrd by the other rrdd; 12 values follow" in caplog.text
+    )
 
 
 def test_a_rename_mark_is_followed_for_an_hour_and_a_rename_back_clears_it(
@@ -167,6 +171,70 @@ def test_a_rename_mark_is_followed_for_an_hour_and_a_rename_back_clears_it(
     assert os.listdir(rrddir / "web7") == ["c.rrd"]
 
 
+def test_what_the_other_rrdd_reads_for_a_host_it_dropped_is_let_go(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    status, data, rrddir = two(tmp_path)
+    put(status, "web6", "la.rrd", 0, 1)
+    put(data, "web6", "trend.rrd", 0, 100)
+    status.flush()
+    data.flush()
+    with caplog.at_level(logging.INFO, logger="rrdd"):
+        status.drop_host("web6")  # the status channel's rrdd acts first
+        # The data channel's rrdd reads on, messages sent before the drop: neither a
+        # held value nor a new file brings the directory back.
+        put(data, "web6", "trend.rrd", 1, 101)
+        put(data, "web6", "new.rrd", 1, 7)
+        data.flush()
+        assert not (rrddir / "web6").exists()
+        data.drop_host("web6")  # its own drophost
+        put(data, "web6", "new.rrd", 2, 8)  # after it: the host is back, for both
+        put(status, "web6", "la.rrd", 2, 3)
+    status.close()
+    data.close()
+    assert sorted(os.listdir(rrddir / "web6")) == ["la.rrd", "new.rrd"]
+    assert rrdtool.lastupdate(str(rrddir / "web6/new.rrd"))["ds"] == {"v": 8.0}
+    assert rrdtool.lastupdate(str(rrddir / "web6/la.rrd"))["ds"] == {"v": 3.0}
+    assert data.stats["values_of_dropped_hosts"] == 2
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+def test_what_the_other_rrdd_holds_or_reads_for_a_renamed_test_follows_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    status, data, rrddir = two(tmp_path)
+    put(status, "h1", "tcp.ssh.rrd", 0, 1)
+    put(data, "h1", "t.rrd", 0, 5)
+    status.flush()
+    put(status, "h1", "tcp.ssh.rrd", 1, 2)  # held in the status channel's cache
+    with caplog.at_level(logging.INFO, logger="rrdd"):
+        data.rename_files("h1", [("tcp.ssh.rrd", "tcp.sshd.rrd")])  # the data rrdd acts first
+        put(status, "h1", "tcp.ssh.rrd", 2, 3)  # sent before the rename
+        status.flush()
+        status.rename_files("h1", [("tcp.ssh.rrd", "tcp.sshd.rrd")])
+    status.close()
+    data.close()
+    assert sorted(os.listdir(rrddir / "h1")) == ["t.rrd", "tcp.sshd.rrd"]
+    assert rows(rrddir / "h1/tcp.sshd.rrd", 3) == [1.0, 2.0, 3.0]
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+def test_a_file_removed_as_it_is_made_is_made_again_without_an_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    rrddir = tmp_path / "rrd"
+    rrddir.mkdir()
+    w = writer(rrddir, creators=Creators(1))
+    with caplog.at_level(logging.INFO, logger="rrdd"):
+        put(w, "h1", "la.rrd", 0, 1)
+        wait_until(lambda: (rrddir / "h1/la.rrd").exists())
+        os.unlink(rrddir / "h1/la.rrd")  # by someone else, before rrdd took the answer
+        w.close()
+    assert rows(rrddir / "h1/la.rrd", 1) == [1.0]
+    assert "removed as it was made; made again" in caplog.text
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
 def test_host_names_starting_with_a_dot_are_refused(tmp_path: Path) -> None:
     w, _, rrddir = two(tmp_path)
     put(w, ".renamed", "la.rrd", 0, 1)
@@ -181,7 +249,7 @@ def test_values_held_while_rrdcached_is_down_follow_renames(rrdcached: Daemon) -
     now = [0.0]
     stats: Counter[str] = Counter()
     store = Rrdcached(rrdcached.address, str(rrdcached.rrddir), clock=lambda: now[0], stats=stats)
-    w = DirectWriter(
+    w = RrdWriter(
         rrdcached.rrddir, RraDefinitions.load(None), stats, store=store, clock=lambda: NOW
     )
     rrddir = rrdcached.rrddir
@@ -201,5 +269,5 @@ def test_values_held_while_rrdcached_is_down_follow_renames(rrdcached: Daemon) -
     rrdcached.stop()
     assert os.listdir(rrddir / "h1") == ["disk,b.rrd"]
     assert rows(rrddir / "h1/disk,b.rrd", 2) == [1.0, 2.0]
-    assert sorted(os.listdir(rrddir)) == [".renamed", "h1", "web7"]
+    assert sorted(os.listdir(rrddir)) == [".renamed", ".renamed-files", "h1", "web7"]
     assert rows(rrddir / "web7/la.rrd", 2) == [10.0, 11.0]

@@ -15,7 +15,8 @@ import rrdtool
 
 from rrdd.schema import Schema, Update
 from rrdd.writer.creator import Creators, Done
-from rrdd.writer.direct import CACHE_SIZE, CachePolicy, DirectWriter
+from rrdd.writer.rrdwriter import RrdWriter
+from rrdd.writer.schedule import CACHE_SIZE, CachePolicy
 from rrdd.writer.store import read_header
 from rrdd.xymoncfg import RraDefinitions
 
@@ -25,11 +26,11 @@ GAUGE = Schema.of("DS:la:GAUGE:600:U:U")
 DERIVE = Schema.of("DS:n:DERIVE:600:0:U")
 
 
-def writer(tmp_path: Path, **kw: Any) -> tuple[DirectWriter, Counter[str]]:
+def writer(tmp_path: Path, **kw: Any) -> tuple[RrdWriter, Counter[str]]:
     stats: Counter[str] = Counter()
     rrddir = tmp_path / "rrd"
     rrddir.mkdir(exist_ok=True)
-    return DirectWriter(rrddir, RraDefinitions.load(None), stats, clock=lambda: NOW, **kw), stats
+    return RrdWriter(rrddir, RraDefinitions.load(None), stats, clock=lambda: NOW, **kw), stats
 
 
 def last(path: Path) -> tuple[int, dict[str, object]]:
@@ -194,7 +195,7 @@ def test_an_rrd_directory_librrd_cannot_be_given_is_refused(tmp_path: Path) -> N
     rrddir = tmp_path / "rrd\udcff"  # --rrddir with a byte that is not UTF-8
     rrddir.mkdir()
     stats: Counter[str] = Counter()
-    w = DirectWriter(rrddir, RraDefinitions.load(None), stats, clock=lambda: NOW)
+    w = RrdWriter(rrddir, RraDefinitions.load(None), stats, clock=lambda: NOW)
     w.write("h1", "cpu", T0, Update("la.rrd", GAUGE, ("1",)))
     w.close()
     assert stats["updates_refused"] == 1
@@ -328,11 +329,11 @@ class Clock:
         return self.now
 
 
-def policy_writer(tmp_path: Path, **policy: float) -> tuple[DirectWriter, Counter[str], Clock]:
+def policy_writer(tmp_path: Path, **policy: float) -> tuple[RrdWriter, Counter[str], Clock]:
     clock = Clock()
     stats: Counter[str] = Counter()
     (tmp_path / "rrd").mkdir(exist_ok=True)
-    w = DirectWriter(
+    w = RrdWriter(
         tmp_path / "rrd",
         RraDefinitions.load(None),
         stats,
@@ -413,7 +414,7 @@ def test_a_flood_of_new_hosts_does_not_grow_memory_without_bound(tmp_path: Path)
     for h in range(12):
         for i in range(2):  # two values: written, so the file's record is idle after
             w.write(f"h{h}", "cpu", T0 + 300 * i, Update("la.rrd", GAUGE, ("1",)))
-    assert sum(len(files) for files in w.hosts.values()) <= 5
+    assert w.table.size <= 5
     assert stats["file_records_dropped"] >= 1
     w.write("h0", "cpu", T0 + 600, Update("la.rrd", GAUGE, ("3",)))  # forgotten: read again
     w.close()
@@ -570,7 +571,7 @@ def test_files_at_the_file_systems_limits_are_written(tmp_path: Path) -> None:
     rrddir.mkdir(parents=True)
     room = 4095 - len(os.fsencode(rrddir / "h")) - 1
     made_elsewhere(rrddir / "h" / ("f" * room))
-    w = DirectWriter(rrddir, RraDefinitions.load(None), stats, clock=lambda: NOW, cache=False)
+    w = RrdWriter(rrddir, RraDefinitions.load(None), stats, clock=lambda: NOW, cache=False)
     w.write("h", "cpu", T0, Update("f" * room, GAUGE, ("2",)))
     w.write("h", "cpu", T0, Update("f" * (room + 1), GAUGE, ("3",)))
     w.close()

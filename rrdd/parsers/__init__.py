@@ -9,6 +9,7 @@ name and ``*`` for any text; droptest and renametest use it.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 import re
@@ -49,6 +50,7 @@ def register(*ids: str, files: tuple[str, ...]) -> Callable[[Parser], Parser]:
     return deco
 
 
+@functools.cache
 def load_builtins() -> dict[str, Handler]:
     for name in BUILTINS:
         importlib.import_module(f"rrdd.parsers.{name}")

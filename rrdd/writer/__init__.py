@@ -1,7 +1,17 @@
 """Writers own all RRD I/O: creating files, caching values, flushing, and host renames.
 
-`DirectWriter` writes with librrd (the rrdtool binding); `MemoryWriter` records what it
-is given, for the golden tests. Nothing outside this package imports rrdtool.
+`RrdWriter` (rrdwriter.py) writes RRD files through a store: librrd in this process
+(store.Librrd) or an rrdcached daemon (rrdcached.Rrdcached). Its parts, one job each:
+
+    table.py     the record of each file it has touched, and the values it holds
+    schedule.py  when a file's values are written (CachePolicy; by age, at once, each read)
+    making.py    making new files: their arguments, creator processes (creator.py), the ceiling
+    disk.py      files whose create or write the disk refused, tried again
+    marks.py     what this rrdd tells the other rrdd on the same directory
+    hosts.py     drophost, renamehost, droptest, renametest
+
+`MemoryWriter` records what it is given, for the golden tests. Nothing outside this
+package imports rrdtool.
 """
 
 from __future__ import annotations
@@ -11,7 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 from rrdd.schema import Update
 
 if TYPE_CHECKING:
-    from rrdd.writer.direct import CachePolicy
+    from rrdd.writer.schedule import CachePolicy
     from rrdd.xymoncfg import RraDefinitions
 
 

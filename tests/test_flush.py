@@ -19,7 +19,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rrdd.control import (
+from rrdd.errors import ConfigError, StartError
+from rrdd.flush import (
     OTHER_TIMEOUT,
     SUN_PATH_MAX,
     FlushRequest,
@@ -27,7 +28,6 @@ from rrdd.control import (
     is_rrdd,
     request_flush,
 )
-from rrdd.errors import ConfigError
 from rrdd.schema import unsafe_name
 from tests.helpers import wait_until
 
@@ -272,7 +272,7 @@ def test_path_too_long(tmp_path: Path) -> None:
     deep = tmp_path / ("d" * 60) / ("e" * 60)
     deep.mkdir(parents=True)
     size = len(os.fsencode(deep / "rrdctl.123"))
-    with pytest.raises(ConfigError) as e:
+    with pytest.raises(StartError) as e:
         FlushSocket(deep, RRDDIR, pid=123)
     assert f"is {size} bytes long" in str(e.value)
     assert f"at most {SUN_PATH_MAX}" in str(e.value)
@@ -289,12 +289,12 @@ def test_longest_path_that_fits(tmp_path: Path) -> None:
     fs = FlushSocket(d, RRDDIR, pid=1)
     assert len(os.fsencode(fs.path)) == SUN_PATH_MAX
     fs.close()
-    with pytest.raises(ConfigError):
+    with pytest.raises(StartError):
         FlushSocket(d, RRDDIR, pid=12)
 
 
 def test_missing_directory(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="there is no directory"):
+    with pytest.raises(StartError, match="there is no directory"):
         FlushSocket(tmp_path / "nowhere", RRDDIR)
 
 
@@ -303,7 +303,7 @@ def test_unwritable_directory(tmp_path: Path) -> None:
     d = tmp_path / "ro"
     d.mkdir(mode=0o555)
     try:
-        with pytest.raises(ConfigError, match="Permission denied"):
+        with pytest.raises(StartError, match="Permission denied"):
             FlushSocket(d, RRDDIR)
     finally:
         d.chmod(0o755)
@@ -311,7 +311,7 @@ def test_unwritable_directory(tmp_path: Path) -> None:
 
 def test_directory_in_the_way(tmp_path: Path) -> None:
     (tmp_path / "rrdctl.5").mkdir()
-    with pytest.raises(ConfigError, match="rrdctl.5"):
+    with pytest.raises(StartError, match="rrdctl.5"):
         FlushSocket(tmp_path, RRDDIR, pid=5)
 
 
@@ -406,7 +406,7 @@ def test_request_flush_reply_socket_too_long() -> None:
         deep = Path(top) / ("d" * 100)
         deep.mkdir()
         (deep / "rrdctl.1").write_text("")
-        with pytest.raises(ConfigError, match="the reply socket"):
+        with pytest.raises(StartError, match="the reply socket"):
             request_flush(deep, "www")
 
 
@@ -502,7 +502,7 @@ def test_the_socket_path_limit_is_the_kernels() -> None:
         fits.mkdir()
         assert len(os.fsencode(fits / "rrdctl.1")) == 107
         FlushSocket(fits, RRDDIR, pid=1).close()
-        with pytest.raises(ConfigError, match="at most 107; set a shorter XYMONTMP"):
+        with pytest.raises(StartError, match="at most 107; set a shorter XYMONTMP"):
             FlushSocket(fits, RRDDIR, pid=12)
 
 
@@ -530,7 +530,7 @@ def test_a_refused_name_is_named_cut_to_eighty_characters(tmp_path: Path) -> Non
 
 def test_a_directory_in_the_way_is_named_with_the_reason(tmp_path: Path) -> None:
     (tmp_path / "rrdctl.5").mkdir()
-    with pytest.raises(ConfigError) as e:
+    with pytest.raises(StartError) as e:
         FlushSocket(tmp_path, RRDDIR, pid=5)
     assert str(e.value) == f"cannot create the flush socket {tmp_path}/rrdctl.5: Is a directory"
 

@@ -54,7 +54,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from rrdd.errors import ConfigError
+from rrdd.errors import ConfigError, StartError
 from rrdd.schema import unsafe_name
 
 log = logging.getLogger("rrdd")
@@ -164,8 +164,8 @@ def request_flush(
     order of arrival: within `timeout` seconds from an rrdd (`rrdd`, by default
     `is_rrdd`, tells by the pid in the socket's name), within `others` from the others.
 
-    Raises ConfigError for a host or file name that cannot be a path component, and when
-    the reply socket cannot be created in `tmpdir`.
+    Raises ConfigError for a host or file name that cannot be a path component, and
+    StartError when the reply socket cannot be created in `tmpdir`.
     """
     payload = _key(host, file).encode("utf-8")
     targets = sorted(Path(tmpdir).glob("rrdctl.*"))
@@ -257,12 +257,12 @@ def _bind(path: Path, what: str) -> socket.socket:
     """A non-blocking datagram socket bound at `path` (any old file there is removed)."""
     size = len(os.fsencode(path))
     if size > SUN_PATH_MAX:
-        raise ConfigError(
+        raise StartError(
             f"cannot create {what} {path}: the path is {size} bytes long, and a Unix "
             f"socket path can have at most {SUN_PATH_MAX}; set a shorter XYMONTMP"
         )
     if not path.parent.is_dir():
-        raise ConfigError(f"cannot create {what} {path}: there is no directory {path.parent}")
+        raise StartError(f"cannot create {what} {path}: there is no directory {path.parent}")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     bound = False
     try:
@@ -277,5 +277,5 @@ def _bind(path: Path, what: str) -> socket.socket:
         if bound:
             with contextlib.suppress(OSError):
                 os.unlink(path)
-        raise ConfigError(f"cannot create {what} {path}: {e.strerror or e}") from None
+        raise StartError(f"cannot create {what} {path}: {e.strerror or e}") from None
     return sock

@@ -1,0 +1,544 @@
+"""The writer: updates in, RRD files out, through a store (librrd or rrdcached).
+
+Files live at ``<rrddir>/<host>/<rrd>``. The path of one update::
+
+    write()  the file's record (table.py; opened, or made by making.py, on first sight)
+             -> a value not newer than the file's newest is dropped and counted
+             -> its row is checked and kept in the record
+             -> the schedule (schedule.py) says whether to write the file now
+    sync()   between reads: the files the schedule says are due go to the store
+             (store.py, rrdcached.py); its answers come back through _take_answers
+
+A value librrd or rrdcached refuses is logged and counted; the others are written. A
+create or write the disk refuses keeps the file's values for a retry (disk.py). A file
+found missing (another rrdd renamed or dropped its host or test: marks.py) has its
+values follow the rename, let go, or its file made again. drophost, renamehost,
+droptest and renametest are hosts.py's.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from rrdd.schema import Update, unfit_for_librrd, unsafe_host, unsafe_name, unsafe_path
+from rrdd.writer.creator import Creators
+from rrdd.writer.disk import Disk
+from rrdd.writer.hosts import HostOps
+from rrdd.writer.making import NO_FILE, Making
+from rrdd.writer.marks import Marks
+from rrdd.writer.schedule import CachePolicy, Schedule, schedule_for
+from rrdd.writer.store import Librrd, Refused, Store, StoreError, StoreUnavailable
+from rrdd.writer.table import FileTable, RrdFile, State
+from rrdd.xymoncfg import RraDefinitions
+
+log = logging.getLogger("rrdd.writer")
+
+SHED_LOG_SECONDS = 60.0  # between two log lines about a full cache
+SHUTDOWN_CHUNK = 500  # files written between two progress checks at shutdown
+
+
+class RrdWriter:
+    def __init__(
+        self,
+        rrddir: Path,
+        rras: RraDefinitions,
+        stats: Counter[str],
+        *,
+        store: Store | None = None,
+        cache: bool = True,
+        update: bool = True,
+        policy: CachePolicy | None = None,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        accepted: Callable[[str, Update, int], None] | None = None,
+        observe: Callable[[float], None] | None = None,
+        progress: Callable[[str], object] | None = None,
+        creators: Creators | None = None,
+    ):
+        self.rrddir = str(rrddir)
+        self.stats = stats
+        self.store: Store = store or Librrd()
+        self.cache = cache
+        self.update = update
+        self.policy = policy or CachePolicy()
+        self.clock, self.monotonic = clock, monotonic
+        self.accepted = accepted  # sees every update that passed the time checks (--processor)
+        self.observe = observe  # gets the duration of each write to the store (metrics)
+        self.progress = progress  # gets a line of progress during a long shutdown (systemd)
+        self.table = FileTable(self.rrddir, self.policy.max_files, stats)
+        self.schedule: Schedule = schedule_for(self.policy, self.store.batched, cache, monotonic)
+        self.making = Making(
+            self.rrddir,
+            rras,
+            self.store,
+            creators,
+            self.policy.creates_per_second,
+            clock,
+            monotonic,
+        )
+        self.disk = Disk(self.rrddir, stats, monotonic)
+        self.marks = Marks(self.rrddir)
+        self.maintenance = HostOps(self)
+        self._refused: set[tuple[str, str]] = set()  # (host, file) refusals logged
+        self._shed_logged = -SHED_LOG_SECONDS
+
+    # --- the update path -------------------------------------------------------------
+
+    def write(self, host: str, test: str, timestamp: int, update: Update) -> None:
+        f = self.table.get(host, update.rrd)
+        if f is None:
+            f = self._open(host, test, timestamp, update)
+            if f is None:
+                return
+        if update.schema is not f.schema and update.schema.template != f.schema.template:
+            self._fit(f, update)
+        if timestamp <= f.last:
+            self.stats["updates_dropped_old"] += 1
+            log.debug(
+                "%s/%s: update at %d dropped: the file has %d already",
+                *(host, update.rrd, timestamp, f.last),
+            )
+            return
+        values = update.values
+        if f.order is not None:
+            values = tuple("U" if i is None else values[i] for i in f.order)
+        row = ":".join((str(timestamp), *values))
+        if not row.isprintable() and (reason := unfit_for_librrd(row)):
+            self._refuse(host, update.rrd, f"the value {reason}")
+            return
+        f.last = timestamp
+        if self.accepted is not None:
+            self.accepted(host, update, timestamp)
+        if not self.update:
+            return
+        full = self.table.pending >= self.policy.max_pending
+        if full and (self.store.batched or not f.made or self.disk.holds(f)):
+            self._shed()
+            return
+        self.table.append(f, row)
+        # A full cache in direct mode writes this file now instead of holding more.
+        if full or (f.made and self.schedule.added(f)):
+            self._write([f])
+
+    def _open(self, host: str, test: str, timestamp: int, update: Update) -> RrdFile | None:
+        reason = unsafe_host(host) or unsafe_name(update.rrd)
+        path = self.table.path(host, update.rrd)
+        reason = reason or unsafe_path(path) or unfit_for_librrd(path)
+        if reason:
+            self._refuse(host, update.rrd, reason)
+            return None
+        f = RrdFile(host, update.rrd, path, test, update.schema, update.step, update.track_max)
+        try:
+            try:
+                f.last, f.ds = self.store.info(path)
+            except FileNotFoundError:
+                moved = self.marks.new_name(host)
+                if moved is not None:  # by the other rrdd, after this message was sent
+                    known = self.table.get(moved, update.rrd)
+                    return known or self._open(moved, test, timestamp, update)
+                name = self.marks.new_file_name(host, update.rrd)
+                if name is not None:  # the same, by a renametest
+                    known = self.table.get(host, name)
+                    return known or self._open(host, test, timestamp, update._replace(rrd=name))
+                if self.marks.dropped_by_other(host):
+                    self.stats["values_of_dropped_hosts"] += 1
+                    return None
+                self._make(f, timestamp)
+        except Refused as e:
+            self._refuse(host, update.rrd, str(e))
+            return None
+        except (OSError, StoreError) as e:
+            self.stats["rrd_open_errors"] += 1
+            log.error("%s/%s: cannot use %s: %s", host, update.rrd, path, e)
+            return None
+        self._fit(f, update)
+        self.table.add(f)
+        return f
+
+    def _make(self, f: RrdFile, timestamp: int) -> None:
+        """A new file; when the disk refuses it, its values wait for a retry instead."""
+        try:
+            if self.making.start(f, timestamp):
+                self.stats["rrd_creates"] += 1
+            elif f.state is State.WAITING:
+                self.stats["creates_deferred"] += 1
+        except Refused:
+            raise  # no disk's doing
+        except (OSError, StoreError) as e:
+            cause = self.disk.cause(f.path, str(e))
+            if cause is None:
+                raise
+            f.state, f.ds = State.WAITING, f.schema.names
+            f.last = min(int(self.clock()), timestamp) - 10
+            self.disk.hold(f, "create", cause, str(e))
+
+    def _fit(self, f: RrdFile, update: Update) -> None:
+        missing = f.fit(update.schema)
+        if missing:
+            self.stats["ds_mismatches"] += 1
+            log.warning(
+                "%s/%s: the file has no DS %s, so those values are dropped (it has: %s)",
+                *(f.host, f.name, ", ".join(missing), ", ".join(f.ds)),
+            )
+
+    def _refuse(self, host: str, rrd: str, reason: str) -> None:
+        self.stats["updates_refused"] += 1
+        if (host, rrd) not in self._refused:
+            if len(self._refused) > 10000:
+                self._refused.clear()
+            self._refused.add((host, rrd))
+            log.warning("%.100s/%.100s: refused: %s", host, rrd, reason)
+
+    def _shed(self) -> None:
+        """The cache holds max_pending values that cannot be written now (rrdcached is
+        away, or files wait to be made): drop the value, count it, say so."""
+        self.stats["values_shed"] += 1
+        now = self.monotonic()
+        if now - self._shed_logged > SHED_LOG_SECONDS:
+            self._shed_logged = now
+            log.error(
+                "The cache is full (%d values): new values are shed until it drains",
+                self.table.pending,
+            )
+
+    # --- files made --------------------------------------------------------------------
+
+    def take_made(self, wait: bool = False) -> None:
+        """Files the creator processes have made (with `wait`, all under way): their
+        values get their turn."""
+        for f, error, crashed in self.making.finished(wait):
+            if crashed:  # not tried again, least of all here: the crash would kill rrdd
+                self._give_up(f, str(error))
+            elif error is not None:
+                self._create_failed(f, error)
+            else:
+                self.stats["rrd_creates"] += 1
+                if f.pending and self.schedule.held(f):
+                    self._write([f])
+
+    def _make_now(self, f: RrdFile, again: bool = True) -> None:
+        """Make a file that waited (the ceiling, the disk, a rename) in this process;
+        its values are written at the next turn."""
+        try:
+            self.making.now(f, int(f.pending.split(":", 1)[0]) if f.pending else f.last)
+        except Refused as e:  # its DS changed since it was queued (devmon, trends ...)
+            self._give_up(f, str(e))
+            return
+        except (OSError, StoreError) as e:
+            self._create_failed(f, str(e), again)
+            return
+        self.stats["rrd_creates"] += 1
+        if f.pending and self.schedule.held(f, soon=True):
+            self._write([f])
+
+    def _create_failed(self, f: RrdFile, reason: str, again: bool = True) -> None:
+        if self._follow_marks(f) is not None:
+            return
+        if again and (reason == NO_FILE or not os.path.isdir(os.path.dirname(f.path))):
+            # Made, then removed (or its directory): most likely by the other rrdd's drophost
+            # or droptest, which this one gets later in its own stream and then deletes what
+            # is made now.
+            log.info("%s/%s: removed as it was made; made again", f.host, f.name)
+            self.making.dirs.discard(f.host)
+            self._make_now(f, again=False)
+            return
+        cause = self.disk.cause(f.path, reason)
+        if cause is not None:
+            f.state = State.WAITING
+            self.disk.hold(f, "create", cause, reason)
+            return
+        self._give_up(f, reason)
+
+    def _follow_marks(self, f: RrdFile) -> RrdFile | None:
+        """A file found missing whose host the other rrdd renamed or dropped, or whose
+        test it renamed (marks.py): the record that holds its values now (made, if need
+        be), or `f` let go with its values (the drop); None when no mark applies."""
+        moved = self.marks.new_name(f.host)
+        renamed = None if moved is not None else self.marks.new_file_name(f.host, f.name)
+        if (moved is not None or renamed is not None) and self.table.holds(f):
+            count, old = f.count, f"{f.host}/{f.name}"
+            into = self.move(f, moved or f.host, renamed or f.name)
+            if count:
+                log.info(
+                    "%s: renamed %s/%s by the other rrdd; %d values follow it",
+                    *(old, into.host, into.name, count),
+                )
+            if not into.made and into.state is not State.MAKING:
+                self._make_now(into)
+            return into
+        if self.marks.dropped_by_other(f.host):
+            log.debug(
+                "%s/%s: the other rrdd dropped the host; %d values go", f.host, f.name, f.count
+            )
+            self.stats["values_of_dropped_hosts"] += f.count
+            self.table.remove(f)
+            return f
+        return None
+
+    def _give_up(self, f: RrdFile, reason: str) -> None:
+        """A file that will not be made: its values are lost, with a log line."""
+        log.error(
+            "%s/%s: cannot create %s, %d values lost: %s",
+            *(f.host, f.name, f.path, f.count, reason),
+        )
+        self.stats["updates_rejected"] += f.count
+        self.table.remove(f)
+
+    def move(self, f: RrdFile, host: str, name: str) -> RrdFile:
+        """Give a file's held values to the file of that host and name (a rename): see
+        FileTable.move. Returns the record that holds them."""
+        try:
+            into = self.table.move(f, host, name)
+        except ValueError:
+            log.warning(
+                "%s/%s: %d values held for %s/%s dropped: the files have other DS",
+                *(host, name, f.count, f.host, f.name),
+            )
+            self.stats["updates_rejected"] += f.count
+            self.table.remove(f)
+            return self.table.get(host, name) or f
+        if into is f and not f.made and f.state is not State.MAKING and os.path.lexists(f.path):
+            f.state = State.MADE  # the file moved there: never made over it
+        if into.pending and into.made:
+            self.schedule.held(into)  # under its new name: the old one's turn finds nothing
+        return into
+
+    # --- writing -----------------------------------------------------------------------
+
+    def _write(self, files: Sequence[RrdFile], wait: bool = True) -> bool:
+        """Hand the held values of these files to the store; False if it is unreachable.
+
+        With `wait`, what the store said of them is taken in before returning; without
+        (rrdcached, between reads), at the next sync.
+        """
+        # A file can be given twice (values, then a put-back): it goes once.
+        batch = list({id(f): f for f in files if f.pending and f.made}.values())
+        if batch:
+            started = self.monotonic()
+            try:
+                self.store.send([(f.path, f.pending) for f in batch])
+            except StoreUnavailable:
+                return False
+            if self.observe is not None:
+                self.observe(self.monotonic() - started)
+            self.stats["values_written"] += sum([self.table.take(f) for f in batch])
+            self.stats["rrd_writes"] += len(batch)
+        if wait:
+            self.take_answers()
+        return True
+
+    def take_answers(self) -> None:
+        """Count and log the values the store refused; take back those to send again,
+        those the disk refused (for a retry), and those of a missing file."""
+        refused, returned = self.store.answers()
+        for path, lines in returned:
+            self.stats["values_written"] -= lines.count("\n") + 1
+            self._put_back(path, lines)
+        by_file: dict[str, list[tuple[str, str]]] = {}
+        for path, row, reason in refused:
+            self.stats["values_written"] -= 1
+            by_file.setdefault(path, []).append((row, reason))
+        for path, rows in by_file.items():
+            f = self.table.at(path)
+            if not os.path.exists(path):
+                if f is not None:  # else let go since (drophost, droptest): values too
+                    self._gone(f, "\n".join(row for row, _ in rows))
+                continue
+            stale = "illegal attempt to update using time" in rows[0][1]  # never the disk's
+            cause = None if f is None or stale else self.disk.cause(path, rows[0][1])
+            if f is not None and cause is not None:
+                self._put_back(path, "\n".join(row for row, _ in rows))
+                self.disk.hold(f, "write", cause, rows[0][1])
+                continue
+            where = path.removeprefix(self.rrddir + "/")
+            for row, reason in rows:
+                if "illegal attempt to update using time" in reason:
+                    # rrdcached already has a newer value (sent before a restart of rrdd).
+                    self.stats["updates_dropped_old"] += 1
+                    log.debug("%s: %s", where, reason)
+                    continue
+                self.stats["updates_rejected"] += 1
+                log.warning("%s: value %.80s rejected: %s", where, row, reason)
+
+    def _gone(self, f: RrdFile, rows: str) -> None:
+        """The file of these refused rows is missing: its values follow the other rrdd's
+        rename, go with its drop, or the file is made again."""
+        self._put_back(f.path, rows)
+        into = self._follow_marks(f)
+        if into is None:
+            # The whole directory gone is most likely the other rrdd's drophost, which
+            # this one gets later in its own stream; a file alone, someone else's doing.
+            gone_too = not os.path.isdir(os.path.dirname(f.path))
+            log.log(
+                logging.INFO if gone_too else logging.WARNING,
+                "%s/%s: the file disappeared; creating it again",
+                *(f.host, f.name),
+            )
+            self.making.dirs.discard(f.host)  # perhaps with its directory
+            f.state, into = State.WAITING, f
+            self._make_now(f)
+        if into.made and self.table.holds(into) and not self.store.batched:
+            self._write([into])
+
+    def _put_back(self, path: str, rows: str) -> None:
+        """Rows sent (one per line) that must go again, ahead of the file's newer values."""
+        f = self.table.at(path)
+        if f is None:
+            return
+        had = bool(f.pending)
+        self.table.put_back(f, rows)
+        if not had and self.store.batched:
+            self.schedule.again([f])
+
+    def sync(self) -> None:
+        """Between reads: write what is due, make what may be made, try the disk again."""
+        self._retry_disk()
+        if self.store.batched:
+            self._send_due(wait=False)
+            return
+        self.take_made()
+        for f in self.making.turn_of_waiting():
+            if self.table.holds(f):
+                self._make_now(f)
+        for f in self.schedule.due():
+            self._write([f])
+
+    def _send_due(self, wait: bool) -> bool:
+        """rrdcached: take the answer to the batch sent last, then send what came since;
+        False if the daemon is unreachable (the values stay here)."""
+        self.take_answers()
+        due = self.schedule.due()
+        sent = self._write(due, wait=wait)
+        if not sent:
+            self.schedule.again(due)
+        return sent
+
+    def _retry_disk(self) -> None:
+        files = [f for f in self.disk.due() if self.table.holds(f)]  # not those let go
+        if not files:
+            return
+        for f in files:
+            if not f.made:
+                self._make_now(f)
+            elif not self.store.batched:
+                self._write([f])
+        self.disk.tried(files)
+
+    # --- asked for -----------------------------------------------------------------------
+
+    def reconfigure(self, rras: RraDefinitions, policy: CachePolicy) -> None:
+        """A reload: new RRA definitions and cache policy for what comes from now on."""
+        self.policy = policy
+        self.table.max_files = policy.max_files
+        self.making.reconfigure(rras, policy.creates_per_second)
+        self.schedule.reconfigure(policy)
+
+    def pending(self) -> int:
+        return self.table.pending
+
+    def pending_files(self) -> int:
+        """Files with values not yet written (read from the metrics thread)."""
+        return sum(1 for f in self.table if f.pending)
+
+    def flush(
+        self, host: str | None = None, name: str | None = None, to_disk: bool = False
+    ) -> list[str]:
+        """Write now (no ceiling) every held value of a host, or of one file, or of all.
+
+        With `to_disk`, rrdcached is asked to write them to the files as well (FLUSH).
+        Returns the paths of the files.
+        """
+        self.take_made(wait=True)
+        hosts = [host] if host is not None else list(self.table.hosts)
+        files = [f for h in hosts for f in self.table.of_host(h) if name is None or f.name == name]
+        for f in files:
+            if not f.made:
+                self._make_now(f)
+        if not self._write(files):
+            log.error("rrdcached is unreachable; %d values wait in rrdd", self.table.pending)
+        paths = [f.path for f in files]
+        if to_disk:
+            self.store.flush(paths)
+        return paths
+
+    def close(self, patience: float = 10.0) -> None:
+        """Write everything in one pass, with progress in the log for long flushes.
+
+        With rrdcached, an unreachable daemon is tried again for `patience` seconds.
+        """
+        self.take_made(wait=True)
+        if self.store.batched:
+            self._close_batched(patience)
+        else:
+            self._close_direct()
+        self.store.close()
+        self.disk.say_lost()
+        self.making.close()
+
+    def _close_batched(self, patience: float) -> None:
+        for f in [f for f in self.table if not f.made]:
+            self._make_now(f)
+        self.schedule.again([f for f in self.table if f.pending and f.made])
+        deadline = self.monotonic() + patience
+        while True:
+            sent = self._send_due(wait=True)
+            if sent and not any(f.pending and f.made for f in self.table):
+                return
+            if self.monotonic() > deadline:
+                log.error("rrdcached is unreachable: %d values are lost", self.table.pending)
+                return
+            if not sent:
+                time.sleep(0.2)
+
+    def _close_direct(self) -> None:
+        files = [f for f in self.table if f.pending]
+        total, started, shown = len(files), self.monotonic(), self.monotonic()
+        for done in range(0, total, SHUTDOWN_CHUNK):
+            chunk = files[done : done + SHUTDOWN_CHUNK]
+            for f in chunk:
+                if not f.made:
+                    self._make_now(f)
+            self._write(chunk)
+            if self.monotonic() - shown > 5:
+                shown = self.monotonic()
+                text = f"Flushed {min(done + SHUTDOWN_CHUNK, total)} of {total} files"
+                log.info("%s", text)
+                if self.progress is not None:
+                    self.progress(text)
+        if total:
+            log.info("Flushed %d files in %.1f s", total, self.monotonic() - started)
+
+    def existing_ds(self, host: str, rrd: str) -> tuple[str, ...] | None:
+        """The DS names of a host's RRD file, or None when it does not exist (or is unsafe)."""
+        known = self.table.get(host, rrd)
+        if known is not None:
+            return known.ds
+        if unsafe_name(host) or unsafe_name(rrd):
+            return None
+        path = self.table.path(host, rrd)
+        try:
+            return self.store.info(path)[1] if os.path.exists(path) else None
+        except StoreError:
+            return None
+
+    # --- host and test maintenance (hosts.py) --------------------------------------------
+
+    def drop_host(self, host: str) -> None:
+        self.maintenance.drop_host(host)
+
+    def rename_host(self, old: str, new: str) -> None:
+        self.maintenance.rename_host(old, new)
+
+    def host_files(self, host: str) -> list[str]:
+        return self.maintenance.host_files(host)
+
+    def drop_files(self, host: str, names: list[str]) -> None:
+        self.maintenance.drop_files(host, names)
+
+    def rename_files(self, host: str, renames: list[tuple[str, str]]) -> None:
+        self.maintenance.rename_files(host, renames)
