@@ -385,3 +385,12 @@ def test_the_default_limit_is_xymond_rrds_buffer() -> None:
         assert [m.seq for m in got] == [1, 3]
     # Held whole while its terminator is still to come.
     assert [m.seq for m in items(sized(4, limit)[:-4], b"\n@@\n")] == [4]
+
+
+def test_a_header_just_long_enough_is_read_and_routed() -> None:
+    # The host is the fifth field: a header that ends with it still names it.
+    assert route(b"@@data#1/h|1.0|sender||web1") == Route("data", (b"web1",))
+    # More fields than a control message needs (a trailing "|") change nothing.
+    assert items(b"@@drophost#10/*|1795313771.0|192.0.2.1|a.example.com|\n@@\n") == [
+        Control("drophost", ("a.example.com",), 10)
+    ]
