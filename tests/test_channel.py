@@ -394,3 +394,9 @@ def test_a_header_just_long_enough_is_read_and_routed() -> None:
     assert items(b"@@drophost#10/*|1795313771.0|192.0.2.1|a.example.com|\n@@\n") == [
         Control("drophost", ("a.example.com",), 10)
     ]
+
+
+def test_a_route_is_read_from_the_first_line_only() -> None:
+    # A short header does not borrow fields from the body's "|".
+    assert route(b"@@status#1/h|1.0|x\nstatus h.t green a|b|c|d") == Route("status", ())
+    assert route(b"@@drophost#10/*|1.0|192.0.2.1\nx|y") == Route("drophost", ())
