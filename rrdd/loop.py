@@ -67,11 +67,11 @@ class Loop:
         """Run until `stop` is called (or `main`, when given, returns or raises: its
         exception is raised here). Tells systemd that rrdd is ready, and keeps its
         watchdog fed."""
+        systemd.notify("READY=1", "STATUS=Reading the channel")
         interval = systemd.watchdog_interval()
         if interval is not None:
             systemd.notify("WATCHDOG=1")
             self.every(interval, lambda: systemd.notify("WATCHDOG=1"))
-        systemd.notify("READY=1", "STATUS=Reading the channel")
         if self._stopped:
             return
         if main is None:

@@ -52,7 +52,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from rrdd import __version__, logsetup, privileges
+from rrdd import __version__, logsetup, privileges, systemd
 from rrdd.channel import CONTROLS, TERMINATOR, ChannelParser, route
 from rrdd.daemon import reopen_logs
 from rrdd.errors import StartError
@@ -442,10 +442,11 @@ class Router:
 
     def stop(self) -> None:
         """Close the pipes and wait until every worker has written what it holds."""
+        busy = [w for w in self.workers if w.pid]
+        systemd.notify("STOPPING=1", f"STATUS=Waiting for {len(busy)} workers to write")
         for w in self.workers:
             with contextlib.suppress(OSError):
                 os.close(w.pipe)
-        busy = [w for w in self.workers if w.pid]
         if busy:
             log.info("Waiting for %d workers to write what they hold", len(busy))
         for w in self.workers:

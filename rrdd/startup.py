@@ -88,7 +88,7 @@ def writer_gauges(metrics: Metrics, writer: RrdWriter, last_message: Callable[[]
         }
     )
     store = writer.store
-    if isinstance(store, Rrdcached):
+    if store.daemon:
         metrics.gauges["rrdd_rrdcached_connected"] = lambda: float(store.connected)
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import subprocess
 import time
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO
 
 import rrdtool
 
@@ -120,3 +122,21 @@ def fill(where: Path) -> Path:
                 if e.errno != errno.ENOSPC:
                     raise
     return filler
+
+
+class Log:
+    """rrdd's standard error in a file, read while rrdd runs, so that a test waits for a
+    line rather than for time."""
+
+    def __init__(self, path: Path, file: IO[bytes]):
+        self.path, self.file = path, file
+
+    def text(self) -> str:
+        return self.path.read_text(errors="replace")
+
+    def said(self, words: str) -> list[str]:
+        """The pid of each process that logged `words`, once per line."""
+        return re.findall(rf"rrdd\[(\d+)\] \w+ [^\n]*{re.escape(words)}", self.text())
+
+    def wait_for(self, words: str, times: int = 1) -> None:
+        wait_until(lambda: len(self.said(words)) >= times)

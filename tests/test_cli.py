@@ -2,26 +2,32 @@
 
 from __future__ import annotations
 
+import fcntl
+import glob
+import itertools
 import os
 import pwd
 import resource
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import sysconfig
 import tempfile
+import termios
 import time
 import urllib.request
 from pathlib import Path
+from typing import IO
 
 import pytest
 import rrdtool
 from prometheus_client.parser import text_string_to_metric_families
 
 import rrdd
-from tests.helpers import T0, wait_until
+from tests.helpers import T0, Log, wait_until
 
 RRDD = str(Path(sys.executable).with_name("rrdd"))
 
@@ -62,7 +68,7 @@ def run(rrddir: Path, stream: bytes, *args: str, **env: str) -> subprocess.Compl
 
 
 def start(
-    rrddir: Path, *args: str, stderr: int = subprocess.PIPE, **env: str
+    rrddir: Path, *args: str, stderr: int | IO[bytes] = subprocess.PIPE, **env: str
 ) -> subprocess.Popen[bytes]:
     """The rrdd command, running; the test writes its stdin."""
     proc = subprocess.Popen(
@@ -73,6 +79,22 @@ def start(
     )
     assert proc.stdin is not None
     return proc
+
+
+def send(proc: subprocess.Popen[bytes], data: bytes) -> None:
+    assert proc.stdin is not None
+    proc.stdin.write(data)
+    proc.stdin.flush()
+
+
+def wait_read(proc: subprocess.Popen[bytes]) -> None:
+    """Until rrdd has read everything sent to it: the pipe to its stdin is empty (Linux
+    answers FIONREAD on either end of a pipe). Once read, a message is handled before a
+    signal that comes after, as the main loop takes signals after each read."""
+    assert proc.stdin is not None
+    proc.stdin.flush()
+    fd = proc.stdin.fileno()
+    wait_until(lambda: struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0" * 4)) == (0,))
 
 
 def lastupdate(path: Path) -> tuple[int, dict[str, object]]:
@@ -199,12 +221,8 @@ def test_help_names_the_commands_and_help_finds_them() -> None:
 def test_sigterm_writes_pending_values_and_exits(rrddir: Path, shards: list[str]) -> None:
     proc = start(rrddir, *shards)
     assert proc.stdin is not None
-    proc.stdin.write(cpu(1, "h", T0, "0.10") + cpu(2, "h", T0 + 300, "0.20"))
-    proc.stdin.flush()
-    deadline = time.monotonic() + 20
-    while not (rrddir / "h/users.rrd").exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.2)
+    send(proc, cpu(1, "h", T0, "0.10") + cpu(2, "h", T0 + 300, "0.20"))
+    wait_read(proc)
     started = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=10) == 0
@@ -295,26 +313,30 @@ def test_a_flush_request_writes_a_hosts_cached_values_at_once(tmp_path: Path) ->
     tmpdir.mkdir()
     proc = start(rrddir, XYMONTMP=str(tmpdir))
     assert proc.stdin is not None and proc.stderr is not None
-    proc.stdin.write(cpu(1, "web1", T0, "1.00") + cpu(2, "db1", T0, "2.00"))
-    proc.stdin.flush()
-    deadline = time.monotonic() + 20
+    send(proc, cpu(1, "web1", T0, "1.00") + cpu(2, "db1", T0, "2.00"))
     made = [rrddir / "web1/la.rrd", rrddir / "db1/la.rrd"]  # by two worker processes
-    while not all(p.exists() for p in made) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: all(p.exists() for p in made))
     assert lastupdate(rrddir / "web1/la.rrd")[0] < T0  # still in the cache
-    # showgraph's request: "/<host>/" from an unbound socket to every rrdctl.* socket
+
+    def flush(*key: str) -> str:
+        """rrdd flush [HOST]: the answers, once rrdd has written what it held."""
+        env = clean_env(XYMONTMP=str(tmpdir))
+        done = subprocess.run([RRDD, "flush", *key], env=env, capture_output=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.decode()
+
+    # showgraph's request: "/<host>/" from an unbound socket to every rrdctl.* socket.
     (sock_path,) = tmpdir.glob("rrdctl.*")
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
         s.sendto(b"/web1/", str(sock_path))
-    while lastupdate(rrddir / "web1/la.rrd")[0] < T0 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    # It cannot be answered; a request after it is answered once it has been served.
+    assert flush("nosuchhost") == f"rrdd {proc.pid}: 0 files flushed\n"
     assert lastupdate(rrddir / "web1/la.rrd") == (T0, {"la": 100.0})
     assert lastupdate(rrddir / "db1/la.rrd")[0] < T0  # only the host asked for
-    # rrdd flush: everything, with an answer
-    env = clean_env(XYMONTMP=str(tmpdir))
-    flush = subprocess.run([RRDD, "flush"], env=env, capture_output=True, text=True, timeout=30)
-    assert flush.returncode == 0 and "files flushed" in flush.stdout
+    # The answer counts the files: la, procs and users.
+    assert flush("db1") == f"rrdd {proc.pid}: 3 files flushed\n"
     assert lastupdate(rrddir / "db1/la.rrd") == (T0, {"la": 200.0})
+    assert "files flushed" in flush()  # everything
     proc.stdin.close()
     assert proc.wait(timeout=20) == 0
     proc.stderr.close()
@@ -334,45 +356,46 @@ def free_port() -> int:
         return port
 
 
+def scrape(port: int) -> dict[str, float]:
+    """rrdd's /metrics, once it answers: "name[(label, value)...]" -> value."""
+    text = ""
+
+    def answered() -> bool:
+        nonlocal text
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+                text = r.read().decode()
+        except OSError:
+            return False
+        return True
+
+    wait_until(answered)
+    return {
+        f"{s.name}{sorted(s.labels.items())}": s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
 @ONE_OR_TWO
 def test_metrics_move_as_a_stream_is_ingested(rrddir: Path, shards: list[str]) -> None:
     port = free_port()
     proc = start(rrddir, f"--metrics-listen=127.0.0.1:{port}", *shards, stderr=subprocess.DEVNULL)
     assert proc.stdin is not None
-
-    def scrape() -> dict[str, float]:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-                    text = r.read().decode()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-        return {
-            f"{s.name}{sorted(s.labels.items())}": s.value
-            for family in text_string_to_metric_families(text)
-            for s in family.samples
-        }
-
-    before = scrape()
+    before = scrape(port)
     # With --workers=2, h1 and web1 are on different workers, and every worker gets
     # the reload: it still counts once.
-    proc.stdin.write(cpu(1, "h1", T0, "0.50") + cpu(2, "web1", T0, "0.70") + control(3, "reload"))
-    proc.stdin.flush()
-    deadline = time.monotonic() + 20
-    after = scrape()
+    send(proc, cpu(1, "h1", T0, "0.50") + cpu(2, "web1", T0, "0.70") + control(3, "reload"))
+
     # The counters move while rrdd works: wait for the last ones the two messages move
     # (a file counts as created once its worker process has made it).
-    while (
-        after.get("rrdd_cache_pending_values[]", 0) < 6
-        or after.get("rrdd_rrd_creates_total[]", 0) < 6
-    ):
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
-        after = scrape()
+    def moved() -> bool:
+        now = scrape(port)
+        pending, made = now.get("rrdd_cache_pending_values[]"), now.get("rrdd_rrd_creates_total[]")
+        return min(pending or 0, made or 0) >= 6
+
+    wait_until(moved)
+    after = scrape(port)
     assert after["rrdd_messages_total[('kind', 'status')]"] == 2
     assert after["rrdd_messages_total[('kind', 'reload')]"] == 1
     assert before.get("rrdd_messages_total[('kind', 'status')]", 0) == 0
@@ -468,38 +491,34 @@ def ncv_status(seq: int, host: str, test: str, ts: int) -> bytes:
 
 @ONE_OR_TWO
 def test_reload_applies_a_changed_file_keeps_pending_values_and_survives_a_bad_one(
-    tmp_path: Path, shards: list[str]
+    tmp_path: Path, log: Log, shards: list[str]
 ) -> None:
     rrddir = tmp_path / "rrd"
     rrddir.mkdir()
     config = tmp_path / "rrdd.toml"
     config.write_text('test2rrd = "cpu=la"\n')
-    proc = start(rrddir, f"--config={config}", *shards)
-    assert proc.stdin is not None and proc.stderr is not None
-    proc.stdin.write(cpu(1, "h1", T0, "0.50") + ncv_status(2, "h1", "myapp", T0))
-    proc.stdin.flush()
+    processes = 2 if shards else 1  # the workers reload, each on its own
+    proc = start(rrddir, f"--config={config}", *shards, stderr=log.file)
+    assert proc.stdin is not None
+    # The cpu message after the other: once la.rrd exists, myapp's has been handled.
+    send(proc, ncv_status(1, "h1", "myapp", T0) + cpu(2, "h1", T0, "0.50"))
     wait_until(lambda: (rrddir / "h1/la.rrd").exists())
-    time.sleep(0.3)
     assert not (rrddir / "h1/myapp.rrd").exists()  # myapp has no handler yet
     config.write_text('test2rrd = "cpu=la,myapp=ncv"\n[ncv]\nmyapp = "*:GAUGE"\n')
     proc.send_signal(signal.SIGHUP)
-    time.sleep(0.5)
-    proc.stdin.write(ncv_status(3, "h1", "myapp", T0 + 300))
-    proc.stdin.flush()
+    # The watcher may reload it as well; either reload reads the new file.
+    wait_until(lambda: len(set(log.said("Configuration reloaded"))) == processes)
+    send(proc, ncv_status(3, "h1", "myapp", T0 + 300))
     wait_until(lambda: (rrddir / "h1/myapp.rrd").exists())
     config.write_text('test2rrd = "cpu=la"\nthis is not toml\n')  # the watcher sees this too
     proc.send_signal(signal.SIGHUP)
-    time.sleep(0.5)
-    proc.stdin.write(ncv_status(4, "h1", "myapp", T0 + 600) + cpu(5, "h1", T0 + 300, "0.70"))
+    wait_until(lambda: len(set(log.said("Reload failed, keeping the old"))) == processes)
+    send(proc, ncv_status(4, "h1", "myapp", T0 + 600) + cpu(5, "h1", T0 + 300, "0.70"))
     proc.stdin.close()
     assert proc.wait(timeout=20) == 0
-    log = proc.stderr.read().decode()
-    proc.stderr.close()
-    assert "Configuration reloaded" in log
-    assert "Reload failed, keeping the old configuration" in log
     # The values of the first cpu message waited in the cache through both reloads:
     # 2 cpu messages x (la, procs, users) + 2 myapp messages, all written at the end.
-    assert "values_written 8" in log
+    assert "values_written 8" in log.text()
     assert lastupdate(rrddir / "h1/myapp.rrd") == (T0 + 600, {"conns": 5.0, "hits": 7.0})
 
 
@@ -529,10 +548,64 @@ def test_an_edit_of_hosts_cfg_reloads_once_though_asked_twice(
     assert log.read_text().count("Configuration reloaded") == processes
 
 
-FAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+def test_sighup_reads_rrddefinitions_protocols_and_snmpmibs_again(tmp_path: Path, log: Log) -> None:
+    # The three files come after the start: rrdd's watcher, which watches the files read
+    # at start, does not see them, so only the signal can bring them in. Then they
+    # change, and the signal brings the change in.
+    rrddir, etc = tmp_path / "rrd", tmp_path / "xymon/etc"
+    rrddir.mkdir()
+    etc.mkdir(parents=True)
+    proc = start(rrddir, stderr=log.file, XYMONHOME=str(etc.parent))
+    seq = itertools.count(1)
+    reports = {"ldap": "Seconds: 0.25", "imaps": "Seconds: 0.5", "hrsystem": "\tNumUsers = 3"}
+    reports["mymib"] = "\tLoad = 7"
+
+    def messages(host: str) -> None:
+        """Two TCP checks, two SNMP reports and a cpu status, read before the files
+        change (rrdd takes a signal after what it has read)."""
+        for test, text in reports.items():
+            send(proc, status(next(seq), host, test, T0, f"status {host}.{test} green\n\n{text}"))
+        send(proc, cpu(next(seq), host, T0, "1.00"))
+        wait_read(proc)
+
+    def reload(rows: int, protocols: str, mibs: str, times: int) -> None:
+        (etc / "rrddefinitions.cfg").write_text(f"[]\n\tRRA:AVERAGE:0.5:1:{rows}\n")
+        (etc / "protocols.cfg").write_text(protocols)
+        (etc / "snmpmibs.cfg").write_text(mibs)
+        proc.send_signal(signal.SIGHUP)
+        log.wait_for("Configuration reloaded", times)
+
+    ldap, imaps = "[ldap]\n\tport 389\n", "[imaps]\n\tport 993\n"
+    hrsystem = "[hrsystem]\n\tNumUsers = HOST-RESOURCES-MIB::hrSystemNumUsers.0 /rrd:GAUGE\n"
+    mymib = "[mymib]\n\tLoad = X::load.0 /rrd:GAUGE\n"
+    messages("before")
+    reload(100, ldap, hrsystem, times=1)
+    messages("first")
+    reload(200, ldap + imaps, hrsystem + mymib, times=2)
+    messages("second")
+    assert proc.stdin is not None
+    proc.stdin.close()
+    assert proc.wait(timeout=20) == 0
+    made = {h: set(os.listdir(rrddir / h)) for h in ("before", "first", "second")}
+    cpu_files = {"la.rrd", "procs.rrd", "users.rrd"}
+    assert made["before"] == cpu_files
+    assert made["first"] == cpu_files | {"tcp.ldap.rrd", "hrsystem.rrd"}
+    assert made["second"] == made["first"] | {"tcp.imaps.rrd", "mymib.rrd"}
+    rows = {h: rrdtool.info(str(rrddir / h / "la.rrd"))["rra[0].rows"] for h in made}
+    assert rows == {"before": 576, "first": 100, "second": 200}
+    assert lastupdate(rrddir / "second/mymib.rrd") == (T0, {"Load": 7.0})
+    assert lastupdate(rrddir / "second/tcp.imaps.rrd") == (T0, {"sec": 0.5})
 
 
-@pytest.mark.skipif(not os.path.exists(FAKETIME), reason="no libfaketime")
+def libfaketime() -> str:
+    """libfaketime.so.1 of Debian's faketime package, which extras/setup.sh installs: a run
+    without it fails rather than skips the tests that need it."""
+    found = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1"))
+    if not found:
+        pytest.fail("libfaketime is missing: run extras/setup.sh (Debian package faketime)")
+    return found[0]
+
+
 @pytest.mark.parametrize("options", [[], ["--no-cache"], ["--workers=2"]])
 def test_a_stream_replayed_under_a_frozen_clock(rrddir: Path, options: list[str]) -> None:
     # libfaketime stops the clock (admins replay saved streams so; so does the oracle
@@ -543,7 +616,7 @@ def test_a_stream_replayed_under_a_frozen_clock(rrddir: Path, options: list[str]
         for c in range(3)
         for h, host in enumerate(hosts)
     )
-    frozen = {"LD_PRELOAD": FAKETIME, "FAKETIME": "@2026-11-22 10:00:00"}
+    frozen = {"LD_PRELOAD": libfaketime(), "FAKETIME": "@2026-11-22 10:00:00"}
     frozen |= {"FAKETIME_DONT_FAKE_MONOTONIC": "1", "FAKETIME_DONT_RESET": "1"}
     p = run(rrddir, stream, *options, **frozen)
     assert p.returncode == 0, p.stderr

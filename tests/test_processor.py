@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections import Counter
 from pathlib import Path
 
 from rrdd.processor import MAX_BACKLOG, RESTART_SECONDS, Processor
 from rrdd.schema import Schema, Update
+from tests.helpers import T0, Log, wait_until
+from tests.test_cli import cpu, libfaketime, send, start
 
 
 def one_line_reader(tmp_path: Path) -> tuple[str, Path]:
@@ -19,13 +23,8 @@ def one_line_reader(tmp_path: Path) -> tuple[str, Path]:
     return str(script), out
 
 
-def wait_for(path: Path, text: str) -> bool:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if path.exists() and text in path.read_text():
-            return True
-        time.sleep(0.02)
-    return False
+def wait_for(path: Path, text: str) -> None:
+    wait_until(lambda: path.exists() and text in path.read_text(), seconds=10)
 
 
 def test_flushed_lines_arrive_while_rrdd_runs_and_a_dead_processor_restarts(
@@ -36,14 +35,14 @@ def test_flushed_lines_arrive_while_rrdd_runs_and_a_dead_processor_restarts(
     stats: Counter[str] = Counter()
     p = Processor(script, stats, flush_each=True, clock=lambda: now[0])
     p.send("la 1795312871:52 h1 la")
-    assert wait_for(out, "la 1795312871:52 h1 la")  # RRD_EXTPROC_DOFLUSH: no waiting
+    wait_for(out, "la 1795312871:52 h1 la")  # RRD_EXTPROC_DOFLUSH: no waiting
     assert p.proc is not None
     p.proc.wait(timeout=10)  # it read its one line and exited
     p.send("waits while the processor may not restart yet")
     assert p.backlog and stats["processor_lines_lost"] == 0
     now[0] += RESTART_SECONDS
     p.send("after the restart")  # the new processor reads the waiting line, then exits
-    assert wait_for(out, "waits while")
+    wait_for(out, "waits while")
     p.close()
     assert out.read_text().splitlines() == [
         "la 1795312871:52 h1 la",
@@ -104,3 +103,37 @@ def test_each_update_is_one_line_naming_its_file_by_params_or_name(tmp_path: Pat
         "la 1795312871:52 h1 la",
         "pct:used 1795312871:5:10 h1 disk /root",
     ]
+
+
+def test_a_running_rrdd_starts_its_processor_again_after_it_dies(tmp_path: Path, log: Log) -> None:
+    rrddir = tmp_path / "rrd"
+    rrddir.mkdir()
+    out = tmp_path / "lines"
+    script = tmp_path / "copy.sh"
+    script.write_text(f"#!/bin/sh\nexec cat >> {out}\n")
+    script.chmod(0o755)
+    # rrdd's clock runs 20 times faster, so that the RESTART_SECONDS a processor must
+    # have run before it is started again have passed by the time the test kills it.
+    fast = {"LD_PRELOAD": libfaketime(), "FAKETIME": "+0 x20", "RRD_EXTPROC_DOFLUSH": "1"}
+    proc = start(rrddir, f"--processor={script}", "--create-workers=0", stderr=log.file, **fast)
+    send(proc, cpu(1, "h1", T0, "1.00"))
+    wait_for(out, f"la {T0}:100 h1 la")
+    (processor,) = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+    os.kill(int(processor), signal.SIGKILL)
+    state = Path(f"/proc/{processor}/stat")
+    wait_until(lambda: state.read_text().rsplit(")", 1)[1].split()[0] == "Z")  # not reaped
+    sent: list[int] = []
+
+    def restarted() -> bool:
+        sent.append(T0 + 300 * (len(sent) + 1))
+        send(proc, cpu(len(sent) + 1, "h1", sent[-1], "2.00"))
+        return f"la {T0 + 300}:200 h1 la" in out.read_text()
+
+    wait_until(restarted)
+    assert proc.stdin is not None
+    proc.stdin.close()
+    assert proc.wait(timeout=20) == 0
+    lines = [line for line in out.read_text().splitlines() if line.endswith(" h1 la")]
+    assert lines == [f"la {T0}:100 h1 la"] + [f"la {ts}:200 h1 la" for ts in sent]
+    assert len(log.said(f"External processor '{script}' started")) == 2
+    assert f"External processor '{script}' exited" in log.text()

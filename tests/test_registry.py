@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import re
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from rrdd.channel import ChannelParser, Message
 from rrdd.cli import build_parser
 from rrdd.config import KEYS
 from rrdd.daemon import make_routes
-from rrdd.parsers import Handler, load_builtins
+from rrdd.parsers import load_builtins, register
 from rrdd.schema import Schema
 from rrdd.settings import load_settings
 from tests.test_golden import CASES, read_env
@@ -82,10 +83,19 @@ def test_every_option_is_in_the_man_page() -> None:
                 assert flag in options, f"man/rrdd.8 OPTIONS lacks {flag}"
 
 
-def test_handler_ids_are_unique_per_module() -> None:
-    by_id: dict[str, Handler] = {}
-    for hid, handler in HANDLERS.items():
-        assert by_id.setdefault(hid, handler) is handler
+def test_each_handler_id_belongs_to_one_module() -> None:
+    # From the handlers' own id lists: an id two modules claim shows twice, even though
+    # the registry's dict keeps only the one registered last.
+    claims = Counter(i for handler in set(HANDLERS.values()) for i in handler.ids)
+    assert [i for i, n in claims.items() if n > 1] == []
+    assert all(hid in handler.ids for hid, handler in HANDLERS.items())
+
+
+def test_an_id_registered_twice_stops_the_import() -> None:
+    taken = HANDLERS["la"]
+    with pytest.raises(ValueError, match="'la' registered twice"):
+        register("la", files=())(lambda msg, ctx: ())
+    assert HANDLERS["la"] is taken
 
 
 def test_every_file_setting_is_in_rrdd_conf_5() -> None:

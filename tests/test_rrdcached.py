@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import socket
 import subprocess
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,11 +19,10 @@ from rrdd.schema import Schema, Update
 from rrdd.writer.rrdcached import Rrdcached
 from rrdd.writer.rrdwriter import RrdWriter
 from rrdd.xymoncfg import RraDefinitions
-from tests.helpers import rrd_contents, wait_until
-from tests.test_cli import ONE_OR_TWO, T0, cpu, run, start, status
+from tests.helpers import Log, rrd_contents, wait_until
+from tests.test_cli import ONE_OR_TWO, T0, control, cpu, lastupdate, run, send, start, status
 
 RRDCACHED = shutil.which("rrdcached") or "/usr/bin/rrdcached"
-pytestmark = pytest.mark.skipif(not os.path.exists(RRDCACHED), reason="no rrdcached binary")
 
 
 class Daemon:
@@ -40,6 +39,9 @@ class Daemon:
         return f"unix:{self.sock}"
 
     def start(self) -> None:
+        if not os.path.exists(RRDCACHED):
+            # extras/setup.sh installs it: a run without it must not look green.
+            pytest.fail(f"{RRDCACHED} is missing: run extras/setup.sh (Debian package rrdcached)")
         self.proc = subprocess.Popen(
             [
                 RRDCACHED,
@@ -61,20 +63,27 @@ class Daemon:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                self.command("PING")
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("rrdcached did not start")
+        wait_until(self._answers, seconds=10)
+
+    def _answers(self) -> bool:
+        try:
+            self.command("PING")
+        except OSError:
+            return False
+        return True
 
     def stop(self) -> None:
         if self.proc is not None:
             self.proc.terminate()  # -F: it writes everything it has first
-            self.proc.wait(timeout=30)
+            wait_until(self._stopped, seconds=30)
             self.proc = None
+
+    def _stopped(self) -> bool:
+        # Its listener looks for the stop when a connection comes, else once a second.
+        with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX) as s:
+            s.connect(str(self.sock))
+        assert self.proc is not None
+        return self.proc.poll() is not None
 
     def command(self, text: str) -> list[str]:
         with socket.socket(socket.AF_UNIX) as s:
@@ -89,6 +98,16 @@ class Daemon:
     def stats(self) -> dict[str, int]:
         lines = self.command("STATS")[1:]
         return {k: int(v) for k, _, v in (line.partition(": ") for line in lines)}
+
+    def pending(self, host: str) -> dict[str, int]:
+        """How many values the daemon holds, not yet written, for each file of a host
+        that stream() writes (a file it holds none for is left out)."""
+        held = {}
+        for name in ("la.rrd", "procs.rrd", "users.rrd", "disk,root.rrd", "disk,var.rrd"):
+            count = int(self.command(f"PENDING {self.rrddir}/{host}/{name}")[0].split()[0])
+            if count:
+                held[name] = count
+        return held
 
 
 @pytest.fixture
@@ -139,25 +158,21 @@ def test_no_rrdcached_at_that_address_stops_start_up(tmp_path: Path, shards: lis
     assert p.stderr.count("cannot connect to rrdcached") == 1  # said once
 
 
-def test_values_survive_an_rrdcached_restart(rrdcached: Daemon, tmp_path: Path) -> None:
-    proc = start(rrdcached.rrddir, f"--rrdcached={rrdcached.address}")
-    assert proc.stdin is not None and proc.stderr is not None
+def test_values_survive_an_rrdcached_restart(rrdcached: Daemon, tmp_path: Path, log: Log) -> None:
+    proc = start(rrdcached.rrddir, f"--rrdcached={rrdcached.address}", stderr=log.file)
+    assert proc.stdin is not None
     first, second, third = stream(5), stream(5, start=5), stream(5, start=10)
-    proc.stdin.write(first)
-    proc.stdin.flush()
+    send(proc, first)
     wait_until(lambda: rrdcached.stats()["UpdatesReceived"] == 75)
     rrdcached.stop()
-    proc.stdin.write(second)  # rrdd keeps these while the daemon is away
-    proc.stdin.flush()
-    time.sleep(0.5)
+    send(proc, second)  # rrdd keeps these while the daemon is away
+    log.wait_for("trying again")
     rrdcached.start()
-    proc.stdin.write(third)
+    send(proc, third)
     proc.stdin.close()
     assert proc.wait(timeout=60) == 0
-    log = proc.stderr.read().decode()
-    proc.stderr.close()
-    assert "trying again" in log and "reached again" in log
-    assert "rrdcached_reconnects 1" in log  # the Totals line, as /metrics counts it
+    assert "reached again" in log.text()
+    assert "rrdcached_reconnects 1" in log.text()  # the Totals line, as /metrics counts it
     rrdcached.stop()
     assert rrd_contents(rrdcached.rrddir) == direct_result(tmp_path, first + second + third)
 
@@ -220,3 +235,106 @@ def test_a_batch_whose_answer_never_came_is_sent_again(rrdcached: Daemon) -> Non
     rrdcached.stop()
     info = rrdtool.lastupdate(str(rrdcached.rrddir / "h1/la.rrd"))
     assert (int(info["date"].timestamp()), info["ds"]) == (T0 + 600, {"la": 2.0})
+
+
+@ONE_OR_TWO
+def test_drop_and_rename_tell_the_daemon(rrdcached: Daemon, shards: list[str]) -> None:
+    """drophost and droptest make the daemon forget what it holds for the files (-w 3600:
+    it writes only when told); renametest has it write them into the files first."""
+    address = f"--rrdcached={rrdcached.address}"
+    proc = start(rrdcached.rrddir, address, *shards, stderr=subprocess.DEVNULL)
+    send(proc, stream(2))  # h0, h1 and h2 (on both workers): cpu and disk, twice
+    wait_until(lambda: rrdcached.stats()["UpdatesReceived"] == 2 * 3 * 5)
+    cpu_files = {"la.rrd": 2, "procs.rrd": 2, "users.rrd": 2}
+    held = cpu_files | {"disk,root.rrd": 2, "disk,var.rrd": 2}
+    assert [rrdcached.pending(f"h{h}.example.com") for h in range(3)] == [held] * 3
+    send(
+        proc,
+        control(900, "drophost", "h0.example.com")
+        + control(901, "droptest", "h1.example.com", "disk")
+        + control(902, "renametest", "h2.example.com", "disk", "fs"),
+    )
+    h0, h1, h2 = (rrdcached.rrddir / f"h{h}.example.com" for h in range(3))
+    wait_until(lambda: not h0.exists())
+    wait_until(lambda: set(os.listdir(h1)) == set(cpu_files))
+    wait_until(lambda: set(os.listdir(h2)) == {*cpu_files, "fs,root.rrd", "fs,var.rrd"})
+    assert [rrdcached.pending(f"h{h}.example.com") for h in range(3)] == [{}, cpu_files, cpu_files]
+    assert lastupdate(h2 / "fs,root.rrd") == (T0 + 302, {"pct": 1.0, "used": 101.0})
+    assert proc.stdin is not None
+    proc.stdin.close()
+    assert proc.wait(timeout=20) == 0
+    rrdcached.stop()  # -F: writes what it holds, and would fail on the files gone
+    assert not h0.exists()
+    assert lastupdate(h1 / "la.rrd") == (T0 + 301, {"la": 115.0})
+
+
+def test_a_host_dropped_while_the_daemon_is_away_is_not_sent_later(
+    rrdcached: Daemon, log: Log
+) -> None:
+    proc = start(rrdcached.rrddir, f"--rrdcached={rrdcached.address}", stderr=log.file)
+    send(proc, stream(1, hosts=2))  # h0 and h1
+    wait_until(lambda: rrdcached.stats()["UpdatesReceived"] == 2 * 5)
+    rrdcached.stop()
+    send(proc, stream(1, hosts=2, start=1))  # rrdd holds these while the daemon is away
+    log.wait_for("trying again")
+    send(proc, control(900, "drophost", "h0.example.com"))
+    h0 = rrdcached.rrddir / "h0.example.com"
+    wait_until(lambda: not h0.exists())
+    rrdcached.start()
+    assert proc.stdin is not None
+    proc.stdin.close()  # rrdd sends what it holds, the daemon being back
+    assert proc.wait(timeout=30) == 0
+    assert "reached again" in log.text()
+    # h1's five values, not h0's: the daemon counts even those it refuses (no such file).
+    assert rrdcached.stats()["UpdatesReceived"] == 5
+    rrdcached.stop()
+    assert not h0.exists()
+    assert lastupdate(rrdcached.rrddir / "h1.example.com/la.rrd") == (T0 + 301, {"la": 115.0})
+
+
+def test_at_the_end_of_input_rrdd_waits_for_the_daemon_to_come_back(
+    rrdcached: Daemon, log: Log
+) -> None:
+    proc = start(rrdcached.rrddir, f"--rrdcached={rrdcached.address}", stderr=log.file)
+    send(proc, stream(2))
+    wait_until(lambda: rrdcached.stats()["UpdatesReceived"] == 2 * 3 * 5)
+    rrdcached.stop()
+    send(proc, stream(2, start=2))
+    assert proc.stdin is not None
+    proc.stdin.close()
+    log.wait_for("trying again")
+    log.wait_for("Shutting down")  # at the end of input, with the daemon away
+    rrdcached.start()  # within the ten seconds rrdd waits
+    assert proc.wait(timeout=30) == 0
+    assert "reached again" in log.text() and "lost" not in log.text()
+    assert rrdcached.stats()["UpdatesReceived"] == 2 * 3 * 5
+    rrdcached.stop()
+    files = sorted(rrdcached.rrddir.glob("*/*.rrd"))
+    assert len(files) == 3 * 5
+    assert {(f.parent.name, lastupdate(f)[0]) for f in files} == {
+        (f"h{h}.example.com", T0 + 900 + h) for h in range(3)
+    }
+
+
+def test_a_commit_is_true_once_the_daemon_has_answered_for_every_value(
+    rrdcached: Daemon,
+) -> None:
+    now = [0.0]
+    stats: Counter[str] = Counter()
+    store = Rrdcached(rrdcached.address, str(rrdcached.rrddir), clock=lambda: now[0], stats=stats)
+    writer = RrdWriter(rrdcached.rrddir, RraDefinitions.load(None), stats, store=store)
+    gauge = Schema.of("DS:la:GAUGE:600:U:U")
+    for i in range(3):
+        writer.write(f"h{i}", "cpu", T0, Update("la.rrd", gauge, (str(i),)))
+    assert writer.commit() and writer.pending() == 0
+    assert rrdcached.stats()["UpdatesReceived"] == 3  # answered, not only sent
+    rrdcached.stop()
+    writer.write("h0", "cpu", T0 + 300, Update("la.rrd", gauge, ("7",)))
+    assert not writer.commit() and writer.pending() == 1  # held: the daemon is away
+    rrdcached.start()
+    now[0] += 2  # the store's wait before it tries the daemon again
+    assert writer.commit() and writer.pending() == 0
+    writer.close()
+    rrdcached.stop()
+    info = rrdtool.lastupdate(str(rrdcached.rrddir / "h0/la.rrd"))
+    assert (int(info["date"].timestamp()), info["ds"]) == (T0 + 300, {"la": 7.0})

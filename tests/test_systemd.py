@@ -1,17 +1,22 @@
-"""rrdd.systemd: sd_notify datagrams to a real socket, and the watchdog interval."""
+"""rrdd.systemd: sd_notify datagrams to a real socket, and the watchdog interval; and what
+a running rrdd tells the socket in $NOTIFY_SOCKET."""
 
 from __future__ import annotations
 
 import os
 import secrets
 import socket
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from rrdd.systemd import notify, watchdog_interval
+from tests.helpers import T0
+from tests.test_cli import ONE_OR_TWO, cpu, send, start
 
 linux_only = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="abstract sockets are Linux's"
@@ -110,3 +115,36 @@ def test_watchdog_interval(
             val = {"self": str(os.getpid()), "other": str(os.getpid() + 1)}.get(val, val)
             monkeypatch.setenv(name, val)
     assert watchdog_interval() == expected
+
+
+@ONE_OR_TWO
+def test_a_running_rrdd_tells_systemd_it_is_ready_alive_and_stopping(
+    tmp_path: Path, shards: list[str]
+) -> None:
+    rrddir = tmp_path / "rrd"
+    rrddir.mkdir()
+    heard: list[tuple[float, list[str]]] = []
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(tmp_path / "notify"))
+        sock.settimeout(20)
+
+        def hear() -> list[str]:
+            fields = sock.recv(4096).decode().split("\n")
+            heard.append((time.monotonic(), fields))
+            return fields
+
+        # WatchdogSec=600ms: systemd kills a unit silent for that long.
+        env = {"NOTIFY_SOCKET": str(tmp_path / "notify"), "WATCHDOG_USEC": "600000"}
+        proc = start(rrddir, *shards, stderr=subprocess.DEVNULL, **env)
+        assert "READY=1" in hear()  # first
+        send(proc, cpu(1, "h1", T0, "1.00"))
+        while sum("WATCHDOG=1" in fields for _, fields in heard) < 3:
+            hear()
+        assert proc.stdin is not None
+        proc.stdin.close()
+        while "STOPPING=1" not in hear():
+            pass
+        assert proc.wait(timeout=20) == 0
+    assert sum("READY=1" in fields for _, fields in heard) == 1
+    pings = [when for when, fields in heard if "WATCHDOG=1" in fields]
+    assert max(b - a for a, b in zip(pings, pings[1:], strict=False)) < 0.6

@@ -578,3 +578,30 @@ def test_files_at_the_file_systems_limits_are_written(tmp_path: Path) -> None:
     assert last(tmp_path / "rrd" / host / rrd) == (T0, {"la": 1.0})
     assert last(rrddir / "h" / ("f" * room)) == (T0, {"la": 2.0})
     assert stats["updates_refused"] == 1 and stats["rrd_open_errors"] == 0
+
+
+def test_a_ceiling_under_one_a_second_still_lets_files_through(tmp_path: Path) -> None:
+    # 0.5 a second is one every two seconds, not none at all.
+    w, stats, clock = policy_writer(tmp_path, writes_per_second=0.5, creates_per_second=0.5)
+    w.write("h1", "cpu", T0, Update("la.rrd", GAUGE, ("1",)))
+    w.write("h2", "cpu", T0, Update("la.rrd", GAUGE, ("2",)))
+    assert stats["rrd_creates"] == 0
+    for made in (1, 2):
+        clock.now += 1
+        w.sync()
+        assert stats["rrd_creates"] == stats["rrd_writes"] == made - 1
+        clock.now += 1
+        w.sync()  # a file made, and its value written at once: it has waited long enough
+        assert stats["rrd_creates"] == stats["rrd_writes"] == made
+    assert last(tmp_path / "rrd/h2/la.rrd") == (T0, {"la": 2.0})
+
+
+def test_a_commit_writes_every_held_value_and_makes_waiting_files(tmp_path: Path) -> None:
+    w, stats = writer(tmp_path, policy=CachePolicy(creates_per_second=0.001))
+    w.write("h1", "cpu", T0, Update("la.rrd", GAUGE, ("1",)))  # both wait for the ceiling
+    w.write("h1", "cpu", T0 + 300, Update("la.rrd", GAUGE, ("2",)))
+    w.write("h2", "cpu", T0, Update("la.rrd", GAUGE, ("3",)))
+    assert stats["creates_deferred"] == 2 and w.pending() == 3
+    assert w.commit() and w.pending() == 0
+    assert last(tmp_path / "rrd/h1/la.rrd") == (T0 + 300, {"la": 2.0})
+    assert last(tmp_path / "rrd/h2/la.rrd") == (T0, {"la": 3.0})

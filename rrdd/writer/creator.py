@@ -60,7 +60,7 @@ class Done(NamedTuple):
     crashed: bool = False  # a worker died making it: it must not be made again
 
 
-class Worker:
+class Creator:
     """One creator process and the requests it has not answered yet; it becomes the uid
     and gid of `become`, if given, at once. Raises OSError when it cannot be made."""
 
@@ -166,7 +166,7 @@ class Creators:
         self.size = workers
         self.stats: Counter[str] = Counter() if stats is None else stats
         self.become = become
-        self.workers: list[Worker] = []
+        self.workers: list[Creator] = []
         self.cannot_start: str | None = None
         self._finished: list[Done] = []
 
@@ -175,8 +175,8 @@ class Creators:
         while len(self.workers) < self.size:
             self.workers.append(self._new_worker())
 
-    def _new_worker(self) -> Worker:
-        return Worker(self.become if os.geteuid() == 0 else None)
+    def _new_worker(self) -> Creator:
+        return Creator(self.become if os.geteuid() == 0 else None)
 
     def submit(self, path: str, args: Sequence[str]) -> None:
         while True:
@@ -190,7 +190,7 @@ class Creators:
             except OSError:
                 self._died(worker)
 
-    def _least_busy(self) -> Worker | None:
+    def _least_busy(self) -> Creator | None:
         """A worker with room for one more request; None if none can be started."""
         while True:
             while len(self.workers) < self.size:
@@ -234,7 +234,7 @@ class Creators:
             else:
                 self._finished += answers
 
-    def _died(self, worker: Worker) -> None:
+    def _died(self, worker: Creator) -> None:
         """A worker has ended: refuse the file it was making, pass on the others."""
         self.workers.remove(worker)
         how = worker.close()

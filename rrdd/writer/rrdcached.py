@@ -46,6 +46,7 @@ def parse_address(address: str) -> tuple[int, str | tuple[str, int]]:
 
 class Rrdcached:
     batched = True
+    daemon = True
 
     def __init__(
         self,

@@ -466,6 +466,21 @@ class RrdWriter:
             self.store.flush(paths)
         return paths
 
+    def commit(self) -> bool:
+        """Make every value accepted so far durable now: written to its file (direct
+        mode), or answered by rrdcached; files waiting to be made are made. False when
+        some values are still held (rrdcached is away, the disk refuses them)."""
+        self.take_made(wait=True)
+        waiting, self.making.waiting = list(self.making.waiting), type(self.making.waiting)()
+        for f in waiting:
+            if self.table.holds(f):
+                self._make_now(f)
+        files = self.schedule.everything()
+        if not self._write(files):
+            self.schedule.again(files)
+            return False
+        return self.table.pending == 0
+
     def close(self, patience: float = 10.0) -> None:
         """Write everything in one pass, with progress in the log for long flushes.
 

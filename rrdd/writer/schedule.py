@@ -83,6 +83,10 @@ class Schedule(Protocol):
     def again(self, files: Iterable[RrdFile]) -> None:
         """Files that could not be written (the store is away): first at the next turn."""
 
+    def everything(self) -> list[RrdFile]:
+        """Every file holding values that has a turn to come: all are written now (a
+        commit), and their turns are over."""
+
     def reconfigure(self, policy: CachePolicy) -> None:
         """A reload: the new policy for what comes from now on."""
 
@@ -135,6 +139,12 @@ class ByAge:
     def again(self, files: Iterable[RrdFile]) -> None:
         self._ready.extendleft(reversed(list(files)))
 
+    def everything(self) -> list[RrdFile]:
+        files = [*self._ready, *(f for _, _, f in self._timers)]
+        self._ready.clear()
+        self._timers.clear()
+        return [f for f in files if f.pending]
+
     def reconfigure(self, policy: CachePolicy) -> None:
         if policy.writes_per_second != self.policy.writes_per_second:
             self._writes = RateLimit(policy.writes_per_second, self.monotonic)
@@ -158,6 +168,9 @@ class AtOnce:
 
     def again(self, files: Iterable[RrdFile]) -> None:
         pass  # written at their next value, or by a flush
+
+    def everything(self) -> list[RrdFile]:
+        return []
 
     def reconfigure(self, policy: CachePolicy) -> None:
         pass
@@ -185,6 +198,9 @@ class EveryRead:
 
     def again(self, files: Iterable[RrdFile]) -> None:
         self._dirty[:0] = files
+
+    def everything(self) -> list[RrdFile]:
+        return self.due()
 
     def reconfigure(self, policy: CachePolicy) -> None:
         pass

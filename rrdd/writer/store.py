@@ -37,6 +37,11 @@ Rejection = tuple[str, str, str]  # (path, row, the reason librrd or rrdcached g
 
 class Store(Protocol):
     batched: bool  # True: every value goes out at the end of each read (rrdcached)
+    daemon: bool  # True: a daemon holds the values (rrdcached), whose connection may be lost
+
+    @property
+    def connected(self) -> bool:
+        """Whether the store can be reached now (librrd always can)."""
 
     def create(self, path: str, args: Sequence[str]) -> None: ...
 
@@ -63,6 +68,8 @@ class Librrd:
     """Files written in this process through the rrdtool binding."""
 
     batched = False
+    daemon = False
+    connected = True
 
     def __init__(self) -> None:
         self._refused: list[Rejection] = []
