@@ -113,8 +113,9 @@ TARGETS = {
     ),
     **{
         name: Target(f"rrdd/writer/{name}.py", WRITER_TESTS)
-        for name in ("rrdwriter", "table", "schedule", "making", "marks", "hosts", "disk", "store")
+        for name in ("rrdwriter", "table", "making", "marks", "hosts", "disk", "store")
     },
+    "schedule": Target("rrdd/writer/schedule.py", (*WRITER_TESTS, "tests/test_policy.py")),
     "rrdcached": Target(
         "rrdd/writer/rrdcached.py",
         ("tests/test_rrdcached.py", "tests/test_writer_control.py"),
