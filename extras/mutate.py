@@ -460,6 +460,19 @@ def changed_lines(diff: str) -> tuple[str, str]:
     return "\n".join(removed), "\n".join(added)
 
 
+def is_equivalent(diff: str, known: list[dict[str, str]]) -> bool:
+    """Whether the diff's change is one of `known`; an entry with a "context" (a line as
+    bare as "continue" occurs more than once) also needs that line just above it."""
+    before, after = changed_lines(diff)
+    body = diff.split("\n@@", 1)[-1].splitlines()[1:]
+    first = next(i for i, line in enumerate(body) if line.startswith(("-", "+")))
+    above = body[first - 1][1:].strip() if first else ""
+    return any(
+        (e["before"], e["after"]) == (before, after) and e.get("context", above) == above
+        for e in known
+    )
+
+
 def report(
     name: str,
     counts: Counter[str],
@@ -467,10 +480,9 @@ def report(
     equivalents: dict[str, list[dict[str, str]]],
 ) -> bool:
     """Print a module's figures and its survivors; True when one is not a known equivalent."""
-    known = {(e["before"], e["after"]) for e in equivalents.get(name, [])}
     unknown = []
     for operator, diff in survivors:
-        if operator.startswith("core/") and changed_lines(diff) in known:
+        if operator.startswith("core/") and is_equivalent(diff, equivalents.get(name, [])):
             counts["survived"] -= 1
             counts["equivalent"] += 1
         else:
