@@ -605,3 +605,27 @@ def test_a_commit_writes_every_held_value_and_makes_waiting_files(tmp_path: Path
     assert w.commit() and w.pending() == 0
     assert last(tmp_path / "rrd/h1/la.rrd") == (T0 + 300, {"la": 2.0})
     assert last(tmp_path / "rrd/h2/la.rrd") == (T0, {"la": 3.0})
+
+
+def test_a_reload_changes_the_create_ceiling_and_keeps_it_when_unchanged(
+    tmp_path: Path,
+) -> None:
+    w, stats, clock = policy_writer(tmp_path, creates_per_second=2.5)
+    rras = RraDefinitions.load(None)
+    clock.now += 1  # creates saved up
+    w.reconfigure(rras, CachePolicy(creates_per_second=float("2.5")))  # the same, anew
+    w.write("h1", "cpu", T0, Update("la.rrd", GAUGE, ("1",)))
+    assert stats["rrd_creates"] == 1  # the saving survived a reload that changed nothing
+    w.reconfigure(rras, CachePolicy(creates_per_second=0.001))
+    w.write("h2", "cpu", T0, Update("la.rrd", GAUGE, ("2",)))
+    clock.now += 1
+    w.sync()
+    assert stats["rrd_creates"] == 1 and stats["creates_deferred"] == 1  # lowered: it waits
+    w.reconfigure(rras, CachePolicy(creates_per_second=1000))
+    clock.now += 0.01
+    w.sync()
+    assert stats["rrd_creates"] == 2  # raised: made at the next turn
+    w.reconfigure(rras, CachePolicy(creates_per_second=0))
+    for i in range(3, 6):
+        w.write(f"h{i}", "cpu", T0, Update("la.rrd", GAUGE, ("3",)))
+    assert stats["rrd_creates"] == 5  # no ceiling at all
