@@ -138,7 +138,7 @@ class ChannelParser:
                 if len(block) > self.max_message:
                     self._oversize(block)
                     continue
-                if not block.startswith(b"@@"):
+                if block and not block.startswith(b"@@"):  # two terminators in a row: no junk
                     block = self._skip_junk(block)
                 if block:
                     yield block
@@ -200,7 +200,7 @@ class ChannelParser:
             self._ignored("unknown", fields)
             return None
         nargs = CONTROLS[kind].args
-        if len(fields) < 3 + nargs and kind != "idle":  # xymond_channel's idle is bare
+        if nargs and len(fields) < 3 + nargs:  # xymond_rrd acts on a bare @@shutdown or @@idle
             self._ignored("short", fields)
             return None
         return Control(kind, tuple(fields[3 : 3 + nargs]), seq)

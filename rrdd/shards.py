@@ -243,8 +243,8 @@ class Router:
             return (self._rename(*hosts),)
         if hosts:  # status, data and the other controls of a host
             return (self.worker_of(hosts[0]),)
-        if not kind or CONTROLS[kind].scope == "host":
-            return (0,)  # unknown, or too short for its host: the worker logs it
+        if kind not in CONTROLS or CONTROLS[kind].scope == "host":
+            return (0,)  # unknown, or a header too short for its host: the worker logs it
         self.stats[f"controls_{kind}"] += 1
         if kind == "logrotate":
             reopen_logs(self.logfile)

@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import logging
 from collections import Counter
+
+import pytest
 
 from rrdd.channel import CONTROLS, ChannelParser, Control, Item, Message, Route, route
 
@@ -224,3 +228,175 @@ def test_undecodable_bytes_survive_as_surrogates() -> None:
     (msg,) = items(status(1, b"status h.t green caf\xe9"))
     assert isinstance(msg, Message)
     assert msg.body.encode("utf-8", "surrogateescape").endswith(b"caf\xe9")
+
+
+def header(fields: int, kind: bytes = b"status") -> bytes:
+    """A header of `fields` fields, each one numbered."""
+    parts = [b"@@%s#5/h" % kind, b"1795312871.5", b"sender", b"", b"h", b"t", b"f6", b"green"]
+    parts += [b"f%d" % i for i in range(8, 30)]
+    return b"|".join(parts[:fields])
+
+
+def test_the_shortest_headers_read() -> None:
+    # status: 14 fields, up to DISABLETIME; data: 6, up to TEST. One fewer is ignored.
+    stats: Counter[str] = Counter()
+    parser = ChannelParser(stats=stats)
+    ok_status, ok_data = header(14) + b"\nstatus h.t green\n@@\n", header(6, b"data") + b"\nx\n@@\n"
+    (s,) = items(ok_status, parser=parser)
+    (d,) = items(ok_data.replace(b"#5/", b"#6/"), parser=parser)
+    assert isinstance(s, Message) and (s.sender, s.color, s.flags, s.classname) == (
+        "sender",
+        "green",
+        "f8",
+        "",
+    )
+    assert isinstance(d, Message) and (d.classname, d.pagepaths) == ("", "")
+    assert isinstance(d, Message) and (d.kind, d.sender, d.hostname, d.testname) == (
+        "data",
+        "sender",
+        "h",
+        "t",
+    )
+    short = [header(13) + b"\nstatus h.t green\n@@\n", header(5, b"data") + b"\nx\n@@\n"]
+    empty = header(6, b"data") + b"\n@@\n"
+    assert (
+        items(
+            *(m.replace(b"#5/", b"#%d/" % (i + 7)) for i, m in enumerate([*short, empty])),
+            parser=parser,
+        )
+        == []
+    )
+    assert stats["ignored_short"] == 3
+
+
+def test_a_bad_checksum_above_the_good_one_is_dropped_too() -> None:
+    bad = STATUS.replace(b"@@status#", b"@@status:" + b"f" * 32 + b"#", 1)
+    assert items(bad) == []
+
+
+def test_a_duplicate_of_a_large_sequence_number_is_dropped() -> None:
+    assert [m.seq for m in items(status(100000), status(100000), status(100001))] == [
+        100000,
+        100001,
+    ]
+
+
+def test_sequence_numbers_keep_their_first_eighteen_digits() -> None:
+    # Longer ones are cut, as xymond_rrd's reader does, so a sequence never overflows.
+    msg = status(1).replace(b"#1/h|", b"#1234567890123456789/h|")
+    numeric_host = status(7).replace(b"#7/h|", b"#7/12345|")
+    assert [m.seq for m in items(msg, numeric_host)] == [123456789012345678, 7]
+
+
+def test_post_times_are_read_as_atoi_reads_them() -> None:
+    def posted(ts: bytes) -> bytes:
+        return status(1).replace(b"|1795312871.0|", b"|" + ts + b"|")
+
+    def stamp(ts: bytes) -> int:
+        (msg,) = items(posted(ts))
+        assert isinstance(msg, Message)
+        return msg.timestamp
+
+    assert stamp(b"") == 0  # the first message of a stream too
+    assert stamp(b"1795312871x.5") == 1795312871
+    assert stamp(b"9" * 19 + b".0") == 2**63 - 1  # strtoll's clamp
+    assert stamp(b"9" * 20) == 2**63 - 1
+
+
+def test_bare_control_messages_act() -> None:
+    # xymond_rrd acts on any message that starts with "@@shutdown", fields or none.
+    assert items(b"@@logrotate\n@@\n@@reload#3|1795312871\n@@\n@@shutdown\n@@\n") == [
+        Control("logrotate", (), None),
+        Control("reload", (), 3),
+        Control("shutdown", (), None),
+    ]
+
+
+def test_items_cannot_be_changed_by_their_users() -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Control("drophost", ("a",), 1).args = ("b",)  # type: ignore[misc]
+
+
+def test_what_is_skipped_is_logged_with_its_size(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="rrdd.channel")
+    got = items(b"junk\n" + status(1) + b"\n" + status(2) + b"only junk\n@@\n" + status(3))
+    assert [m.seq for m in got] == [1, 2, 3]
+    assert [r.getMessage() for r in caplog.records] == [
+        "Bad data in channel, skipping 5 bytes",
+        "Bad data in channel, skipping 1 bytes",
+        "Bad data in channel, skipping 9 bytes",
+    ]
+
+
+def test_an_empty_message_at_the_end_is_no_unterminated_one() -> None:
+    stats: Counter[str] = Counter()
+    parser = ChannelParser(stats=stats)
+    assert [m.seq for m in items(status(1), b"\n@@\n", parser=parser)] == [1]
+    parser.close()
+    assert not stats
+
+
+def test_oversize_and_unterminated_messages_are_logged_by_their_first_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="rrdd.channel")
+    long_header = b"@@status#1/" + b"h" * 300 + b"|x\nbody\n"
+    parser = ChannelParser(max_message=1000)
+    items(status(1, b"status h.t green\n" + b"x" * 2000), parser=parser)  # in one read
+    items(long_header + b"y" * 2000, b"\n@@\n", parser=parser)  # seen before its end
+    items(status(2)[:-4], parser=parser)
+    parser.close()
+    first_line = {seq: status(seq).split(b"\n")[0] for seq in (1, 2)}
+    assert [r.getMessage() for r in caplog.records] == [
+        f"Oversize message (over 1000 bytes) dropped: {first_line[1]!r}",
+        f"Oversize message (over 1000 bytes) dropped: {long_header[:200]!r}",
+        f"Unterminated message at end of input dropped: {first_line[2]!r}",
+    ]
+    items(long_header, parser=parser)
+    parser.close()
+    assert caplog.records[-1].getMessage() == (
+        f"Unterminated message at end of input dropped: {long_header[:200]!r}"
+    )
+
+
+def test_an_oversize_message_is_counted_once_and_not_held_while_it_arrives() -> None:
+    stats: Counter[str] = Counter()
+    parser = ChannelParser(max_message=1000, stats=stats)
+    start = status(1, b"status h.t green\n" + b"x" * 990)[:-4]
+    assert items(start, parser=parser) == [] and stats["oversize"] == 1
+    for _ in range(50):
+        assert items(b"x" * 997 + b"\n@@", parser=parser) == []  # a terminator cut in two
+    assert stats["oversize"] == 1 and len(parser._buf) < 1000
+    # Its end, and the next message in the same read.
+    assert [m.seq for m in items(b"\n" + status(2), parser=parser)] == [2]
+    assert stats["oversize"] == 1
+
+
+def test_the_default_limit_is_xymond_rrds_buffer() -> None:
+    # 512 KiB plus 4095 bytes of slack: a message that long is read, one byte more is not.
+    def sized(seq: int, size: int) -> bytes:
+        body = status(seq)[:-4]
+        return body + b"x" * (size - len(body)) + b"\n@@\n"
+
+    limit = 512 * 1024 + 4095
+    for chunk in (1 << 16, 1 << 20):  # the reader's reads, and all at once
+        stream = sized(1, limit) + sized(2, limit + 1) + status(3)
+        got = items(*(stream[i : i + chunk] for i in range(0, len(stream), chunk)))
+        assert [m.seq for m in got] == [1, 3]
+    # Held whole while its terminator is still to come.
+    assert [m.seq for m in items(sized(4, limit)[:-4], b"\n@@\n")] == [4]
+
+
+def test_a_header_just_long_enough_is_read_and_routed() -> None:
+    # The host is the fifth field: a header that ends with it still names it.
+    assert route(b"@@data#1/h|1.0|sender||web1") == Route("data", (b"web1",))
+    # More fields than a control message needs (a trailing "|") change nothing.
+    assert items(b"@@drophost#10/*|1795313771.0|192.0.2.1|a.example.com|\n@@\n") == [
+        Control("drophost", ("a.example.com",), 10)
+    ]
+
+
+def test_a_route_is_read_from_the_first_line_only() -> None:
+    # A short header does not borrow fields from the body's "|".
+    assert route(b"@@status#1/h|1.0|x\nstatus h.t green a|b|c|d") == Route("status", ())
+    assert route(b"@@drophost#10/*|1.0|192.0.2.1\nx|y") == Route("drophost", ())

@@ -120,6 +120,90 @@ def test_a_problem_of_the_extra_script_is_reported(tmp_path: Path) -> None:
     assert problems == [Problem("h", "t", "extra", "killed after its time limit of 0.2 s")]
 
 
+def test_messages_are_counted_by_kind() -> None:
+    dispatcher, _, stats = make(yielding_then_failing)
+    data = message("nosuchtest")._replace(kind="data")
+    for msg in (message("nosuchtest"), message("t", flags="R"), data):
+        dispatcher.handle(msg)
+    assert (stats["messages_status"], stats["messages_data"]) == (2, 1)
+
+
+def test_a_parser_bug_leaves_its_traceback_at_debug_level(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    dispatcher, _, _ = make(crashing)
+    with caplog.at_level(logging.DEBUG, logger="rrdd.dispatch"):
+        dispatcher.handle(message("t"))
+    (record,) = [r for r in caplog.records if r.getMessage() == "parser traceback"]
+    assert record.exc_info is not None and record.exc_info[0] is IndexError
+
+
+def test_the_same_bad_input_is_logged_again_after_an_hour(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = [1000.0]
+    handler = Handler(("x",), yielding_then_failing, "test", ())  # type: ignore[arg-type]
+    ctx = Context(clock=lambda: now[0])
+    dispatcher = Dispatcher(Routes("t=x"), {"x": handler}, ctx, MemoryWriter(), Counter())
+    logged = []
+    with caplog.at_level(logging.WARNING, logger="rrdd.dispatch"):
+        for at in (0, 3599.5, 3600, 7199.5, 7201):
+            now[0] = 1000.0 + at
+            before = len(caplog.records)
+            dispatcher.handle(message("t"))
+            logged.append(len(caplog.records) > before)
+    assert logged == [True, False, True, False, True]
+
+
+def test_the_log_once_memory_forgets_everything_past_ten_thousand_keys(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Host names come from the network: what rrdd remembers to log once is bounded.
+    dispatcher, _, _ = make(yielding_then_failing)
+    hosts = [f"h{i}" for i in range(10001)]
+
+    def logs(host: str) -> bool:
+        before = len(caplog.records)
+        dispatcher.handle(message("t")._replace(hostname=host))
+        return len(caplog.records) > before
+
+    with caplog.at_level(logging.WARNING, logger="rrdd.dispatch"):
+        assert all(logs(h) for h in hosts)  # 10,001 remembered
+        assert not logs("h0")  # still within its hour
+        assert logs("another")  # one more: everything is forgotten first
+        assert logs("h0")
+
+
+def test_each_kind_of_extra_script_problem_is_logged_once_an_interval(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A time-out, an answer too long and an answer that does not read, from one host and
+    # test: three log lines; the same kinds again: none.
+    script = tmp_path / "moody.sh"
+    script.write_text(
+        "#!/bin/sh\n"
+        'case $(cat "$3") in\n'
+        "*slow*) exec sleep 600 ;;\n"
+        "*long*) exec head -c 5000000 /dev/zero ;;\n"
+        "*) echo DS:x:GAUGE:600:U:U; echo x.rrd; echo 1:2 ;;\n"
+        "esac\n"
+    )
+    script.chmod(0o755)
+    extra = ExtraScripts(
+        str(script), ("t",), tmpdir=str(tmp_path), timeout=2, workers=1, persistent=False
+    )
+    stats: Counter[str] = Counter()
+    dispatcher = Dispatcher(Routes("t"), {}, Context(), MemoryWriter(), stats, extra)
+    with caplog.at_level(logging.WARNING, logger="rrdd.dispatch"):
+        for body in ("slow", "long", "bad", "slow", "long", "bad"):
+            dispatcher.handle(message("t", body=f"status h.t green {body}"))
+            wait_until(lambda: not extra.busy())
+            dispatcher.collect()
+    extra.close()
+    assert stats["extra_runs"] == 6 and stats["parse_errors_extra"] == 6, caplog.text
+    assert len([r for r in caplog.records if r.getMessage().startswith("h/t: ")]) == 3
+
+
 def test_the_daemon_has_a_handler_for_every_control_kind() -> None:
     from rrdd.channel import CONTROLS
     from rrdd.daemon import CONTROL_HANDLERS

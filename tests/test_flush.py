@@ -459,6 +459,8 @@ def test_which_processes_are_rrdd(tmp_path: Path) -> None:
         running(XYMOND_RRD, rrddir, env=env) as xymond_rrd,
         running(sys.executable, "-c", SILENT, str(tmp_path), env=env) as silent,
     ):
+        for p in (script, module, xymond_rrd, silent):  # see test_where_rrdd_may_stand...
+            wait_until(Path(f"/proc/{p.pid}/cmdline").read_bytes)
         assert is_rrdd(script.pid) and is_rrdd(module.pid)
         assert not is_rrdd(xymond_rrd.pid)
         assert not is_rrdd(silent.pid)
@@ -487,3 +489,128 @@ def test_rrdd_flush_beside_xymond_rrd_and_a_silent_socket(tmp_path: Path) -> Non
     assert flush.returncode == 0, flush.stderr
     assert flush.stdout == f"rrdd {rrdd.pid}: 0 files flushed\n"
     assert OTHER_TIMEOUT <= took < OTHER_TIMEOUT + 5
+
+
+# --- what the mutants of control.py showed unheld ---------------------------------
+
+
+def test_the_socket_path_limit_is_the_kernels() -> None:
+    # Linux's sun_path holds 108 bytes with the closing NUL: 107 bind, 108 do not.
+    with tempfile.TemporaryDirectory(dir="/tmp") as d:
+        base = Path(d)
+        fits = base / ("s" * (107 - len(os.fsencode(base)) - len("/rrdctl.1") - 1)) / ""
+        fits.mkdir()
+        assert len(os.fsencode(fits / "rrdctl.1")) == 107
+        FlushSocket(fits, RRDDIR, pid=1).close()
+        with pytest.raises(StartError, match="at most 107; set a shorter XYMONTMP"):
+            FlushSocket(fits, RRDDIR, pid=12)
+
+
+def test_a_datagram_is_read_up_to_64_kib(tmp_path: Path, flush: FlushSocket) -> None:
+    keys = b"".join(b"/h%05d/\n" % i for i in range(12000))  # 108,000 bytes, 9 a key
+    showgraph(tmp_path, keys)
+    hosts = [r.host for r in flush.requests()]
+    assert hosts == [f"h{i:05d}" for i in range(65536 // 9)]  # the rest is cut, as recv does
+
+
+def test_a_flush_request_item_cannot_be_changed() -> None:
+    with pytest.raises(AttributeError):
+        FlushRequest("h", None, None).host = "other"  # type: ignore[misc]
+
+
+def test_a_refused_name_is_named_cut_to_eighty_characters(tmp_path: Path) -> None:
+    host, file = "a/" + "b" * 200, "c/" + "d" * 200
+    with pytest.raises(ConfigError) as e:
+        request_flush(tmp_path, host)
+    assert str(e.value) == f"cannot flush host {host[:80]!r}: {unsafe_name(host)}"
+    with pytest.raises(ConfigError) as e:
+        request_flush(tmp_path, "h", file)
+    assert str(e.value) == f"cannot flush file {file[:80]!r}: {unsafe_name(file)}"
+
+
+def test_a_directory_in_the_way_is_named_with_the_reason(tmp_path: Path) -> None:
+    (tmp_path / "rrdctl.5").mkdir()
+    with pytest.raises(StartError) as e:
+        FlushSocket(tmp_path, RRDDIR, pid=5)
+    assert str(e.value) == f"cannot create the flush socket {tmp_path}/rrdctl.5: Is a directory"
+
+
+def test_request_flush_passes_over_what_is_not_a_flush_socket(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Sorted before the live socket: a stale one, a plain file, a stream socket.
+    stale_socket(tmp_path / "rrdctl.1")
+    (tmp_path / "rrdctl.2").write_text("")
+    stream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stream.bind(str(tmp_path / "rrdctl.3"))
+    fs = FlushSocket(tmp_path, RRDDIR, pid=4)
+    try:
+        with serving(fs):
+            answers = request_flush(tmp_path, "www", timeout=10, rrdd=lambda pid: pid == 4)
+    finally:
+        fs.close()
+        stream.close()
+    assert answers == ["flushed www"]
+    assert [r.getMessage() for r in caplog.records] == [
+        f"Cannot send the flush request to {tmp_path}/rrdctl.3: Protocol wrong type for socket"
+    ]
+
+
+def test_request_flush_waits_for_a_late_rrdd_after_a_silent_stranger(tmp_path: Path) -> None:
+    silent = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    silent.bind(str(tmp_path / "rrdctl.1"))  # not rrdd: waited for 0.2 s
+    fs = FlushSocket(tmp_path, RRDDIR, pid=2)
+
+    def late(request: FlushRequest) -> str:
+        time.sleep(1)  # the answer comes after the stranger's time is up
+        return "late"
+
+    try:
+        with serving(fs, late):
+            answers = request_flush(tmp_path, timeout=20, others=0.2, rrdd=lambda pid: pid == 2)
+    finally:
+        fs.close()
+        silent.close()
+    assert answers == ["late"]
+
+
+def test_a_socket_that_is_not_rrdds_is_waited_for_two_seconds(tmp_path: Path) -> None:
+    silent = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    silent.bind(str(tmp_path / "rrdctl.1"))
+    try:
+        started = time.monotonic()
+        assert request_flush(tmp_path, timeout=20, rrdd=lambda pid: False) == []
+        took = time.monotonic() - started
+    finally:
+        silent.close()
+    assert 2.0 <= took < 2.9
+
+
+def test_where_rrdd_may_stand_in_a_command_line(tmp_path: Path) -> None:
+    # rrdd is the program (one of the first two words) or the module after -m (in the
+    # first four); xymond_channel names rrdd further on, and it is not rrdd. The look-alikes
+    # are cat, waiting to open a FIFO, and a module of another name.
+    os.mkfifo(tmp_path / "rrdd")
+    os.mkfifo(tmp_path / "-m")
+    (tmp_path / "sleeper.py").write_text("import time\ntime.sleep(60)\n")
+    look_alikes = [
+        ["xymond_channel", "-u", "rrdd"],
+        ["xymond_channel", "-", "rrdd"],
+        ["xymond_channel", "-u", "--", "-m", "rrdd"],
+    ]
+    env = {**os.environ, "XYMONTMP": str(tmp_path)}
+    procs = [
+        subprocess.Popen(argv, executable="/bin/cat", cwd=tmp_path, stdin=subprocess.DEVNULL)
+        for argv in look_alikes
+    ]
+    procs.append(subprocess.Popen([sys.executable, "-m", "sleeper"], cwd=tmp_path))
+    try:
+        with running(sys.executable, "-u", "-m", "rrdd", f"--rrddir={tmp_path}", env=env) as rrdd:
+            for p in [rrdd, *procs]:  # exec closes the pipe Popen waits on before it sets
+                wait_until(Path(f"/proc/{p.pid}/cmdline").read_bytes)  # the command line
+            assert is_rrdd(rrdd.pid)
+            assert [is_rrdd(p.pid) for p in procs] == [False] * 4
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()

@@ -9,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 from rrdd.processor import MAX_BACKLOG, RESTART_SECONDS, Processor
+from rrdd.schema import Schema, Update
 from tests.helpers import T0, Log, wait_until
 from tests.test_cli import cpu, libfaketime, send, start
 
@@ -85,6 +86,23 @@ def test_a_processor_that_cannot_start_loses_lines_but_nothing_else(tmp_path: Pa
     p.send("x")
     p.close()
     assert stats["processor_lines_lost"] == 1
+
+
+def test_each_update_is_one_line_naming_its_file_by_params_or_name(tmp_path: Path) -> None:
+    # xymond_rrd's line: template, update, host, then the parts of the file name.
+    out = tmp_path / "all"
+    script = tmp_path / "cat.sh"
+    script.write_text(f"#!/bin/sh\ncat > {out}\n")
+    script.chmod(0o755)
+    p = Processor(str(script), Counter())
+    disk = Schema.of("DS:pct:GAUGE:600:0:100", "DS:used:GAUGE:600:0:U")
+    p.accept("h1", Update("la.rrd", Schema.of("DS:la:GAUGE:600:U:U"), ("52",)), 1795312871)
+    p.accept("h1", Update("disk,root.rrd", disk, ("5", "10"), params=("disk", "/root")), 1795312871)
+    p.close()
+    assert out.read_text().splitlines() == [
+        "la 1795312871:52 h1 la",
+        "pct:used 1795312871:5:10 h1 disk /root",
+    ]
 
 
 def test_a_running_rrdd_starts_its_processor_again_after_it_dies(tmp_path: Path, log: Log) -> None:

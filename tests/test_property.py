@@ -8,7 +8,7 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from rrdd.channel import ChannelParser, Control, Message
@@ -134,6 +134,7 @@ def test_every_parser_yields_updates_or_parse_error(hid: str, text: str, test: s
 
 @relaxed
 @given(streams(), st.integers(1, 4))
+@example(b"@@status\n#0/h|1795312000.1|1.2.3.4||h|cpu|0|green\nstatus h.cpu green\n@@\n", 1)
 def test_the_router_never_raises_and_names_a_worker(stream: bytes, workers: int) -> None:
     r = router(workers)
     for block in r.channel.blocks(stream):

@@ -549,6 +549,37 @@ def test_many_failed_creates_come_back_without_a_stall(tmp_path: Path) -> None:
     assert all(d.error and len(d.error) <= 150 and d.error.isprintable() for d in done)
 
 
+def made_elsewhere(path: Path) -> None:
+    """An RRD file at `path`, made under a short name and renamed: librrd cannot make a
+    file whose name or path is at the file system's limit (its temporary name is longer)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    short = path.parent / "short.rrd"
+    rrdtool.create(
+        str(short), "-b", str(NOW - 10), "-s", "300", *GAUGE.defs, "RRA:AVERAGE:0.5:1:10"
+    )
+    short.rename(path)
+
+
+def test_files_at_the_file_systems_limits_are_written(tmp_path: Path) -> None:
+    # Linux: 255 bytes a name, 4095 a path (PATH_MAX counts the closing NUL).
+    w, stats = writer(tmp_path, cache=False)
+    host, rrd = "h" * 255, "x" * 251 + ".rrd"
+    made_elsewhere(tmp_path / "rrd" / host / rrd)
+    w.write(host, "cpu", T0, Update(rrd, GAUGE, ("1",)))
+
+    rrddir = tmp_path / "/".join(["d" * 200] * 19)
+    rrddir.mkdir(parents=True)
+    room = 4095 - len(os.fsencode(rrddir / "h")) - 1
+    made_elsewhere(rrddir / "h" / ("f" * room))
+    w = RrdWriter(rrddir, RraDefinitions.load(None), stats, clock=lambda: NOW, cache=False)
+    w.write("h", "cpu", T0, Update("f" * room, GAUGE, ("2",)))
+    w.write("h", "cpu", T0, Update("f" * (room + 1), GAUGE, ("3",)))
+    w.close()
+    assert last(tmp_path / "rrd" / host / rrd) == (T0, {"la": 1.0})
+    assert last(rrddir / "h" / ("f" * room)) == (T0, {"la": 2.0})
+    assert stats["updates_refused"] == 1 and stats["rrd_open_errors"] == 0
+
+
 def test_a_ceiling_under_one_a_second_still_lets_files_through(tmp_path: Path) -> None:
     # 0.5 a second is one every two seconds, not none at all.
     w, stats, clock = policy_writer(tmp_path, writes_per_second=0.5, creates_per_second=0.5)
@@ -574,3 +605,27 @@ def test_a_commit_writes_every_held_value_and_makes_waiting_files(tmp_path: Path
     assert w.commit() and w.pending() == 0
     assert last(tmp_path / "rrd/h1/la.rrd") == (T0 + 300, {"la": 2.0})
     assert last(tmp_path / "rrd/h2/la.rrd") == (T0, {"la": 3.0})
+
+
+def test_a_reload_changes_the_create_ceiling_and_keeps_it_when_unchanged(
+    tmp_path: Path,
+) -> None:
+    w, stats, clock = policy_writer(tmp_path, creates_per_second=2.5)
+    rras = RraDefinitions.load(None)
+    clock.now += 1  # creates saved up
+    w.reconfigure(rras, CachePolicy(creates_per_second=float("2.5")))  # the same, anew
+    w.write("h1", "cpu", T0, Update("la.rrd", GAUGE, ("1",)))
+    assert stats["rrd_creates"] == 1  # the saving survived a reload that changed nothing
+    w.reconfigure(rras, CachePolicy(creates_per_second=0.001))
+    w.write("h2", "cpu", T0, Update("la.rrd", GAUGE, ("2",)))
+    clock.now += 1
+    w.sync()
+    assert stats["rrd_creates"] == 1 and stats["creates_deferred"] == 1  # lowered: it waits
+    w.reconfigure(rras, CachePolicy(creates_per_second=1000))
+    clock.now += 0.01
+    w.sync()
+    assert stats["rrd_creates"] == 2  # raised: made at the next turn
+    w.reconfigure(rras, CachePolicy(creates_per_second=0))
+    for i in range(3, 6):
+        w.write(f"h{i}", "cpu", T0, Update("la.rrd", GAUGE, ("3",)))
+    assert stats["rrd_creates"] == 5  # no ceiling at all

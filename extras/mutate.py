@@ -1,0 +1,506 @@
+"""Mutation testing of rrdd's core modules with cosmic-ray; extras/mutate.sh runs it.
+
+Why cosmic-ray and not mutmut: cosmic-ray writes each mutant into the source file itself,
+so it reaches every process a test starts (the rrdd command, ``python -m rrdd``, the
+create workers). mutmut 3 copies the tree into mutants/, picks the mutant inside
+trampolines by an environment variable, and chooses the tests of a mutant from the calls
+it saw in the pytest process: a mutant that only the end-to-end tests reach would be
+counted as having no test.
+
+How: the working tree (tracked and untracked files, not the ignored ones) is copied once
+per worker into a temporary directory, so the tree one works in is never mutated. In
+each copy a cosmic-ray HTTP worker runs with PYTHONPATH set to the copy, so the venv's
+rrdd script and ``python -m rrdd`` import the copy's rrdd ahead of the editable install.
+For each module, ``cosmic-ray init`` lists the mutants; this script marks as skipped the
+ones it does not run (SKIP_OPERATORS, and mutations inside annotations, which are never
+evaluated); ``cosmic-ray exec`` sends the rest to the workers, which run only the tests
+of that module (TARGETS), stopping at the first failure, under a timeout.
+
+A survivor that no test can kill is written down in extras/mutate-equivalents.toml with
+the reason; it is counted as equivalent, not as surviving. The exit status is 1 when a
+mutant survives that is not written down there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from collections import Counter
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+from cosmic_ray.work_db import WorkDB, use_db
+from cosmic_ray.work_item import TestOutcome, WorkerOutcome, WorkResult
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = Path(sys.executable)  # the venv's: its rrdd script is what the tests run
+SESSIONS = ROOT / ".mutate"  # one cosmic-ray session (sqlite) and config per module
+EQUIVALENTS = ROOT / "extras" / "mutate-equivalents.toml"
+
+
+@dataclass(frozen=True)
+class Target:
+    path: str
+    tests: tuple[str, ...]  # the closest and quickest first: pytest -x stops at a failure
+
+
+WRITER_TESTS = (
+    "tests/test_writer_direct.py",
+    "tests/test_writer_control.py",
+    "tests/test_writer_property.py",
+    "tests/test_hostile.py",
+    "tests/test_disk.py",
+)
+TARGETS = {
+    "channel": Target(
+        "rrdd/channel.py",
+        (
+            "tests/test_channel.py",
+            "tests/test_golden.py",
+            "tests/test_property.py",
+            "tests/test_cli.py::test_a_stream_becomes_rrd_files",
+            "tests/test_cli.py::test_drophost_renamehost_in_stream_order",
+            "tests/test_cli.py::test_droptest_and_renametest_act_on_the_files_of_that_test",
+        ),
+    ),
+    "schema": Target(
+        "rrdd/schema.py",
+        (
+            "tests/test_schema.py",
+            "tests/test_dispatch.py",
+            "tests/test_golden.py",
+            "tests/test_registry.py",
+            "tests/test_writer_direct.py",
+            "tests/test_writer_control.py",
+            "tests/test_hostile.py",
+            "tests/test_processor.py",
+            "tests/test_flush.py",
+            "tests/test_property.py",
+        ),
+    ),
+    "dispatch": Target(
+        "rrdd/dispatch.py",
+        (
+            "tests/test_dispatch.py",
+            "tests/test_golden.py",
+            "tests/test_parser_snmpmib.py",
+            "tests/test_parser_trends.py",
+            "tests/test_property.py",
+            "tests/test_external.py",
+            "tests/test_cli.py::test_a_stream_becomes_rrd_files",
+        ),
+    ),
+    "flush": Target(
+        "rrdd/flush.py",
+        (
+            "tests/test_flush.py",
+            "tests/test_cli.py::test_a_flush_request_writes_a_hosts_cached_values_at_once",
+            "tests/test_cli.py::test_flush_with_no_rrdd_running",
+        ),
+    ),
+    **{
+        name: Target(f"rrdd/writer/{name}.py", WRITER_TESTS)
+        for name in ("rrdwriter", "table", "making", "marks", "hosts", "disk", "store")
+    },
+    "schedule": Target("rrdd/writer/schedule.py", (*WRITER_TESTS, "tests/test_policy.py")),
+    "rrdcached": Target(
+        "rrdd/writer/rrdcached.py",
+        ("tests/test_rrdcached.py", "tests/test_writer_control.py"),
+    ),
+    "creator": Target(
+        "rrdd/writer/creator.py",
+        (*WRITER_TESTS, "tests/test_cli.py::test_a_stream_becomes_rrd_files"),
+    ),
+}
+
+# Operators whose mutants are not run, as regular expressions over cosmic-ray's names.
+# A binary operator is replaced by its nearest neighbours only (+ by - and *, | by &, ...):
+# a test that tells + from - tells it from ** and ^ as well, and each of the ten
+# replacements cosmic-ray makes would cost a test run. An ordering comparison replaced
+# by "is" tests a small int's identity, which is its equality: the == mutant already.
+_KEPT_BINARY = {
+    "Add": "Sub|Mul",
+    "Sub": "Add",
+    "Mul": "Div|Add",
+    "Div": "Mul|FloorDiv",
+    "FloorDiv": "Div|Mul",
+    "Mod": "FloorDiv|Mul",
+    "Pow": "Mul",
+    "LShift": "RShift",
+    "RShift": "LShift",
+    "BitOr": "BitAnd",
+    "BitAnd": "BitOr",
+    "BitXor": "BitOr",
+}
+SKIP_OPERATORS = [
+    *(f"core/ReplaceBinaryOperator_{op}_(?!({kept})$)" for op, kept in _KEPT_BINARY.items()),
+    "core/ReplaceComparisonOperator_(Lt|LtE|Gt|GtE)_(Is|IsNot)$",
+    "core/ReplaceUnaryOperator_USub_(Invert|Not)$",
+]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        prog="extras/mutate.sh", description=__doc__.split("\n\n")[0].strip()
+    )
+    parser.add_argument(
+        "modules",
+        nargs="*",
+        metavar="MODULE",
+        help=f"modules to mutate (default: all): {', '.join(TARGETS)}",
+    )
+    parser.add_argument("--workers", type=int, default=2, choices=(1, 2))
+    parser.add_argument(
+        "--timeout", type=float, help="seconds per mutant (default: 3 x the unmutated run + 30)"
+    )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--resume",
+        dest="mode",
+        action="store_const",
+        const="resume",
+        help="run only the mutants an interrupted run left",
+    )
+    mode.add_argument(
+        "--again",
+        dest="mode",
+        action="store_const",
+        const="again",
+        help="run the survivors of the last run again (after new tests), keep the rest",
+    )
+    args = parser.parse_args()
+    unknown = [m for m in args.modules if m not in TARGETS]
+    if unknown:
+        parser.error(f"unknown module {', '.join(unknown)}; known: {', '.join(TARGETS)}")
+    equivalents = load_equivalents()
+    SESSIONS.mkdir(exist_ok=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # the clean-up below still runs
+    failed = False
+    with ExitStack() as stack:
+        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rrdd-mutate.")))
+        copies = [copy_tree(scratch / f"w{i}") for i in range(args.workers)]
+        urls = [start_worker(stack, copy) for copy in copies]
+        for name in args.modules or TARGETS:
+            counts, survivors = run_module(
+                name, copies[0], urls, args.timeout, args.mode or "fresh"
+            )
+            failed |= report(name, counts, survivors, equivalents)
+    return 1 if failed else 0
+
+
+def copy_tree(dest: Path) -> Path:
+    """The working tree as it is now, changes and new files included, without the ignored."""
+    files = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    ).stdout.split(b"\0")
+    for name in filter(None, files):
+        src = ROOT / os.fsdecode(name)
+        if src.is_file():  # a tracked file deleted in the working tree is not copied
+            (dest / src.relative_to(ROOT)).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / src.relative_to(ROOT))
+    found = subprocess.run(
+        [PYTHON, "-c", "import rrdd; print(rrdd.__file__)"],
+        cwd="/",
+        env=worker_env(dest),
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    if Path(found) != dest / "rrdd" / "__init__.py":
+        sys.exit(f"mutate: a process started in the copy imports {found}, not the copy's rrdd")
+    return dest
+
+
+def worker_env(copy: Path) -> dict[str, str]:
+    # PYTHONPATH comes before the editable install's finder, in this process and in
+    # every rrdd a test starts, since the tests pass the environment on.
+    return {**os.environ, "PYTHONPATH": str(copy), "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def start_worker(stack: ExitStack, copy: Path) -> str:
+    """A cosmic-ray HTTP worker in `copy`, on a free loopback port; stopped with the stack."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    # cosmic-ray's http-worker command listens on every address; this one on loopback only.
+    serve = (
+        "import sys; from aiohttp import web;"
+        "from cosmic_ray.distribution.http import handle_mutate_and_test as h;"
+        "app = web.Application(); app.add_routes([web.post('/', h)]);"
+        "web.run_app(app, host='127.0.0.1', port=int(sys.argv[1]), print=None)"
+    )
+    log = (copy / "worker.log").open("w")
+    proc = subprocess.Popen(
+        [PYTHON, "-c", serve, str(port)],
+        cwd=copy,
+        env=worker_env(copy),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    stack.callback(stop, proc)
+    stack.callback(log.close)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return f"http://127.0.0.1:{port}"
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                sys.exit(f"mutate: the worker in {copy} did not start; see its worker.log")
+            time.sleep(0.2)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def test_command(target: Target) -> list[str]:
+    return [str(PYTHON), "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *target.tests]
+
+
+def run_module(
+    name: str, copy: Path, urls: list[str], timeout: float | None, mode: str
+) -> tuple[Counter[str], list[tuple[str, str]]]:
+    target = TARGETS[name]
+    config = SESSIONS / f"{name}.toml"
+    session = SESSIONS / f"{name}.sqlite"
+    fresh = mode == "fresh" or not session.exists()
+    if fresh:
+        took = baseline(name, target, copy)
+        timeout = timeout or round(3 * took + 30)
+    elif timeout is None:  # the session's own
+        timeout = float(re.findall(r"^timeout = (.*)$", config.read_text(), re.M)[0])
+    config.write_text(
+        "[cosmic-ray]\n"
+        f'module-path = "{target.path}"\n'
+        f"timeout = {timeout}\n"
+        "excluded-modules = []\n"
+        f"test-command = {toml_string(shlex.join(test_command(target)))}\n"
+        '[cosmic-ray.distributor]\nname = "http"\n'
+        f"[cosmic-ray.distributor.http]\nworker-urls = [{', '.join(map(toml_string, urls))}]\n"
+    )
+    if fresh:
+        session.unlink(missing_ok=True)
+        cosmic_ray("init", config, session, cwd=copy)
+        with use_db(str(session), WorkDB.Mode.open) as db:
+            skip_unwanted(db, copy / target.path)
+    elif mode == "again":
+        with sqlite3.connect(session) as db:  # cosmic-ray runs what has no result
+            db.execute(
+                "DELETE FROM work_results WHERE test_outcome = 'SURVIVED'"
+                " OR worker_outcome NOT IN ('NORMAL', 'SKIPPED')"
+            )
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        total, done = db.num_work_items, db.num_results
+    print(f"mutate: {name}: {total - done} mutants to run of {total}", flush=True)
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [PYTHON.with_name("cosmic-ray"), "exec", config, session],
+        cwd=copy,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        while True:
+            try:
+                proc.wait(60)
+                break
+            except subprocess.TimeoutExpired:
+                with use_db(str(session), WorkDB.Mode.open) as db:
+                    print(f"mutate: {name}: {db.num_results - done} run", flush=True)
+    finally:  # interrupted: what was run is kept, --resume goes on from there
+        stop(proc)
+    if proc.returncode:
+        sys.exit(f"mutate: cosmic-ray exec failed for {name} (exit {proc.returncode})")
+    print(f"mutate: {name}: {time.monotonic() - started:.0f} s", flush=True)
+    return classify(session)
+
+
+def baseline(name: str, target: Target, copy: Path) -> float:
+    """The tests of `target` on the unmutated copy: they must pass, and how long they take."""
+    start = time.monotonic()
+    done = subprocess.run(
+        test_command(target), cwd=copy, env=worker_env(copy), capture_output=True, text=True
+    )
+    took = time.monotonic() - start
+    if done.returncode:
+        print(done.stdout[-3000:], done.stderr[-2000:], sep="\n")
+        sys.exit(f"mutate: {name}: the tests fail without a mutant")
+    print(f"mutate: {name}: its tests take {took:.0f} s unmutated", flush=True)
+    return took
+
+
+def cosmic_ray(*args: object, cwd: Path) -> None:
+    subprocess.run(
+        [PYTHON.with_name("cosmic-ray"), *map(str, args)],
+        cwd=cwd,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def toml_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def skip_unwanted(db: WorkDB, path: Path) -> None:
+    """Mark as skipped the mutants of SKIP_OPERATORS and those inside annotations."""
+    skip = re.compile("|".join(SKIP_OPERATORS))
+    annotations = annotation_spans(path.read_text())
+    for item in db.pending_work_items:
+        (mutation,) = item.mutations
+        if skip.match(mutation.operator_name):
+            why = "operator not run"
+        elif any(a <= mutation.start_pos and mutation.end_pos <= b for a, b in annotations):
+            why = "inside an annotation"
+        else:
+            continue
+        db.set_result(item.job_id, WorkResult(worker_outcome=WorkerOutcome.SKIPPED, output=why))
+
+
+Span = tuple[tuple[int, int], tuple[int, int]]
+
+
+def annotation_spans(source: str) -> list[Span]:
+    """(line, column) spans of every annotation; the modules use postponed evaluation."""
+    tree = ast.parse(source)
+    if not any(
+        isinstance(node, ast.ImportFrom)
+        and node.module == "__future__"
+        and any(a.name == "annotations" for a in node.names)
+        for node in tree.body
+    ):
+        return []
+    spans: list[Span] = []
+    for node in ast.walk(tree):
+        found: list[ast.expr | None] = []
+        if isinstance(node, ast.arg | ast.AnnAssign):
+            found.append(node.annotation)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            found.append(node.returns)
+        for a in found:
+            if a is not None and a.end_lineno is not None and a.end_col_offset is not None:
+                spans.append(((a.lineno, a.col_offset), (a.end_lineno, a.end_col_offset)))
+    return spans
+
+
+def classify(session: Path) -> tuple[Counter[str], list[tuple[str, str]]]:
+    """Counts by outcome, and each survivor's (operator, diff)."""
+    counts: Counter[str] = Counter()
+    survivors: list[tuple[str, str]] = []
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        items = {item.job_id: item for item in db.work_items}
+        for job_id, result in db.results:
+            if result.worker_outcome == WorkerOutcome.SKIPPED:
+                counts[f"skipped: {result.output}"] += 1
+            elif killed_undecoded(result):
+                counts["killed"] += 1
+            elif result.worker_outcome != WorkerOutcome.NORMAL:
+                counts["error"] += 1
+                survivors.append((f"error ({result.worker_outcome})", result.output or ""))
+            elif result.test_outcome == TestOutcome.SURVIVED:
+                counts["survived"] += 1
+                (mutation,) = items[job_id].mutations
+                survivors.append((mutation.operator_name, result.diff or ""))
+            elif result.output == "timeout":
+                counts["timed out"] += 1
+            elif result.test_outcome == TestOutcome.KILLED:
+                counts["killed"] += 1
+            else:
+                counts["incompetent"] += 1
+        counts["pending"] = db.num_work_items - db.num_results
+    return counts, survivors
+
+
+def killed_undecoded(result: WorkResult) -> bool:
+    """The tests failed, but their output was not UTF-8: cosmic-ray 8.7.0 reports the
+    exception it met decoding it, raised where it returns KILLED."""
+    output = result.output or ""
+    return "UnicodeDecodeError" in output and "return (TestOutcome.KILLED" in output
+
+
+def load_equivalents() -> dict[str, list[dict[str, str]]]:
+    """extras/mutate-equivalents.toml: per module, the changed line before and after, and why."""
+    with EQUIVALENTS.open("rb") as f:
+        table = tomllib.load(f)
+    out: dict[str, list[dict[str, str]]] = {}
+    for entry in table.get("equivalent", []):
+        out.setdefault(entry["module"], []).append(entry)
+    return out
+
+
+def changed_lines(diff: str) -> tuple[str, str]:
+    """The lines a mutant changes, before and after, without their indentation."""
+    body = diff.split("\n@@", 1)[-1].splitlines()[1:]  # the lines after the hunk header
+    removed = [line[1:].strip() for line in body if line.startswith("-")]
+    added = [line[1:].strip() for line in body if line.startswith("+")]
+    return "\n".join(removed), "\n".join(added)
+
+
+def is_equivalent(diff: str, known: list[dict[str, str]]) -> bool:
+    """Whether the diff's change is one of `known`; an entry with a "context" (a line as
+    bare as "continue" occurs more than once) also needs that line just above it."""
+    before, after = changed_lines(diff)
+    body = diff.split("\n@@", 1)[-1].splitlines()[1:]
+    first = next(i for i, line in enumerate(body) if line.startswith(("-", "+")))
+    above = body[first - 1][1:].strip() if first else ""
+    return any(
+        (e["before"], e["after"]) == (before, after) and e.get("context", above) == above
+        for e in known
+    )
+
+
+def report(
+    name: str,
+    counts: Counter[str],
+    survivors: list[tuple[str, str]],
+    equivalents: dict[str, list[dict[str, str]]],
+) -> bool:
+    """Print a module's figures and its survivors; True when one is not a known equivalent."""
+    unknown = []
+    for operator, diff in survivors:
+        if operator.startswith("core/") and is_equivalent(diff, equivalents.get(name, [])):
+            counts["survived"] -= 1
+            counts["equivalent"] += 1
+        else:
+            unknown.append((operator, diff))
+    run = counts["killed"] + counts["timed out"] + counts["survived"] + counts["equivalent"]
+    rate = 100 * counts["survived"] / max(1, run - counts["equivalent"])
+    skipped = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()) if k.startswith("skipped"))
+    print(
+        f"\n== {name}: {run} mutants run: {counts['killed']} killed, "
+        f"{counts['timed out']} timed out, {counts['survived']} survived, "
+        f"{counts['equivalent']} equivalent; {rate:.1f} % surviving (equivalents left out)"
+    )
+    extra = [f"{k} {counts[k]}" for k in ("error", "incompetent", "pending") if counts[k]]
+    print(f"   not run: {skipped or 'none'}" + (f"; {', '.join(extra)}" if extra else ""))
+    for operator, diff in unknown:
+        print(f"\n-- survived: {operator}\n{diff.strip()}")
+    return bool(unknown)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
