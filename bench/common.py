@@ -33,6 +33,7 @@ from feed import T0
 from rrdd.channel import ChannelParser, Message
 from rrdd.daemon import Daemon, load_rras, make_context, make_routes
 from rrdd.dispatch import Dispatcher
+from rrdd.events import Counts
 from rrdd.parsers import load_builtins
 from rrdd.settings import load_settings
 from rrdd.shards import Life, Router, work
@@ -66,7 +67,7 @@ def prepare(
     """
     settings = load_settings({"rrddir": str(rrddir)}, env or {})
     store = Recorder()
-    stats: Counter[str] = Counter()
+    stats = Counts()
     rras = load_rras(settings)
     writer = RrdWriter(rrddir, rras, stats, store=store, cache=cache, clock=lambda: T0)
     dispatch(data, writer, stats, env)
@@ -74,14 +75,12 @@ def prepare(
     return store.calls
 
 
-def dispatch(
-    data: bytes, writer: object, stats: Counter[str], env: dict[str, str] | None = None
-) -> None:
+def dispatch(data: bytes, writer: object, stats: Counts, env: dict[str, str] | None = None) -> None:
     """Feed a stream through the channel reader and the dispatcher to `writer`."""
     settings = load_settings({"rrddir": "/nonexistent"}, env or {})
     ctx = make_context(settings, writer)  # type: ignore[arg-type]
     dispatcher = Dispatcher(make_routes(settings), load_builtins(), ctx, writer, stats)  # type: ignore[arg-type]
-    for item in ChannelParser(stats=stats).feed(data):
+    for item in ChannelParser(counts=stats).feed(data):
         if isinstance(item, Message):
             dispatcher.handle(item)
 
@@ -141,14 +140,14 @@ def run_rrdd(
 ) -> tuple[Timer, Counter[str]]:
     """Time rrdd's main loop reading the stream file, writing it and shutting down."""
     settings = load_settings({"rrddir": str(rrddir), "no_cache": not cache}, env or {})
-    stats: Counter[str] = Counter()
+    stats = Counts()
     writer = RrdWriter(rrddir, load_rras(settings), stats, store=store, cache=cache)  # type: ignore[arg-type]
     daemon = Daemon(settings, writer, stats)
     fd = os.open(stream, os.O_RDONLY)
     try:
         with Timer(pid) as timer:
             daemon.run(fd)
-        return timer, stats
+        return timer, Counter(stats.totals())
     finally:
         os.close(fd)
 
@@ -165,7 +164,7 @@ def run_workers(
     from the first read to the last worker's exit; their start-up is left out, as
     run_rrdd leaves out the daemon's construction. The counts are the workers' sums."""
     settings = load_settings({**options, "workers": str(workers)}, env)
-    router = Router(settings.max_message, Counter())
+    router = Router(settings.max_message, Counts())
     if not router.start(workers, settings, load_rras(settings), lambda: settings, life):
         raise RuntimeError("rrdd's workers did not start")
     fd = os.open(stream, os.O_RDONLY)

@@ -30,7 +30,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -38,6 +37,7 @@ from common import Client, Rrdcached, dispatch
 from feed import T0, fleet_stream
 
 from rrdd.daemon import load_rras
+from rrdd.events import Counts
 from rrdd.settings import load_settings
 from rrdd.writer.rrdwriter import RrdWriter
 from rrdd.writer.store import Librrd
@@ -68,7 +68,7 @@ def measure(files: int, store: str, rrddir: Path) -> None:
     # The warm-up hosts come first in each cycle: in cycle 0 rrdd drops them as old.
     cycles = [fleet_stream(hosts, 1, T0 + 300 * c) for c in range(11)]
     settings = load_settings({"rrddir": str(rrddir)}, {})
-    stats: Counter[str] = Counter()
+    stats = Counts()
     writer = RrdWriter(
         rrddir, load_rras(settings), stats, store=Librrd() if store == "librrd" else NoStore()
     )

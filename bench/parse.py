@@ -28,7 +28,7 @@ import os
 import sys
 import tempfile
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
@@ -39,6 +39,7 @@ from reference import reference_pass
 from rrdd.channel import ChannelParser, Message
 from rrdd.daemon import Daemon, make_context, make_routes
 from rrdd.dispatch import Dispatcher
+from rrdd.events import Counts
 from rrdd.parsers import load_builtins
 from rrdd.settings import Settings, load_settings
 from rrdd.writer.memory import MemoryWriter
@@ -60,11 +61,11 @@ MIXES = (  # name, mix, the settings it needs
 def rrdd_pass(data: bytes, env: dict[str, str]) -> int:
     settings = load_settings({}, {"XYMONRRDS": "/nonexistent", **env})
     writer = NullWriter()
-    stats: Counter[str] = Counter()
+    stats = Counts()
     ctx = make_context(settings, writer)
     dispatcher = Dispatcher(make_routes(settings), load_builtins(), ctx, writer, stats)
     n = 0
-    channel = ChannelParser(stats=stats)
+    channel = ChannelParser(counts=stats)
     for at in range(0, len(data), READ_SIZE):
         for item in channel.feed(data[at : at + READ_SIZE]):
             dispatcher.handle(item)  # type: ignore[arg-type]
@@ -76,11 +77,11 @@ def parse_only(
     settings: Settings, rras: object, rebuild: object, channel: int, reports: int
 ) -> int:
     """A worker's life for workers_pass: rrdd's daemon over a writer that drops updates."""
-    stats: Counter[str] = Counter()
+    stats = Counts()
     daemon = Daemon(settings, NullWriter(), stats)  # type: ignore[arg-type]
     os.write(reports, b'{"ready": true}\n')
     daemon.run(channel, signals=())
-    os.write(reports, json.dumps({"stats": dict(stats)}).encode() + b"\n")
+    os.write(reports, json.dumps({"stats": stats.totals()}).encode() + b"\n")
     return 0
 
 

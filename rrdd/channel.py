@@ -14,7 +14,7 @@ and the control messages, which have no body::
     @@shutdown  @@logrotate  @@reload  @@idle
 
 `ChannelParser` is fed raw bytes in any chunking and yields what they hold. It never
-raises: junk is logged, counted in `stats` and skipped up to the next message, and the
+raises: junk is logged, counted in `counts` and skipped up to the next message, and the
 good message after the junk is kept (xymond_rrd loses it).
 """
 
@@ -23,12 +23,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from rrdd.cnum import strtoll
+from rrdd.events import Counts, Event
 
 log = logging.getLogger("rrdd.channel")
 
@@ -100,9 +100,9 @@ Item = Message | Control
 class ChannelParser:
     """Splits a byte stream at ``\\n@@\\n`` and turns each block into an `Item`."""
 
-    def __init__(self, max_message: int = DEFAULT_MAX_MESSAGE, stats: Counter[str] | None = None):
+    def __init__(self, max_message: int = DEFAULT_MAX_MESSAGE, counts: Counts | None = None):
         self.max_message = max_message
-        self.stats: Counter[str] = stats if stats is not None else Counter()
+        self.counts = counts if counts is not None else Counts()
         self._buf = bytearray()
         self._skipping = False  # inside an oversize message, waiting for its end
         self._last_seq: int | None = None
@@ -152,20 +152,20 @@ class ChannelParser:
         """Junk before a message: skip to the next "\\n@@" and keep what follows."""
         pos = block.find(b"\n@@")
         log.warning("Bad data in channel, skipping %d bytes", len(block) if pos < 0 else pos + 1)
-        self.stats["garbage"] += 1
+        self.counts.add(Event.GARBAGE)
         return bytearray() if pos < 0 else block[pos + 1 :]
 
     def _oversize(self, data: bytes | bytearray) -> None:
         head = bytes(data[:200]).split(b"\n", 1)[0]
         log.warning("Oversize message (over %d bytes) dropped: %r", self.max_message, head)
-        self.stats["oversize"] += 1
+        self.counts.add(Event.OVERSIZE)
 
     def close(self) -> None:
         """End of input: a message without its terminator is lost, as in xymond_rrd."""
         if self._buf.strip() and not self._skipping:
             head = bytes(self._buf[:200]).split(b"\n", 1)[0]
             log.warning("Unterminated message at end of input dropped: %r", head)
-            self.stats["unterminated"] += 1
+            self.counts.add(Event.UNTERMINATED)
         self._buf.clear()
 
     def _block(self, block: bytes | bytearray) -> Item | None:
@@ -186,7 +186,7 @@ class ChannelParser:
         if seq is not None:
             if seq == self._last_seq:
                 log.debug("Duplicate message %d dropped", seq)
-                self.stats["duplicate"] += 1
+                self.counts.add(Event.DUPLICATE)
                 return None
             self._last_seq = seq
         if "\r" in text:
@@ -197,11 +197,11 @@ class ChannelParser:
             return self._data(seq, fields, text)
         kind = control_kind(marker)
         if kind is None:
-            self._ignored("unknown", fields)
+            self._ignored(Event.IGNORED_UNKNOWN, fields)
             return None
         nargs = CONTROLS[kind].args
         if nargs and len(fields) < 3 + nargs:  # xymond_rrd acts on a bare @@shutdown or @@idle
-            self._ignored("short", fields)
+            self._ignored(Event.IGNORED_SHORT, fields)
             return None
         return Control(kind, tuple(fields[3 : 3 + nargs]), seq)
 
@@ -211,16 +211,16 @@ class ChannelParser:
         if hashlib.md5(plain).hexdigest() == digest.lower():
             return True
         log.warning("Invalid checksum, skipping message %.200r", header)
-        self.stats["bad_checksum"] += 1
+        self.counts.add(Event.BAD_CHECKSUM)
         return False
 
     def _status(self, seq: int | None, f: list[str], body: str) -> Message | None:
         if len(f) < 14 or not body:
-            self._ignored("short", f)
+            self._ignored(Event.IGNORED_SHORT, f)
             return None
         color = f[7]
         if not color.startswith(COLORS):
-            self.stats["ignored_color"] += 1  # purple and unknown colours carry no fresh data
+            self.counts.add(Event.IGNORED_COLOR)  # purple and unknown colours carry no fresh data
             return None
         return Message(
             "status",
@@ -238,7 +238,7 @@ class ChannelParser:
 
     def _data(self, seq: int | None, f: list[str], body: str) -> Message | None:
         if len(f) < 6 or not body:
-            self._ignored("short", f)
+            self._ignored(Event.IGNORED_SHORT, f)
             return None
         ts = self._timestamp(f[1])
         return Message("data", seq, ts, f[2], f[4], f[5], "", "", _get(f, 6), _get(f, 7), body)
@@ -250,9 +250,9 @@ class ChannelParser:
             self._second = (whole, _seconds(whole))
         return self._second[1]
 
-    def _ignored(self, why: str, fields: list[str]) -> None:
-        log.debug("Ignoring %s message: %.200s", why, "|".join(fields))
-        self.stats[f"ignored_{why}"] += 1
+    def _ignored(self, event: Event, fields: list[str]) -> None:
+        log.debug("Ignoring %s message: %.200s", event.label, "|".join(fields))
+        self.counts.add(event)
 
 
 def control_kind(marker: str) -> str | None:

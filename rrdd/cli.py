@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import sys
-from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from rrdd import __version__, logsetup, privileges, shards
 from rrdd.config import read_config
 from rrdd.daemon import load_rras
 from rrdd.errors import ConfigError, StartError
+from rrdd.events import Counts
 from rrdd.flush import OTHER_TIMEOUT, request_flush
 from rrdd.nats import options as nats_options
 from rrdd.settings import Settings, resolve_settings
@@ -323,11 +323,11 @@ def run_daemon(
     """
     if settings.workers > 1:
         return shards.run_router(settings, rras, rebuild, config_files)
-    stats: Counter[str] = Counter()
-    creators = start_creators(settings, stats)
-    shared = start_metrics(settings, stats)
+    counts = Counts()
+    creators = start_creators(settings, counts)
+    shared = start_metrics(settings, counts)
     metrics = shared.metrics if shared else None
-    daemon, writer, processor = start_daemon(settings, rras, rebuild, stats, metrics, creators)
+    daemon, writer, processor = start_daemon(settings, rras, rebuild, counts, metrics, creators)
     privileges.warn_if_root(settings.user)
     watcher = start_watcher(settings, config_files, daemon.request_reload)
     if shared is not None:

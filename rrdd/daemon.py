@@ -12,7 +12,6 @@ import os
 import re
 import signal
 import time
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,11 +20,13 @@ from rrdd.channel import ChannelParser, Control, Item, Message
 from rrdd.context import Context
 from rrdd.dispatch import Dispatcher, Routes
 from rrdd.errors import ConfigError
+from rrdd.events import Counts, Event
 from rrdd.external import ExtraScripts
 from rrdd.flush import FlushSocket
 from rrdd.hostscfg import load_interfaces
 from rrdd.loop import SIGNALS, Loop
 from rrdd.parsers import Handler, load_builtins, matching_files
+from rrdd.problems import Problems
 from rrdd.schema import unsafe_host, unsafe_name
 from rrdd.settings import Settings, restart_only
 from rrdd.snmpmibs import load_mibs
@@ -123,15 +124,17 @@ class Daemon:
         self,
         settings: Settings,
         writer: Writer,
-        stats: Counter[str],
+        counts: Counts,
         flush_socket: FlushSocket | None = None,
         rebuild: Callable[[], Settings] | None = None,
+        problems: Problems | None = None,
     ):
         self.settings = settings
         self.rebuild = rebuild or (lambda: self.settings)
         self.writer = writer
         self.flush_socket = flush_socket
-        self.stats = stats
+        self.counts = counts
+        self.problems = problems or Problems(counts)  # the writer's too, when it reports
         self.handlers: dict[str, Handler] = load_builtins()
         self._loop: Loop | None = None  # while run() runs: a Daemon driven without it
         self._tick: Callable[[], object] | None = None  # holds no fds (tests, benchmarks)
@@ -141,10 +144,11 @@ class Daemon:
             self.handlers,
             make_context(settings, writer),
             writer,
-            stats,
+            counts,
             self.extra,
+            self.problems,
         )
-        self.channel = ChannelParser(settings.max_message, stats)
+        self.channel = ChannelParser(settings.max_message, counts)
         self.running = True
         self.last_message = 0.0  # when the last channel data arrived (metrics)
         self._reloaded: tuple[object, ...] = ()  # what the last reload read (reload())
@@ -200,10 +204,11 @@ class Daemon:
         self._settle()
 
     def _settle(self) -> None:
-        """Between reads: write what the extra script answered and what the cache
-        policy says is due."""
+        """Between reads: write what the extra script answered, what the cache policy
+        says is due, and the problems found."""
         self.dispatcher.collect()
         self.writer.sync()
+        self.problems.flush()
         if self._tick is not None:
             self._tick()
 
@@ -216,7 +221,7 @@ class Daemon:
         """Flush requests (showgraph, rrdd flush): write what the host or file has now."""
         assert self.flush_socket is not None
         for request in self.flush_socket.requests():
-            self.stats["flush_requests"] += 1
+            self.counts.add(Event.FLUSH_REQUESTS)
             host = None if request.all_hosts else request.host
             paths = self.writer.flush(host, request.file, to_disk=True)
             self.flush_socket.answer(request, f"rrdd {os.getpid()}: {len(paths)} files flushed")
@@ -258,7 +263,8 @@ class Daemon:
         log.info("Shutting down, flushing cached updates to disk")
         self.writer.close()
         log.info("Cache flush completed")
-        summary = ", ".join(f"{k} {v}" for k, v in sorted(self.stats.items()) if v)
+        self.problems.close()
+        summary = ", ".join(f"{k} {v}" for k, v in sorted(self.counts.totals().items()) if v)
         log.info("Totals: %s", summary or "nothing received")
 
     # --- one item --------------------------------------------------------------------
@@ -267,7 +273,7 @@ class Daemon:
         if isinstance(item, Message):
             self.dispatcher.handle(item)
         else:
-            self.stats[f"controls_{item.kind}"] += 1
+            self.counts.add(Event.CONTROLS, 1, item.kind)
             CONTROL_HANDLERS[item.kind](self, item)
 
     def _do_idle(self, c: Control) -> None:
@@ -304,7 +310,7 @@ class Daemon:
             self.extra.forget(old)
         self.writer.rename_host(old, new)
         if old == new:  # what the router of --workers sends to let another worker take it
-            self.stats["hosts_released"] += 1
+            self.counts.add(Event.HOSTS_RELEASED)
 
     def _do_droptest(self, c: Control) -> None:
         host, test = c.args

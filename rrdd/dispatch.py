@@ -1,33 +1,32 @@
 """Routing: test name -(TEST2RRD)-> handler id -> parser -> writer.
 
 This is the only place that catches parser exceptions: a message that a parser cannot
-read costs one log line (``host/test: reason``) and a counter, never the daemon. Each such
-refusal also goes, as a `Problem`, to the `report` callable given to the Dispatcher.
+read is one `Problem` (problems.py: counted, logged once an hour as ``host/test:
+reason``, kept for rrdd web), never the end of the daemon.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Iterable, Mapping
 
 from rrdd.channel import Message
 from rrdd.context import Context
 from rrdd.errors import ParseError
+from rrdd.events import Counts, Event
 from rrdd.external import ExtraScripts
 from rrdd.parsers import Handler
-from rrdd.problems import Problem, Report
+from rrdd.problems import EXCERPT, Problem, Problems
 from rrdd.schema import Update
 from rrdd.writer import Writer
 
 log = logging.getLogger("rrdd.dispatch")
 
-# A test's route: its handler id, its built-in handler (None: none, or the extra
-# script) and the counter of its updates; resolved once per test name.
-Route = tuple[str, Handler | None, str]
-MESSAGE_COUNTERS = {"status": "messages_status", "data": "messages_data"}
-
-REPEAT_LOG_SECONDS = 3600.0  # the same bad input from the same host/test is logged once an hour
+# A test's route: its handler id and its built-in handler (None: none, or the extra
+# script); resolved once per test name.
+Route = tuple[str, Handler | None]
+# The events of every message, looked up once: each lookup of an Enum member costs.
+MESSAGES, UPDATES = Event.MESSAGES, Event.UPDATES
 
 
 class Routes:
@@ -58,32 +57,31 @@ class Dispatcher:
         handlers: Mapping[str, Handler],
         ctx: Context,
         writer: Writer,
-        stats: Counter[str],
+        counts: Counts,
         extra: ExtraScripts | None = None,
-        report: Report | None = None,
+        problems: Problems | None = None,
     ):
         self.routes = routes
-        self.report = report
         self.extra = extra
         self.handlers = handlers
         self.ctx = ctx
         self.writer = writer
-        self.stats = stats
-        self._logged: dict[tuple[str, str, str], float] = {}
+        self.counts = counts
+        self.problems = problems or Problems(counts, monotonic=ctx.clock)
         self._resolved: dict[str, Route] = {}  # test name -> its route
 
     def handle(self, msg: Message) -> None:
-        self.stats[MESSAGE_COUNTERS.get(msg.kind) or f"messages_{msg.kind}"] += 1
+        add = self.counts.add
+        add(MESSAGES, 1, msg.kind)
         if "R" in msg.flags:
-            self.stats["reverse_tests"] += 1  # a reverse test has no data
+            add(Event.REVERSE_TESTS)  # a reverse test has no data
             return
-        route = self._resolved.get(msg.testname) or self._resolve(msg.testname)
-        hid, handler, counter = route
+        hid, handler = self._resolved.get(msg.testname) or self._resolve(msg.testname)
         if handler is None:
             if self.extra is not None and self.extra.wants(hid):
                 self.extra.submit(msg)  # the answer comes back through collect()
                 return
-            self.stats["unhandled_tests"] += 1
+            add(Event.UNHANDLED_TESTS)
             log.debug("%s/%s: no handler for %r, skipped", msg.hostname, msg.testname, hid)
             return
         updates: list[Update] = []
@@ -92,17 +90,17 @@ class Dispatcher:
         except ParseError as e:
             self._parse_failed(msg, hid, str(e))
         except Exception as e:  # a parser bug must not stop the daemon or lose other data
-            self._parse_failed(msg, hid, f"parser error {type(e).__name__}: {e}", bug=True)
+            reason = f"parser error {type(e).__name__}: {e}"
+            self._parse_failed(msg, hid, reason, Event.PARSER_BUGS)
             log.debug("parser traceback", exc_info=True)
-        self.stats[counter] += len(updates)
+        add(UPDATES, len(updates), hid)
         write, host, test, timestamp = self.writer.write, msg.hostname, msg.testname, msg.timestamp
         for update in updates:
             write(host, test, timestamp, update)
 
     def handler_for(self, test: str) -> tuple[str, Handler | None]:
         """The handler id of a test and its built-in handler (None: none, or the extra script)."""
-        hid, handler, _ = self._resolved.get(test) or self._resolve(test)
-        return hid, handler
+        return self._resolved.get(test) or self._resolve(test)
 
     def _resolve(self, test: str) -> Route:
         hid = self.routes.handler_id(test)
@@ -111,7 +109,7 @@ class Dispatcher:
             handler = self.handlers.get("snmpmib")  # a MIB of snmpmibs.cfg, read generically
         if len(self._resolved) > 10000:  # test names come from the network
             self._resolved.clear()
-        route = self._resolved[test] = (hid, handler, f"updates_{hid}")
+        route = self._resolved[test] = (hid, handler)
         return route
 
     def reconfigure(self, routes: Routes) -> None:
@@ -124,32 +122,25 @@ class Dispatcher:
         if self.extra is None:
             return
         for result in self.extra.results():
-            self.stats["extra_runs"] += 1
-            self.stats["extra_timeouts"] += result.timed_out
+            self.counts.add(Event.EXTRA_RUNS)
             msg = result.msg
             if result.problems:
-                # They name values and counts that change from one message to the next:
-                # one complaint an interval per host, test and kind of problem.
-                kind = "time" if result.timed_out else "size" if result.oversize else "output"
-                self._parse_failed(msg, "extra", "; ".join(result.problems), kind=kind)
-            self.stats["updates_extra"] += len(result.updates)
+                event = Event.EXTRA_TIMEOUTS if result.timed_out else Event.EXTRA_ERRORS
+                self._parse_failed(msg, "extra", "; ".join(result.problems), event)
+            self.counts.add(UPDATES, len(result.updates), "extra")
             for update in result.updates:
                 self.writer.write(msg.hostname, msg.testname, msg.timestamp, update)
 
     def _parse_failed(
-        self, msg: Message, hid: str, reason: str, bug: bool = False, kind: str | None = None
+        self, msg: Message, hid: str, reason: str, event: Event = Event.PARSE_ERRORS
     ) -> None:
-        """Count, report, and log once an interval for a host, test and `kind` (else the
-        reason)."""
-        self.stats[f"parse_errors_{hid}"] += 1
-        if self.report is not None:
-            self.report(Problem(msg.hostname, msg.testname, hid, reason, bug))
-        key = (msg.hostname, msg.testname, kind or reason)
-        now = self.ctx.clock()
-        if now - self._logged.get(key, now - REPEAT_LOG_SECONDS) < REPEAT_LOG_SECONDS:
-            log.debug("%s/%s: %s (again)", msg.hostname, msg.testname, reason)
-            return
-        if len(self._logged) > 10000:
-            self._logged.clear()
-        self._logged[key] = now
-        log.warning("%s/%s: %s; input: %.400r", msg.hostname, msg.testname, reason, msg.body)
+        self.problems.report(
+            Problem(
+                event,
+                msg.hostname,
+                msg.testname,
+                reason=reason,
+                excerpt=msg.body[:EXCERPT],
+                handler=hid,
+            )
+        )

@@ -1,34 +1,11 @@
 """Self-metrics for Prometheus: rrdd's event counts, a few gauges and a flush histogram.
 
-rrdd counts what happens in one ``Counter[str]``, `stats`, which only the main thread
-changes. Nothing here touches that hot path: `Metrics` is a prometheus_client collector
-that reads the Counter when /metrics is scraped and builds the metric families then.
-
-How stats keys become series (names follow https://prometheus.io/docs/practices/naming)::
-
-    messages_<kind>, controls_<kind>  rrdd_messages_total{kind}        status, data, drophost...
-    updates_<handler>                 rrdd_updates_total{handler}      updates a handler made
-    parse_errors_<handler>            rrdd_parse_errors_total{handler}
-    unhandled_tests, reverse_tests,   rrdd_messages_ignored_total{reason}
-      ignored_color                     no_handler, reverse_test, color
-    garbage, duplicate, bad_checksum, rrdd_channel_errors_total{reason}
-      oversize, unterminated,           ... short, unknown
-      ignored_short, ignored_unknown
-    rrd_open_errors, updates_rejected, rrdd_write_errors_total{reason}
-      updates_refused, ds_mismatches,   open, rejected, refused, ds_mismatch,
-      disk_errors, creator_crashes      disk, creator_crash
-    updates_dropped_old               rrdd_updates_dropped_total{reason="old_timestamp"}
-    rrd_creates, creates_deferred     rrdd_rrd_creates_total, rrdd_rrd_creates_deferred_total
-    rrd_writes, values_written        rrdd_rrd_writes_total, rrdd_values_written_total
-    extra_runs, extra_timeouts        rrdd_extra_script_runs_total, ..._timeouts_total
-    processor_lines(_lost)            rrdd_processor_lines_total, ..._lines_lost_total
-    rrdcached_reconnects              rrdd_rrdcached_reconnects_total
-    any other key                     rrdd_events_total{event="<key>"}
-
-The exact keys are matched before the prefixes, so ``updates_rejected`` is a write error
-and not the updates of a handler called "rejected". A key that nothing matches still
-reaches Prometheus through rrdd_events_total; give it a proper name in `_EXACT` when it
-settles.
+rrdd counts what happens in one `events.Counts`, which only the main thread changes.
+Nothing here touches that hot path: `Metrics` is a prometheus_client collector that
+copies the counts when /metrics is scraped and builds the metric families then, each
+event into the family and label that events.Event declares for it (events.FAMILIES
+holds their help texts). Every family is shown, and every label value an event gives
+by itself, at 0 before the first event; so are the kinds of rrdd_messages_total.
 
 Besides: ``rrdd_build_info{version} 1``; the gauges whose callbacks the caller hands over
 (`GAUGES` declares each one); ``rrdd_flush_duration_seconds``, a histogram fed by
@@ -37,8 +14,9 @@ twin, because every family is built here without a creation time.
 
 Several processes, one /metrics: what a process has counted and measures is a `Figures`
 value, which travels as JSON (a worker's report to the router of --workers, a snapshot
-in state_dir for the other channel's rrdd, see sharing.py). `merge` makes one of many:
-counters and the histogram are summed, and each gauge is combined by the rule `GAUGES`
+in state_dir for the other channel's rrdd, see sharing.py). `merge` makes one of many,
+as prometheus_client's MultiProcessCollector.merge does: counts and the histogram are
+summed, and each gauge is combined by the rule `GAUGES`
 declares for it (sum, max or min). ``rrdd_processes`` says how many processes the
 figures come from.
 """
@@ -49,7 +27,6 @@ import errno
 import logging
 import socket
 import threading
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -69,102 +46,20 @@ from prometheus_client.metrics_core import (
     Metric,
 )
 
+from rrdd import events
 from rrdd.channel import CONTROLS
 from rrdd.errors import StartError
+from rrdd.events import FAMILIES, Counts, Key, labels_of
 from rrdd.settings import split_address
 
 log = logging.getLogger("rrdd.metrics")
 
 
-@dataclass(frozen=True, slots=True)
-class _Family:
-    help: str
-    label: str | None = None
-    known: tuple[str, ...] = ()  # label values shown as 0 before their first event
-
-
-_FAMILIES: dict[str, _Family] = {
-    "rrdd_messages_total": _Family(
-        "Channel messages read, by kind (status, data or a control message).",
-        "kind",
-        ("status", "data", *CONTROLS),
-    ),
-    "rrdd_messages_ignored_total": _Family(
-        "Messages read but not written: no handler for the test, a reverse test, or a "
-        "status colour without fresh data (purple).",
-        "reason",
-        ("no_handler", "reverse_test", "color"),
-    ),
-    "rrdd_channel_errors_total": _Family(
-        "Damaged or unreadable input on the channel, by what was wrong.",
-        "reason",
-        ("garbage", "duplicate", "bad_checksum", "oversize", "unterminated", "short", "unknown"),
-    ),
-    "rrdd_updates_total": _Family("RRD updates made by each handler.", "handler"),
-    "rrdd_parse_errors_total": _Family("Messages a handler could not read.", "handler"),
-    "rrdd_write_errors_total": _Family(
-        "Writer failures: open (a file not opened or created), rejected (by librrd or "
-        "rrdcached), refused (unsafe name, a string librrd must not get), ds_mismatch (no "
-        "such DS), disk (a create or write the disk refused: its values are kept and tried "
-        "again), creator_crash (a file refused: its creation killed a worker process).",
-        "reason",
-        ("open", "rejected", "refused", "ds_mismatch", "disk", "creator_crash"),
-    ),
-    "rrdd_updates_dropped_total": _Family(
-        "Updates dropped on purpose, such as one not newer than the file's last update.",
-        "reason",
-        ("old_timestamp",),
-    ),
-    "rrdd_rrd_creates_total": _Family("RRD files created."),
-    "rrdd_rrd_creates_deferred_total": _Family(
-        "New RRD files whose creation waited for the create ceiling."
-    ),
-    "rrdd_rrd_writes_total": _Family("Writes of cached values to an RRD file or rrdcached."),
-    "rrdd_values_written_total": _Family("Update rows written to RRD files or rrdcached."),
-    "rrdd_rrdcached_reconnects_total": _Family("Connections made again to rrdcached."),
-    "rrdd_extra_script_runs_total": _Family("Messages answered by the --extra-script."),
-    "rrdd_extra_script_timeouts_total": _Family("--extra-script runs killed at the timeout."),
-    "rrdd_processor_lines_total": _Family("Lines copied to the --processor command."),
-    "rrdd_processor_lines_lost_total": _Family("Lines the --processor command did not get."),
-    "rrdd_events_total": _Family("Other events rrdd counts, by their internal name.", "event"),
+# Label values shown at 0 before their first event, besides those events give by
+# themselves: the message kinds, counted with their kind as the label.
+SHOWN_AT_ZERO: dict[str, tuple[str, ...]] = {
+    "rrdd_messages_total": ("status", "data", *CONTROLS),
 }
-
-# stats key -> (family, label value); a family without a label takes "".
-_EXACT: dict[str, tuple[str, str]] = {
-    "unhandled_tests": ("rrdd_messages_ignored_total", "no_handler"),
-    "reverse_tests": ("rrdd_messages_ignored_total", "reverse_test"),
-    "ignored_color": ("rrdd_messages_ignored_total", "color"),
-    "garbage": ("rrdd_channel_errors_total", "garbage"),
-    "duplicate": ("rrdd_channel_errors_total", "duplicate"),
-    "bad_checksum": ("rrdd_channel_errors_total", "bad_checksum"),
-    "oversize": ("rrdd_channel_errors_total", "oversize"),
-    "unterminated": ("rrdd_channel_errors_total", "unterminated"),
-    "ignored_short": ("rrdd_channel_errors_total", "short"),
-    "ignored_unknown": ("rrdd_channel_errors_total", "unknown"),
-    "rrd_open_errors": ("rrdd_write_errors_total", "open"),
-    "updates_rejected": ("rrdd_write_errors_total", "rejected"),
-    "updates_refused": ("rrdd_write_errors_total", "refused"),
-    "ds_mismatches": ("rrdd_write_errors_total", "ds_mismatch"),
-    "disk_errors": ("rrdd_write_errors_total", "disk"),
-    "creator_crashes": ("rrdd_write_errors_total", "creator_crash"),
-    "updates_dropped_old": ("rrdd_updates_dropped_total", "old_timestamp"),
-    "rrd_creates": ("rrdd_rrd_creates_total", ""),
-    "creates_deferred": ("rrdd_rrd_creates_deferred_total", ""),
-    "rrd_writes": ("rrdd_rrd_writes_total", ""),
-    "values_written": ("rrdd_values_written_total", ""),
-    "rrdcached_reconnects": ("rrdd_rrdcached_reconnects_total", ""),
-    "extra_runs": ("rrdd_extra_script_runs_total", ""),
-    "extra_timeouts": ("rrdd_extra_script_timeouts_total", ""),
-    "processor_lines": ("rrdd_processor_lines_total", ""),
-    "processor_lines_lost": ("rrdd_processor_lines_lost_total", ""),
-}
-
-_PREFIXES: tuple[tuple[str, str], ...] = (
-    ("messages_", "rrdd_messages_total"),
-    ("controls_", "rrdd_messages_total"),
-    ("parse_errors_", "rrdd_parse_errors_total"),
-    ("updates_", "rrdd_updates_total"),
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,16 +104,6 @@ FLUSH_BUCKETS: tuple[float, ...] = (
 )
 
 
-def _family_of(key: str) -> tuple[str, str]:
-    found = _EXACT.get(key)
-    if found is not None:
-        return found
-    for prefix, family in _PREFIXES:
-        if key.startswith(prefix) and len(key) > len(prefix):
-            return family, key[len(prefix) :]
-    return "rrdd_events_total", key
-
-
 class ListenError(StartError):
     """/metrics cannot be served on the address; `in_use` when another process has it."""
 
@@ -231,19 +116,19 @@ class ListenError(StartError):
 class Figures:
     """What one rrdd process has counted and measures now, or several processes merged."""
 
-    counters: dict[str, int]  # the stats keys
+    counters: dict[Key, int]  # by event and the label given when counted
     gauges: dict[str, float]  # by metric name, each one of GAUGES
     buckets: tuple[int, ...]  # flushes in each FLUSH_BUCKETS bucket, then +Inf (not cumulative)
     flush_seconds: float  # the histogram's sum
 
     @classmethod
-    def counting(cls, stats: Mapping[str, int]) -> Figures:
+    def counting(cls, counts: Mapping[Key, int]) -> Figures:
         """Counts alone: no gauge, no flush."""
-        return cls(dict(stats), {}, (0,) * (len(FLUSH_BUCKETS) + 1), 0.0)
+        return cls(dict(counts), {}, (0,) * (len(FLUSH_BUCKETS) + 1), 0.0)
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "counters": self.counters,
+            "counters": events.to_json(self.counters),
             "gauges": self.gauges,
             "buckets": list(self.buckets),
             "flush_seconds": self.flush_seconds,
@@ -252,9 +137,10 @@ class Figures:
     @classmethod
     def from_json(cls, data: Any) -> Figures:
         """The figures `to_json` gave; ValueError when `data` is not such a thing (a file
-        of another rrdd version, say). A gauge this version does not know is left out."""
+        of another rrdd version, say). A gauge or an event this version does not know is
+        left out."""
         try:
-            counters = {str(k): int(v) for k, v in data["counters"].items()}
+            counters = events.from_json(data["counters"])
             gauges = {k: float(v) for k, v in data["gauges"].items() if k in GAUGES}
             buckets = tuple(int(n) for n in data["buckets"])
             flush_seconds = float(data["flush_seconds"])
@@ -266,9 +152,9 @@ class Figures:
 
 
 def merge(parts: Iterable[Figures]) -> Figures:
-    """One Figures of many: counters and flushes summed, each gauge by its GAUGES rule
+    """One Figures of many: counts and flushes summed, each gauge by its GAUGES rule
     over the parts that have it."""
-    counters: dict[str, int] = {}
+    counters: dict[Key, int] = {}
     values: dict[str, list[float]] = {}
     buckets = [0] * (len(FLUSH_BUCKETS) + 1)
     flush_seconds = 0.0
@@ -286,7 +172,7 @@ def merge(parts: Iterable[Figures]) -> Figures:
 class Metrics:
     """rrdd's Prometheus collector, its registry and the HTTP server that exposes it.
 
-    `stats` is read, never changed. Each callback in `gauges` (keyed by a metric name of
+    `counts` is read, never changed. Each callback in `gauges` (keyed by a metric name of
     `GAUGES`; more may be added to `.gauges` later) is called from another thread (the
     HTTP server's, the state_dir snapshots') so it must be quick and only read. A callback
     that raises, or one added later under a name GAUGES lacks, is left out. Without
@@ -299,13 +185,13 @@ class Metrics:
 
     def __init__(
         self,
-        stats: Counter[str],
+        counts: Counts,
         *,
         version: str,
         gauges: Mapping[str, Callable[[], float]] | None = None,
         registry: CollectorRegistry | None = None,
     ):
-        self.stats = stats
+        self.counts = counts
         self.version = version
         self.gauges = dict(gauges or {})
         for name in self.gauges:
@@ -338,9 +224,7 @@ class Metrics:
 
     def own(self) -> Figures:
         """This process's figures now: its counts, its gauges and its flushes."""
-        # dict() copies the Counter in one C call, so a key the main thread adds meanwhile
-        # cannot break a later iteration.
-        counters = dict(self.stats)
+        counters = self.counts.snapshot()
         gauges = {"rrdd_processes": 1.0}
         # A copy, since the caller may add gauges meanwhile.
         for name, read in list(self.gauges.items()):
@@ -369,12 +253,14 @@ class Metrics:
     def collect(self) -> Iterator[Metric]:
         figures = merge([self.figures(), *self.siblings()])
         values: dict[str, dict[str, float]] = {
-            name: dict.fromkeys(family.known, 0.0) for name, family in _FAMILIES.items()
+            name: dict.fromkeys((*labels_of(name), *SHOWN_AT_ZERO.get(name, ())), 0.0)
+            for name in FAMILIES
         }
-        for key, count in figures.counters.items():
-            name, label = _family_of(key)
-            values[name][label] = values[name].get(label, 0.0) + count
-        for name, family in _FAMILIES.items():
+        for (event, label), count in figures.counters.items():
+            series = values[event.family]
+            label = event.label if event.label is not None else label
+            series[label] = series.get(label, 0.0) + count
+        for name, family in FAMILIES.items():
             if family.label is None:
                 yield CounterMetricFamily(name, family.help, value=values[name].get("", 0.0))
                 continue

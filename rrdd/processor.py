@@ -19,9 +19,9 @@ import os
 import select
 import subprocess
 import time
-from collections import Counter
 from collections.abc import Callable
 
+from rrdd.events import Counts, Event
 from rrdd.schema import Update
 
 log = logging.getLogger("rrdd.processor")
@@ -35,14 +35,14 @@ class Processor:
     def __init__(
         self,
         cmd: str,
-        stats: Counter[str],
+        counts: Counts,
         *,
         bufsize: int = 8192,
         flush_each: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ):
         self.cmd = cmd
-        self.stats = stats
+        self.counts = counts
         self.bufsize = bufsize
         self.flush_each = flush_each
         self.clock = clock
@@ -71,7 +71,7 @@ class Processor:
 
     def send(self, line: str) -> None:
         self.backlog += line.encode("utf-8", "surrogateescape") + b"\n"
-        self.stats["processor_lines"] += 1
+        self.counts.add(Event.PROCESSOR_LINES)
         if self.flush_each or len(self.backlog) >= self.bufsize:
             self._push()
         if len(self.backlog) > MAX_BACKLOG:
@@ -95,7 +95,7 @@ class Processor:
     def _drop_oldest(self) -> None:
         # Down to half the limit, so a stuck processor costs one big cut now and then.
         cut = self.backlog.find(b"\n", len(self.backlog) - MAX_BACKLOG // 2) + 1
-        self.stats["processor_lines_lost"] += self.backlog.count(b"\n", 0, cut)
+        self.counts.add(Event.PROCESSOR_LINES_LOST, self.backlog.count(b"\n", 0, cut))
         del self.backlog[:cut]
         now = self.clock()
         if now - self._dropped_logged > 60:
@@ -131,7 +131,7 @@ class Processor:
             select.select([], [self.proc.stdin], [], max(0.0, deadline - time.monotonic()))
             self._push()
         if self.backlog:
-            self.stats["processor_lines_lost"] += self.backlog.count(b"\n")
+            self.counts.add(Event.PROCESSOR_LINES_LOST, self.backlog.count(b"\n"))
             log.error(
                 "External processor '%s': %d lines not delivered",
                 self.cmd,

@@ -29,7 +29,8 @@ the router says so, stops the others and exits 1.
 
 Metrics: each worker sends the router its figures (counts, gauges, flush times; see
 metrics.Figures) once a second, as one JSON line; the router's /metrics shows them merged
-with its own by metrics.merge.
+with its own by metrics.merge. Each worker keeps its own problems journal in state_dir
+(problems.py); the router, which refuses nothing, keeps none.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ from rrdd import __version__, logsetup, privileges, systemd
 from rrdd.channel import CONTROLS, TERMINATOR, ChannelParser, route
 from rrdd.daemon import reopen_logs
 from rrdd.errors import StartError
+from rrdd.events import Counts, Event, Key, totals
 from rrdd.loop import SIGNALS, Loop
 from rrdd.metrics import Figures, Metrics, merge
 from rrdd.schema import unsafe_name
@@ -78,7 +80,9 @@ READ_SIZE = 1 << 16  # bytes of channel read at a time, as a single rrdd reads i
 # What every worker gets for SIGHUP (log files reopened, then a reload) or a changed file.
 RELOAD = (b"@@logrotate|0|rrdd", b"@@reload|0|rrdd")
 # Controls the router passes to every worker, which count them too.
-COUNTED_BY_ROUTER = tuple(f"controls_{k}" for k, c in CONTROLS.items() if c.scope == "every")
+COUNTED_BY_ROUTER: tuple[Key, ...] = tuple(
+    (Event.CONTROLS, k) for k, c in CONTROLS.items() if c.scope == "every"
+)
 RELEASE_SECONDS = 60.0  # the longest the router waits for a worker to release a host
 
 
@@ -149,16 +153,16 @@ def work(
         signal.signal(signum, signal.SIG_IGN)
     for name in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"):
         os.environ.pop(name, None)  # systemd hears from the router only
-    stats: Counter[str] = Counter()
-    metrics = Metrics(stats, version=__version__, registry=CollectorRegistry())  # not served
+    counts = Counts()
+    metrics = Metrics(counts, version=__version__, registry=CollectorRegistry())  # not served
     try:
-        creators = start_creators(settings, stats)
-        running = start_daemon(settings, rras, rebuild, stats, metrics, creators)
+        creators = start_creators(settings, counts)
+        running = start_daemon(settings, rras, rebuild, counts, metrics, creators)
     except StartError as e:
         log.error("%s", e)
         return 1
     writer_gauges(metrics, running.writer, lambda: running.daemon.last_message)
-    reporter = Reporter(reports, stats, metrics)
+    reporter = Reporter(reports, counts, metrics)
     reporter.send({"ready": True})
     try:
         running.daemon.run(channel, signals=(), tick=reporter.tick)
@@ -173,8 +177,8 @@ class Reporter:
     """A worker's reports: one JSON line a second. The pipe is not waited for: what it
     does not take now goes later, and no new report is made meanwhile."""
 
-    def __init__(self, fd: int, stats: Counter[str], metrics: Metrics):
-        self.fd, self.stats, self.metrics = fd, stats, metrics
+    def __init__(self, fd: int, counts: Counts, metrics: Metrics):
+        self.fd, self.counts, self.metrics = fd, counts, metrics
         os.set_blocking(fd, False)
         self.unsent = b""
         self.next = 0.0
@@ -182,7 +186,7 @@ class Reporter:
 
     def tick(self) -> None:
         now = time.monotonic()
-        released = self.stats["hosts_released"]  # the router waits for this one
+        released = self.counts.get(Event.HOSTS_RELEASED)  # the router waits for this one
         if now >= self.next or released != self.released:
             self.next, self.released = now + REPORT_SECONDS, released
             self.send({})
@@ -208,17 +212,17 @@ class Reporter:
 
 def released(w: Worker) -> int:
     """Hosts the worker has released (renamehost NEW NEW), by its latest report."""
-    return 0 if w.figures is None else w.figures.counters.get("hosts_released", 0)
+    return 0 if w.figures is None else w.figures.counters.get((Event.HOSTS_RELEASED, ""), 0)
 
 
 class Router:
     """Reads the channel and passes each message to the worker of its host."""
 
-    def __init__(self, max_message: int, stats: Counter[str], logfile: Path | None = None):
+    def __init__(self, max_message: int, counts: Counts, logfile: Path | None = None):
         self.workers: list[Worker] = []
         self.logfile = logfile  # reopened on @@logrotate
-        self.stats = stats  # the router's own counts
-        self.channel = ChannelParser(max_message, stats)
+        self.counts = counts  # the router's own
+        self.channel = ChannelParser(max_message, counts)
         self.renamed: dict[bytes, int] = {}  # host -> worker, after a renamehost
         self.release: tuple[int, bytes] | None = None  # (worker, host) to release next
         self.running = True
@@ -245,7 +249,7 @@ class Router:
             return (self.worker_of(hosts[0]),)
         if kind not in CONTROLS or CONTROLS[kind].scope == "host":
             return (0,)  # unknown, or a header too short for its host: the worker logs it
-        self.stats[f"controls_{kind}"] += 1
+        self.counts.add(Event.CONTROLS, 1, kind)
         if kind == "logrotate":
             reopen_logs(self.logfile)
         elif kind == "shutdown":
@@ -377,8 +381,9 @@ class Router:
 
     @property
     def merged(self) -> Counter[str]:
-        """The router's counts and its workers'."""
-        return Counter(merge([Figures.counting(self.stats), *self.worker_figures()]).counters)
+        """The router's counts and its workers', by their names in the Totals line."""
+        figures = merge([Figures.counting(self.counts.snapshot()), *self.worker_figures()])
+        return Counter(totals(figures.counters))
 
     def _on_signal(self, signum: signal.Signals) -> None:
         if signum == signal.SIGHUP:
@@ -472,12 +477,12 @@ def run_router(
 ) -> int:
     """cli.run_daemon with --workers: the workers first, then the router's metrics and watcher."""
     log.info("Starting %d workers", settings.workers)
-    stats: Counter[str] = Counter()
-    router = Router(settings.max_message, stats, settings.logfile)
+    counts = Counts()
+    router = Router(settings.max_message, counts, settings.logfile)
     if not router.start(settings.workers, settings, rras, rebuild):
         return 1
     try:
-        shared = start_metrics(settings, stats)
+        shared = start_metrics(settings, counts)
         privileges.drop(settings.user, settings.group)
         privileges.warn_if_root(settings.user)
     except StartError as e:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
@@ -21,9 +20,11 @@ from typing import NamedTuple
 from rrdd import __version__, privileges, systemd
 from rrdd.daemon import Daemon, cache_policy
 from rrdd.errors import StartError
+from rrdd.events import Counts
 from rrdd.flush import FlushSocket
 from rrdd.metrics import Metrics
 from rrdd.parsers import load_builtins
+from rrdd.problems import Journal, Problems
 from rrdd.processor import Processor
 from rrdd.settings import Settings, split_address
 from rrdd.sharing import SharedMetrics, StateDir
@@ -49,7 +50,7 @@ def check_rrddir(settings: Settings) -> str | None:
     return None
 
 
-def start_creators(settings: Settings, stats: Counter[str]) -> Creators | None:
+def start_creators(settings: Settings, counts: Counts) -> Creators | None:
     """The file creation workers, forked now, while this process has one thread and a
     small heap, and is still root: they drop it at once themselves. With rrdcached they
     make the files when the daemon works in the same directory (then a file made here
@@ -60,7 +61,7 @@ def start_creators(settings: Settings, stats: Counter[str]) -> Creators | None:
     if settings.rrdcached and not shares_files(settings.rrdcached, settings.rrdcached_shares_files):
         return None
     become = privileges.ids(settings.user, settings.group)
-    creators = Creators(settings.create_workers, stats, become)
+    creators = Creators(settings.create_workers, counts, become)
     try:
         creators.start()
     except OSError as e:
@@ -68,14 +69,14 @@ def start_creators(settings: Settings, stats: Counter[str]) -> Creators | None:
     return creators
 
 
-def start_metrics(settings: Settings, stats: Counter[str]) -> SharedMetrics | None:
+def start_metrics(settings: Settings, counts: Counts) -> SharedMetrics | None:
     """/metrics, when asked for: served from `SharedMetrics.start`, called once root is
     dropped, with the figures of every rrdd of state_dir. A port that needs root is
     bound now, while rrdd has it."""
     address = settings.metrics_listen
     if not address:
         return None
-    metrics = Metrics(stats, version=__version__)
+    metrics = Metrics(counts, version=__version__)
     state = StateDir(settings.state_dir, address) if settings.state_dir else None
     shared = SharedMetrics(metrics, address, state, settings.metrics_retry)
     if os.geteuid() == 0 and settings.user and split_address(address)[1] < 1024:
@@ -107,13 +108,13 @@ def start_daemon(
     settings: Settings,
     rras: RraDefinitions,
     rebuild: Callable[[], Settings],
-    stats: Counter[str],
+    counts: Counts,
     metrics: Metrics | None,
     creators: Creators | None = None,
 ) -> Running:
-    """The store, the flush socket, the processor, the writer and the main loop over them;
-    root is dropped on the way. `metrics` gets the writer's flush times; `creators` (from
-    start_creators) make the new files."""
+    """The store, the flush socket, the processor, the problems journal, the writer and
+    the main loop over them; root is dropped on the way. `metrics` gets the writer's
+    flush times; `creators` (from start_creators) make the new files."""
     here = (
         shares_files(settings.rrdcached, settings.rrdcached_shares_files)
         if settings.rrdcached
@@ -121,7 +122,7 @@ def start_daemon(
     )
     try:
         store = (
-            Rrdcached(settings.rrdcached, str(settings.rrddir), stats=stats, files_here=here)
+            Rrdcached(settings.rrdcached, str(settings.rrddir), counts=counts, files_here=here)
             if settings.rrdcached
             else None
         )
@@ -139,11 +140,15 @@ def start_daemon(
         log.info("No protocols.cfg in $XYMONHOME/etc: the TCP services are XYMONNETSVCS only")
     if bool(settings.extra_script) != bool(settings.extra_tests):
         log.warning("--extra-script and --extra-tests work only together; neither is used")
+    journal = Journal(settings.state_dir) if settings.state_dir else None
+    if journal is not None:
+        journal.start()
+    problems = Problems(counts, journal)
     processor = None
     if settings.processor:
         processor = Processor(
             settings.processor,
-            stats,
+            counts,
             bufsize=settings.processor_bufsize,
             flush_each=settings.processor_flush,
         )
@@ -152,7 +157,8 @@ def start_daemon(
     writer = RrdWriter(
         settings.rrddir,
         rras,
-        stats,
+        counts,
+        problems=problems,
         store=store,
         cache=settings.cache,
         update=settings.rrd,
@@ -162,7 +168,8 @@ def start_daemon(
         progress=lambda text: systemd.notify(f"STATUS={text}"),
         creators=creators,
     )
-    return Running(Daemon(settings, writer, stats, flush_socket, rebuild), writer, processor)
+    daemon = Daemon(settings, writer, counts, flush_socket, rebuild, problems)
+    return Running(daemon, writer, processor)
 
 
 def lost_creates(writer: RrdWriter) -> int:

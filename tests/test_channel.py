@@ -8,6 +8,7 @@ from collections import Counter
 import pytest
 
 from rrdd.channel import CONTROLS, ChannelParser, Control, Item, Message, Route, route
+from rrdd.events import Counts, Event
 
 STATUS = (
     b"@@status#7/web01.example.com|1795312871.123456|192.0.2.10||web01.example.com|cpu|"
@@ -90,17 +91,17 @@ def test_md5_checksum_accepts_good_and_drops_bad() -> None:
     digest = hashlib.md5(plain).hexdigest().encode()
     good = plain.replace(b"@@status#", b"@@status:" + digest + b"#", 1)
     bad = plain.replace(b"@@status#", b"@@status:" + b"0" * 32 + b"#", 1).replace(b"#7/", b"#8/")
-    stats: Counter[str] = Counter()
-    got = items(good, bad, parser=ChannelParser(stats=stats))
+    counts = Counts()
+    got = items(good, bad, parser=ChannelParser(counts=counts))
     assert len(got) == 1 and isinstance(got[0], Message) and got[0].seq == 7
-    assert stats["bad_checksum"] == 1
+    assert counts[Event.BAD_CHECKSUM] == 1
 
 
 def test_duplicate_sequence_number_is_dropped() -> None:
-    stats: Counter[str] = Counter()
-    got = items(status(1), status(1), status(2), status(1), parser=ChannelParser(stats=stats))
+    counts = Counts()
+    got = items(status(1), status(1), status(2), status(1), parser=ChannelParser(counts=counts))
     assert [m.seq for m in got] == [1, 2, 1]
-    assert stats["duplicate"] == 1
+    assert counts[Event.DUPLICATE] == 1
 
 
 def test_crlf_body_becomes_lf() -> None:
@@ -111,10 +112,10 @@ def test_crlf_body_becomes_lf() -> None:
 
 def test_garbage_is_skipped_and_the_next_message_kept() -> None:
     # xymond_rrd loses message 2 here; rrdd keeps it.
-    stats: Counter[str] = Counter()
-    got = items(b"junk\nmore junk\n" + status(2) + status(3), parser=ChannelParser(stats=stats))
+    counts = Counts()
+    got = items(b"junk\nmore junk\n" + status(2) + status(3), parser=ChannelParser(counts=counts))
     assert [m.seq for m in got] == [2, 3]
-    assert stats["garbage"] == 1
+    assert counts[Event.GARBAGE] == 1
 
 
 def test_garbage_without_any_message_is_dropped() -> None:
@@ -123,14 +124,14 @@ def test_garbage_without_any_message_is_dropped() -> None:
 
 
 def test_purple_and_short_and_empty_status_are_ignored() -> None:
-    stats: Counter[str] = Counter()
+    counts = Counts()
     short = b"@@status#3/h|1|2|3|h|t|0|green\nstatus h.t green\n@@\n"
     empty = b"@@status#4/h|1795312871.0|1.2.3.4||h|t|0|green||green|0|0||0||0|c|p|0|\n@@\n"
     got = items(
-        status(1, color=b"purple"), short, empty, status(5), parser=ChannelParser(stats=stats)
+        status(1, color=b"purple"), short, empty, status(5), parser=ChannelParser(counts=counts)
     )
     assert [m.seq for m in got] == [5]
-    assert stats["ignored_color"] == 1 and stats["ignored_short"] == 2
+    assert counts[Event.IGNORED_COLOR] == 1 and counts[Event.IGNORED_SHORT] == 2
 
 
 def test_every_accepted_colour() -> None:
@@ -204,24 +205,24 @@ def test_a_message_is_routed_by_its_header_alone() -> None:
 
 
 def test_oversize_message_is_dropped_and_the_next_kept() -> None:
-    stats: Counter[str] = Counter()
-    parser = ChannelParser(max_message=1000, stats=stats)
+    counts = Counts()
+    parser = ChannelParser(max_message=1000, counts=counts)
     huge = status(1, b"status h.t green\n" + b"x" * 5000)
     chunks = [huge[i : i + 300] for i in range(0, len(huge), 300)]
     got = items(*chunks, status(2), parser=parser)
     assert [m.seq for m in got] == [2]
-    assert stats["oversize"] == 1
+    assert counts[Event.OVERSIZE] == 1
     # The same when the whole oversize message arrives in one read.
     got = items(status(3, b"status h.t green\n" + b"y" * 5000) + status(4), parser=parser)
     assert [m.seq for m in got] == [4]
 
 
 def test_unterminated_message_at_end_of_input_is_dropped() -> None:
-    stats: Counter[str] = Counter()
-    parser = ChannelParser(stats=stats)
+    counts = Counts()
+    parser = ChannelParser(counts=counts)
     assert items(status(1), status(2)[:-4], parser=parser) == [items(status(1))[0]]
     parser.close()
-    assert stats["unterminated"] == 1
+    assert counts[Event.UNTERMINATED] == 1
 
 
 def test_undecodable_bytes_survive_as_surrogates() -> None:

@@ -8,13 +8,13 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 import rrdtool
 
+from rrdd.events import Counts, Event
 from rrdd.schema import Schema, Update
 from rrdd.writer.creator import Creators
 from rrdd.writer.rrdwriter import RrdWriter
@@ -40,7 +40,7 @@ def writer(rrddir: Path, clock: Clock, **kw: object) -> RrdWriter:
     return RrdWriter(
         rrddir,
         RraDefinitions.load(None),
-        Counter(),
+        Counts(),
         clock=lambda: NOW,
         monotonic=clock,
         **kw,  # type: ignore[arg-type]
@@ -83,7 +83,7 @@ def test_a_full_disk_keeps_the_values_until_space_returns(
                 clock.now += 2
                 w.sync()  # tried again, and refused again
             wait_until(lambda: w.sync() or said(caplog, "no space left on device") == 4)
-            assert w.pending() == 12 and w.stats["updates_rejected"] == 0
+            assert w.pending() == 12 and w.counts[Event.UPDATES_REJECTED] == 0
             assert not list(rrddir.glob("*/v.rrd"))
             filler.unlink()
             clock.now += 60
@@ -115,7 +115,7 @@ def test_a_read_only_disk_keeps_the_values_until_it_is_writable_again(
                     w.sync()
         finally:
             remount(disk, "rw")
-        assert w.pending() == 10 and w.stats["updates_rejected"] == 0
+        assert w.pending() == 10 and w.counts[Event.UPDATES_REJECTED] == 0
         assert said(caplog, "read-only file system") == 2  # one per file, not per value
         clock.now += 60
         with caplog.at_level(logging.INFO, logger="rrdd"):

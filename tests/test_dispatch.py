@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,9 +10,10 @@ from rrdd.channel import Message
 from rrdd.context import Context
 from rrdd.dispatch import Dispatcher, Routes
 from rrdd.errors import ParseError
+from rrdd.events import Counts, Event
 from rrdd.external import ExtraScripts
 from rrdd.parsers import Handler
-from rrdd.problems import Problem
+from rrdd.problems import Problem, Problems
 from rrdd.schema import Schema, Update
 from rrdd.writer.memory import MemoryWriter
 from tests.helpers import wait_until
@@ -53,34 +53,40 @@ def crashing(msg: Message, ctx: Context) -> Iterator[Update]:
 
 def make(
     parse: object, problems: list[Problem] | None = None
-) -> tuple[Dispatcher, MemoryWriter, Counter[str]]:
+) -> tuple[Dispatcher, MemoryWriter, Counts]:
     handler = Handler(("x",), parse, "test", ())  # type: ignore[arg-type]
     writer = MemoryWriter()
-    stats: Counter[str] = Counter()
-    report = None if problems is None else problems.append
-    dispatcher = Dispatcher(Routes("t=x"), {"x": handler}, Context(), writer, stats, report=report)
-    return dispatcher, writer, stats
+    counts = Counts()
+    hook = None if problems is None else problems.append
+    reporter = Problems(counts, hook=hook)
+    dispatcher = Dispatcher(
+        Routes("t=x"), {"x": handler}, Context(), writer, counts, problems=reporter
+    )
+    return dispatcher, writer, counts
 
 
-@pytest.mark.parametrize("parse", [yielding_then_failing, crashing])
+@pytest.mark.parametrize(
+    ("parse", "event"),
+    [(yielding_then_failing, Event.PARSE_ERRORS), (crashing, Event.PARSER_BUGS)],
+)
 def test_parser_error_is_logged_counted_and_earlier_updates_kept(
-    parse: object, caplog: pytest.LogCaptureFixture
+    parse: object, event: Event, caplog: pytest.LogCaptureFixture
 ) -> None:
-    dispatcher, writer, stats = make(parse)
+    dispatcher, writer, counts = make(parse)
     with caplog.at_level(logging.WARNING):
         dispatcher.handle(message("t"))
         dispatcher.handle(message("t"))
     assert len(writer.records) == 2
-    assert stats["parse_errors_x"] == 2
+    assert counts.get(event, "x") == 2 and counts.totals()[f"{event.key}_x"] == 2
     assert caplog.text.count("h/t: ") == 1  # the same bad input is logged once an hour
 
 
 def test_unknown_test_is_counted_and_skipped() -> None:
-    dispatcher, writer, stats = make(yielding_then_failing)
+    dispatcher, writer, counts = make(yielding_then_failing)
     dispatcher.handle(message("nosuchtest"))
     dispatcher.handle(message("t", flags="R"))
     assert writer.records == []
-    assert stats["unhandled_tests"] == 1 and stats["reverse_tests"] == 1
+    assert counts[Event.UNHANDLED_TESTS] == 1 and counts[Event.REVERSE_TESTS] == 1
 
 
 def test_every_parse_error_is_reported_also_when_its_log_line_is_not_repeated() -> None:
@@ -88,14 +94,18 @@ def test_every_parse_error_is_reported_also_when_its_log_line_is_not_repeated() 
     dispatcher, _, _ = make(yielding_then_failing, problems)
     dispatcher.handle(message("t"))
     dispatcher.handle(message("t"))
-    assert problems == [Problem("h", "t", "x", "the second line is unreadable")] * 2
+    unreadable = "the second line is unreadable"
+    body = "status h.t green x"
+    expected = Problem(Event.PARSE_ERRORS, "h", "t", "", unreadable, body, "x")
+    assert problems == [expected] * 2
 
 
 def test_a_parser_that_raises_anything_else_is_reported_as_a_bug() -> None:
     problems: list[Problem] = []
     dispatcher, _, _ = make(crashing, problems)
     dispatcher.handle(message("t"))
-    assert problems == [Problem("h", "t", "x", "parser error IndexError: bug", bug=True)]
+    bug = "parser error IndexError: bug"
+    assert problems == [Problem(Event.PARSER_BUGS, "h", "t", "", bug, "status h.t green x", "x")]
 
 
 def test_a_problem_of_the_extra_script_is_reported(tmp_path: Path) -> None:
@@ -108,16 +118,25 @@ def test_a_problem_of_the_extra_script_is_reported(tmp_path: Path) -> None:
         persistent=False,
     )
     problems: list[Problem] = []
-    stats: Counter[str] = Counter()
+    counts = Counts()
     writer = MemoryWriter()
     dispatcher = Dispatcher(
-        Routes("t=slow"), {}, Context(), writer, stats, extra, report=problems.append
+        Routes("t=slow"),
+        {},
+        Context(),
+        writer,
+        counts,
+        extra,
+        Problems(counts, hook=problems.append),
     )
     dispatcher.handle(message("t"))
     wait_until(lambda: not extra.busy())
     dispatcher.collect()
     extra.close()
-    assert problems == [Problem("h", "t", "extra", "killed after its time limit of 0.2 s")]
+    [problem] = problems
+    assert problem.event is Event.EXTRA_TIMEOUTS and problem.handler == "extra"
+    assert problem.reason == "killed after its time limit of 0.2 s"
+    assert counts[Event.EXTRA_TIMEOUTS] == counts[Event.EXTRA_RUNS] == 1
 
 
 def test_messages_are_counted_by_kind() -> None:

@@ -12,8 +12,6 @@ holds KEY=VALUE environment lines (TEST2RRD, NCV_..., RRDDISKS ...).
 from __future__ import annotations
 
 import json
-from collections import Counter
-from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -21,8 +19,9 @@ import pytest
 from rrdd.channel import ChannelParser, Message
 from rrdd.daemon import make_context, make_routes
 from rrdd.dispatch import Dispatcher
+from rrdd.events import Counts, Event
 from rrdd.parsers import load_builtins
-from rrdd.problems import Problem
+from rrdd.problems import Problem, Problems
 from rrdd.settings import load_settings
 from rrdd.writer.memory import MemoryWriter
 
@@ -45,26 +44,29 @@ def run_case(msg_file: Path) -> dict[str, list[dict[str, object]]]:
     env = {"XYMONRRDS": "/nonexistent", **read_env(msg_file.with_suffix(".env"))}
     settings = load_settings({}, env)
     writer = MemoryWriter()
-    stats: Counter[str] = Counter()
+    counts = Counts()
     problems: list[Problem] = []
     dispatcher = Dispatcher(
         make_routes(settings),
         load_builtins(),
         make_context(settings, writer),
         writer,
-        stats,
-        report=problems.append,
+        counts,
+        problems=Problems(counts, hook=problems.append),
     )
-    for item in ChannelParser(stats=stats).feed(msg_file.read_bytes()):
+    for item in ChannelParser(counts=counts).feed(msg_file.read_bytes()):
         assert isinstance(item, Message), f"{msg_file.name}: not a status or data message"
         dispatcher.handle(item)
-    assert not stats["garbage"], f"{msg_file.name}: badly framed"
+    assert not counts[Event.GARBAGE], f"{msg_file.name}: badly framed"
     for p in problems:
-        if p.bug:
+        if p.event is Event.PARSER_BUGS:
             pytest.fail(f"{msg_file.name}: {p.host}/{p.test}: {p.reason}", pytrace=False)
     return {
         "updates": writer.records,
-        "problems": [{k: v for k, v in asdict(p).items() if k != "bug"} for p in problems],
+        "problems": [
+            {"host": p.host, "test": p.test, "handler": p.handler, "reason": p.reason}
+            for p in problems
+        ],
     }
 
 

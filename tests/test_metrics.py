@@ -1,11 +1,10 @@
-"""rrdd.metrics: stats keys as Prometheus series, gauges, the flush histogram, /metrics."""
+"""rrdd.metrics: declared events as Prometheus series, gauges, the flush histogram, /metrics."""
 
 from __future__ import annotations
 
 import json
 import socket
 import urllib.request
-from collections import Counter
 from collections.abc import Iterator
 
 import pytest
@@ -13,6 +12,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from rrdd.errors import ConfigError, StartError
+from rrdd.events import FAMILIES, Counts, Event, Key
 from rrdd.metrics import (
     FLUSH_BUCKETS,
     GAUGES,
@@ -25,13 +25,13 @@ from rrdd.settings import split_address
 
 
 @pytest.fixture
-def stats() -> Counter[str]:
-    return Counter()
+def counts() -> Counts:
+    return Counts()
 
 
 @pytest.fixture
-def metrics(stats: Counter[str]) -> Iterator[Metrics]:
-    m = Metrics(stats, version="1.2.3", registry=CollectorRegistry())
+def metrics(counts: Counts) -> Iterator[Metrics]:
+    m = Metrics(counts, version="1.2.3", registry=CollectorRegistry())
     yield m
     m.close()
 
@@ -40,18 +40,18 @@ def value(m: Metrics, name: str, **labels: str) -> float | None:
     return m.registry.get_sample_value(name, labels)
 
 
-def test_counters_follow_the_counter(stats: Counter[str], metrics: Metrics) -> None:
+def test_counters_follow_the_counts(counts: Counts, metrics: Metrics) -> None:
     assert value(metrics, "rrdd_messages_total", kind="status") == 0
-    stats["messages_status"] += 3
-    stats["messages_data"] += 1
-    stats["controls_drophost"] += 2
-    stats["updates_la"] += 5
-    stats["updates_extra"] += 1
-    stats["parse_errors_disk"] += 1
-    stats["rrd_creates"] += 4
-    stats["extra_runs"] += 6
-    stats["extra_timeouts"] += 1
-    stats["processor_lines"] += 9
+    counts.add(Event.MESSAGES, 3, "status")
+    counts.add(Event.MESSAGES, 1, "data")
+    counts.add(Event.CONTROLS, 2, "drophost")
+    counts.add(Event.UPDATES, 5, "la")
+    counts.add(Event.UPDATES, 1, "extra")
+    counts.add(Event.PARSE_ERRORS, 1, "disk")
+    counts.add(Event.RRD_CREATES, 4)
+    counts.add(Event.EXTRA_RUNS, 6)
+    counts.add(Event.EXTRA_TIMEOUTS)
+    counts.add(Event.PROCESSOR_LINES, 9)
     assert value(metrics, "rrdd_messages_total", kind="status") == 3
     assert value(metrics, "rrdd_messages_total", kind="data") == 1
     assert value(metrics, "rrdd_messages_total", kind="drophost") == 2
@@ -62,39 +62,46 @@ def test_counters_follow_the_counter(stats: Counter[str], metrics: Metrics) -> N
     assert value(metrics, "rrdd_extra_script_runs_total") == 6
     assert value(metrics, "rrdd_extra_script_timeouts_total") == 1
     assert value(metrics, "rrdd_processor_lines_total") == 9
-    stats["messages_status"] += 1
+    counts.add(Event.MESSAGES, 1, "status")
     assert value(metrics, "rrdd_messages_total", kind="status") == 4
 
 
-def test_writer_keys_are_not_handlers(stats: Counter[str], metrics: Metrics) -> None:
-    stats.update(
-        updates_rejected=2,
-        updates_refused=3,
-        rrd_open_errors=1,
-        ds_mismatches=4,
-        disk_errors=6,
-        updates_dropped_old=5,
-        values_written=50,
-        rrd_writes=7,
-    )
-    assert value(metrics, "rrdd_write_errors_total", reason="rejected") == 2
-    assert value(metrics, "rrdd_write_errors_total", reason="refused") == 3
-    assert value(metrics, "rrdd_write_errors_total", reason="open") == 1
-    assert value(metrics, "rrdd_write_errors_total", reason="ds_mismatch") == 4
-    assert value(metrics, "rrdd_write_errors_total", reason="disk") == 6
+@pytest.mark.parametrize("event", list(Event), ids=lambda e: e.name)
+def test_each_event_is_counted_in_its_family_and_label(event: Event) -> None:
+    counts = Counts()
+    m = Metrics(counts, version="1", registry=CollectorRegistry())
+    label = "given" if event.label is None else ""
+    counts.add(event, 2, label)
+    labels = {}
+    family = FAMILIES[event.family]
+    if family.label is not None:
+        labels[family.label] = event.label or label
+    assert value(m, event.family, **labels) == 2
+
+
+def test_lost_values_have_families_of_their_own(counts: Counts, metrics: Metrics) -> None:
+    counts.add(Event.VALUES_SHED, 3)
+    counts.add(Event.UPDATES_REJECTED, 2)
+    counts.add(Event.UPDATES_REFUSED, 1)
+    counts.add(Event.UPDATES_DROPPED_OLD, 5)
+    counts.add(Event.UPDATES, 7, "rejected")  # a handler of that name is only a handler
+    assert value(metrics, "rrdd_values_lost_total", reason="shed") == 3
+    assert value(metrics, "rrdd_values_lost_total", reason="rejected") == 2
+    assert value(metrics, "rrdd_values_lost_total", reason="refused") == 1
     assert value(metrics, "rrdd_updates_dropped_total", reason="old_timestamp") == 5
-    assert value(metrics, "rrdd_values_written_total") == 50
-    assert value(metrics, "rrdd_rrd_writes_total") == 7
-    assert value(metrics, "rrdd_updates_total", handler="rejected") is None
-    assert value(metrics, "rrdd_updates_total", handler="dropped_old") is None
+    assert value(metrics, "rrdd_updates_total", handler="rejected") == 7
+    assert value(metrics, "rrdd_write_errors_total", reason="rejected") is None
 
 
-def test_channel_problems_and_ignored_messages(stats: Counter[str], metrics: Metrics) -> None:
-    for key in ("garbage", "duplicate", "bad_checksum", "oversize", "unterminated"):
-        stats[key] += 1
-        assert value(metrics, "rrdd_channel_errors_total", reason=key) == 1
-    stats.update(ignored_short=2, ignored_unknown=3, ignored_color=4)
-    stats.update(unhandled_tests=5, reverse_tests=6)
+def test_channel_problems_and_ignored_messages(counts: Counts, metrics: Metrics) -> None:
+    for event in (Event.GARBAGE, Event.DUPLICATE, Event.BAD_CHECKSUM, Event.OVERSIZE):
+        counts.add(event)
+        assert value(metrics, "rrdd_channel_errors_total", reason=event.key) == 1
+    counts.add(Event.IGNORED_SHORT, 2)
+    counts.add(Event.IGNORED_UNKNOWN, 3)
+    counts.add(Event.IGNORED_COLOR, 4)
+    counts.add(Event.UNHANDLED_TESTS, 5)
+    counts.add(Event.REVERSE_TESTS, 6)
     assert value(metrics, "rrdd_channel_errors_total", reason="short") == 2
     assert value(metrics, "rrdd_channel_errors_total", reason="unknown") == 3
     assert value(metrics, "rrdd_messages_ignored_total", reason="color") == 4
@@ -107,27 +114,19 @@ def test_known_series_start_at_zero(metrics: Metrics) -> None:
         assert value(metrics, "rrdd_messages_total", kind=kind) == 0
     for kind in ("shutdown", "logrotate", "reload", "idle"):
         assert value(metrics, "rrdd_messages_total", kind=kind) == 0
-    for reason in ("open", "rejected", "refused", "ds_mismatch", "disk", "creator_crash"):
+    for reason in ("ds_mismatch", "disk", "creator_crash"):
         assert value(metrics, "rrdd_write_errors_total", reason=reason) == 0
+    for reason in ("shed", "rejected", "refused", "open", "create_failed", "disk"):
+        assert value(metrics, "rrdd_values_lost_total", reason=reason) == 0
     assert value(metrics, "rrdd_rrd_creates_total") == 0
     assert value(metrics, "rrdd_processor_lines_lost_total") == 0
+    assert value(metrics, "rrdd_events_total") is None  # no catch-all any more
 
 
-def test_unknown_keys_are_events(stats: Counter[str], metrics: Metrics) -> None:
-    stats.update({"values_shed": 3, "something new": 1, "messages_": 2, "updates_": 1})
-    assert value(metrics, "rrdd_events_total", event="values_shed") == 3
-    assert value(metrics, "rrdd_events_total", event="something new") == 1
-    assert value(metrics, "rrdd_events_total", event="messages_") == 2
-    assert value(metrics, "rrdd_events_total", event="updates_") == 1
-    stats["creates_deferred"] += 2
-    stats["rrdcached_reconnects"] += 1
-    assert value(metrics, "rrdd_rrd_creates_deferred_total") == 2
-    assert value(metrics, "rrdd_rrdcached_reconnects_total") == 1
-
-
-def test_no_created_series_and_no_host_label(stats: Counter[str]) -> None:
-    stats.update(messages_status=1, updates_la=1)
-    m = Metrics(stats, version="1", gauges={"rrdd_cache_files": lambda: 1})
+def test_no_created_series_and_no_host_label(counts: Counts) -> None:
+    counts.add(Event.MESSAGES, 1, "status")
+    counts.add(Event.UPDATES, 1, "la")
+    m = Metrics(counts, version="1", gauges={"rrdd_cache_files": lambda: 1})
     m.observe_flush(0.5)
     families = list(text_string_to_metric_families(generate_latest(m.registry).decode()))
     names = {s.name for f in families for s in f.samples}
@@ -141,14 +140,14 @@ def test_build_info(metrics: Metrics) -> None:
     assert value(metrics, "rrdd_build_info", version="1.2.3") == 1
 
 
-def test_gauges_are_read_at_scrape_time(stats: Counter[str]) -> None:
+def test_gauges_are_read_at_scrape_time(counts: Counts) -> None:
     pending = [10.0]
     gauges = {
         "rrdd_cache_pending_values": lambda: pending[0],
         "rrdd_cache_files": lambda: 3,
         "rrdd_last_message_timestamp_seconds": lambda: 1_700_000_000.5,
     }
-    m = Metrics(stats, version="1", gauges=gauges, registry=CollectorRegistry())
+    m = Metrics(counts, version="1", gauges=gauges, registry=CollectorRegistry())
     assert value(m, "rrdd_cache_pending_values") == 10
     pending[0] = 12
     assert value(m, "rrdd_cache_pending_values") == 12
@@ -157,12 +156,12 @@ def test_gauges_are_read_at_scrape_time(stats: Counter[str]) -> None:
     assert value(m, "rrdd_rrdcached_connected") is None  # only when given
 
 
-def test_failing_gauge_is_left_out(stats: Counter[str], caplog: pytest.LogCaptureFixture) -> None:
+def test_failing_gauge_is_left_out(counts: Counts, caplog: pytest.LogCaptureFixture) -> None:
     def broken() -> float:
         raise RuntimeError("dictionary changed size during iteration")
 
     gauges = {"rrdd_rrdcached_connected": broken, "rrdd_cache_files": lambda: 2}
-    m = Metrics(stats, version="1", gauges=gauges, registry=CollectorRegistry())
+    m = Metrics(counts, version="1", gauges=gauges, registry=CollectorRegistry())
     generate_latest(m.registry)
     generate_latest(m.registry)
     assert value(m, "rrdd_rrdcached_connected") is None
@@ -170,8 +169,8 @@ def test_failing_gauge_is_left_out(stats: Counter[str], caplog: pytest.LogCaptur
     assert len([r for r in caplog.records if "rrdd_rrdcached_connected" in r.message]) == 1
 
 
-def test_gauges_added_later(stats: Counter[str], caplog: pytest.LogCaptureFixture) -> None:
-    m = Metrics(stats, version="1", registry=CollectorRegistry())
+def test_gauges_added_later(counts: Counts, caplog: pytest.LogCaptureFixture) -> None:
+    m = Metrics(counts, version="1", registry=CollectorRegistry())
     assert value(m, "rrdd_cache_files") is None
     m.gauges["rrdd_cache_files"] = lambda: 5
     m.gauges["rrdd_messages_total"] = lambda: 1  # not a gauge: left out, the scrape works
@@ -186,9 +185,9 @@ def test_gauges_added_later(stats: Counter[str], caplog: pytest.LogCaptureFixtur
 @pytest.mark.parametrize(
     "name", ["cache_files", "rrdd-cache", "rrdd_messages_total", "rrdd_build_info", "rrdd_"]
 )
-def test_bad_gauge_names(stats: Counter[str], name: str) -> None:
+def test_bad_gauge_names(counts: Counts, name: str) -> None:
     with pytest.raises(ValueError):
-        Metrics(stats, version="1", gauges={name: lambda: 1}, registry=CollectorRegistry())
+        Metrics(counts, version="1", gauges={name: lambda: 1}, registry=CollectorRegistry())
 
 
 def test_flush_histogram(metrics: Metrics) -> None:
@@ -207,13 +206,13 @@ def test_flush_histogram(metrics: Metrics) -> None:
     assert len(FLUSH_BUCKETS) == len(set(FLUSH_BUCKETS)) == len(sorted(FLUSH_BUCKETS))
 
 
-def test_flush_histogram_adds_other_processes_flushes(stats: Counter[str]) -> None:
+def test_flush_histogram_adds_other_processes_flushes(counts: Counts) -> None:
     """--workers: the router's histogram is the sum of its workers' figures()."""
-    workers = [Metrics(Counter(), version="1", registry=CollectorRegistry()) for _ in range(2)]
+    workers = [Metrics(Counts(), version="1", registry=CollectorRegistry()) for _ in range(2)]
     workers[0].observe_flush(0.0005)
     workers[1].observe_flush(0.3)
     workers[1].observe_flush(45.0)
-    router = Metrics(stats, version="1", registry=CollectorRegistry())
+    router = Metrics(counts, version="1", registry=CollectorRegistry())
     router.more = lambda: [w.figures() for w in workers]
     name = "rrdd_flush_duration_seconds_bucket"
     assert value(router, name, le="0.001") == 1
@@ -225,7 +224,10 @@ def test_flush_histogram_adds_other_processes_flushes(stats: Counter[str]) -> No
     assert value(router, "rrdd_processes") == 3
 
 
-def figures(counters: dict[str, int], gauges: dict[str, float], flushes: int = 0) -> Figures:
+STATUS, DATA, LA = (Event.MESSAGES, "status"), (Event.MESSAGES, "data"), (Event.UPDATES, "la")
+
+
+def figures(counters: dict[Key, int], gauges: dict[str, float], flushes: int = 0) -> Figures:
     buckets = (flushes, *(0,) * len(FLUSH_BUCKETS))
     return Figures(counters, gauges, buckets, flushes * 0.001)
 
@@ -233,7 +235,7 @@ def figures(counters: dict[str, int], gauges: dict[str, float], flushes: int = 0
 def test_merge_sums_counters_and_flushes_and_follows_each_gauges_rule() -> None:
     parts = [
         figures(
-            {"messages_status": 3, "updates_la": 9},
+            {STATUS: 3, LA: 9},
             {
                 "rrdd_cache_pending_values": 10,
                 "rrdd_cache_files": 2,
@@ -244,7 +246,7 @@ def test_merge_sums_counters_and_flushes_and_follows_each_gauges_rule() -> None:
             flushes=2,
         ),
         figures(
-            {"messages_status": 5, "messages_data": 1},
+            {STATUS: 5, DATA: 1},
             {
                 "rrdd_cache_pending_values": 4,
                 "rrdd_cache_files": 1,
@@ -254,10 +256,10 @@ def test_merge_sums_counters_and_flushes_and_follows_each_gauges_rule() -> None:
             },
             flushes=1,
         ),
-        figures({"messages_status": 1}, {"rrdd_processes": 1}),  # a router: no cache
+        figures({STATUS: 1}, {"rrdd_processes": 1}),  # a router: no cache
     ]
     merged = merge(parts)
-    assert merged.counters == {"messages_status": 9, "updates_la": 9, "messages_data": 1}
+    assert merged.counters == {STATUS: 9, LA: 9, DATA: 1}
     assert merged.gauges == {
         "rrdd_cache_pending_values": 14,  # sum
         "rrdd_cache_files": 3,  # sum
@@ -271,8 +273,9 @@ def test_merge_sums_counters_and_flushes_and_follows_each_gauges_rule() -> None:
     assert set(GAUGES) == set(merged.gauges)  # every gauge has its rule, and was tried
 
 
-def test_figures_travel_as_json(stats: Counter[str], metrics: Metrics) -> None:
-    stats.update(messages_status=2, values_shed=1)
+def test_figures_travel_as_json(counts: Counts, metrics: Metrics) -> None:
+    counts.add(Event.MESSAGES, 2, "status")
+    counts.add(Event.VALUES_SHED)
     metrics.gauges["rrdd_cache_files"] = lambda: 7
     metrics.observe_flush(0.02)
     own = metrics.own()
@@ -280,6 +283,8 @@ def test_figures_travel_as_json(stats: Counter[str], metrics: Metrics) -> None:
     assert Figures.from_json(json.loads(json.dumps(own.to_json()))) == own
     later = {**own.to_json(), "gauges": {"rrdd_cache_files": 7, "rrdd_from_the_future": 1}}
     assert Figures.from_json(later).gauges == {"rrdd_cache_files": 7}
+    newer = {**own.to_json(), "counters": {"VALUES_SHED": {"": 1}, "FROM_THE_FUTURE": {"": 1}}}
+    assert Figures.from_json(newer).counters == {(Event.VALUES_SHED, ""): 1}
     for bad in (
         None,
         [],
@@ -291,16 +296,16 @@ def test_figures_travel_as_json(stats: Counter[str], metrics: Metrics) -> None:
             Figures.from_json(bad)
 
 
-def test_siblings_are_merged_into_the_scrape(stats: Counter[str], metrics: Metrics) -> None:
-    stats["messages_status"] = 3
+def test_siblings_are_merged_into_the_scrape(counts: Counts, metrics: Metrics) -> None:
+    counts.add(Event.MESSAGES, 3, "status")
     metrics.gauges["rrdd_cache_pending_values"] = lambda: 6
     metrics.siblings = lambda: [
-        figures({"messages_status": 5}, {"rrdd_cache_pending_values": 1, "rrdd_processes": 1})
+        figures({STATUS: 5}, {"rrdd_cache_pending_values": 1, "rrdd_processes": 1})
     ]
     assert value(metrics, "rrdd_messages_total", kind="status") == 8
     assert value(metrics, "rrdd_cache_pending_values") == 7
     assert value(metrics, "rrdd_processes") == 2
-    assert metrics.figures().counters == {"messages_status": 3}  # what its snapshot says
+    assert metrics.figures().counters == {STATUS: 3}  # what its snapshot says
 
 
 def free_port() -> int:
@@ -310,8 +315,9 @@ def free_port() -> int:
         return port
 
 
-def test_scrape_over_http(stats: Counter[str], metrics: Metrics) -> None:
-    stats.update(messages_status=7, updates_disk=3, odd_key=1)
+def test_scrape_over_http(counts: Counts, metrics: Metrics) -> None:
+    counts.add(Event.MESSAGES, 7, "status")
+    counts.add(Event.UPDATES, 3, "disk")
     metrics.observe_flush(2.0)
     port = free_port()
     metrics.serve(f"127.0.0.1:{port}")
@@ -327,7 +333,7 @@ def test_scrape_over_http(stats: Counter[str], metrics: Metrics) -> None:
     assert families["rrdd_messages"].type == "counter"
     assert families["rrdd_flush_duration_seconds"].type == "histogram"
     assert families["rrdd_build_info"].samples[0].labels == {"version": "1.2.3"}
-    assert {s.labels["event"] for s in families["rrdd_events"].samples} == {"odd_key"}
+    assert {name.removesuffix("_total") for name in FAMILIES} <= set(families)
     with pytest.raises(StartError, match="already"):
         metrics.serve(f"127.0.0.1:{free_port()}")
     metrics.close()

@@ -7,7 +7,6 @@ value; any other file (or none) gets the 7-DS layout.
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ import rrdtool
 
 from rrdd.channel import Message
 from rrdd.context import Context
+from rrdd.events import Counts
 from rrdd.parsers.sendmail import OLD_SCHEMA, SCHEMA, parse
 from rrdd.schema import Schema
 from rrdd.writer.rrdwriter import RrdWriter
@@ -90,7 +90,7 @@ def test_a_real_old_file_is_updated_in_its_own_layout(tmp_path: Path) -> None:
     rrdtool.create(
         str(path), "-b", str(NOW - 600), "-s", "300", *OLD_SCHEMA.defs, "RRA:LAST:0.5:1:10"
     )
-    writer = RrdWriter(tmp_path, RraDefinitions.load(None), Counter(), clock=lambda: NOW)
+    writer = RrdWriter(tmp_path, RraDefinitions.load(None), Counts(), clock=lambda: NOW)
     msg = mailstats(ROW8)
     for update in parse(msg, Context(existing_ds=writer.existing_ds)):
         writer.write(msg.hostname, msg.testname, msg.timestamp, update)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from rrdd.channel import ChannelParser, Message
 from rrdd.context import Context
 from rrdd.dispatch import Dispatcher, Routes
 from rrdd.errors import ConfigError
+from rrdd.events import Counts, Event
 from rrdd.parsers import load_builtins
 from rrdd.parsers.snmpmib import parse
 from rrdd.settings import DEFAULT_TEST2RRD
@@ -31,15 +31,15 @@ CASES = sorted(DATA.glob("*.msgs"))
 
 
 def replay(data: bytes, test2rrd: str = DEFAULT_TEST2RRD) -> list[dict[str, object]]:
-    stats: Counter[str] = Counter()
+    counts = Counts()
     writer = MemoryWriter()
     ctx = Context(mibs=load_mibs(CFG))
-    dispatcher = Dispatcher(Routes(test2rrd), load_builtins(), ctx, writer, stats)
-    for item in ChannelParser(stats=stats).feed(data):
+    dispatcher = Dispatcher(Routes(test2rrd), load_builtins(), ctx, writer, counts)
+    for item in ChannelParser(counts=counts).feed(data):
         assert isinstance(item, Message)
         dispatcher.handle(item)
-    assert not stats["garbage"]
-    assert not any(k.startswith("parse_errors") for k in stats)
+    assert not counts[Event.GARBAGE]
+    assert not counts[Event.PARSE_ERRORS]
     return writer.records
 
 

@@ -15,6 +15,7 @@ import rrdtool
 from rrdd.channel import ChannelParser, Message
 from rrdd.context import Context
 from rrdd.dispatch import Dispatcher, Routes
+from rrdd.events import Counts, Event
 from rrdd.parsers import load_builtins
 from rrdd.parsers.trends import parse
 from rrdd.writer.rrdwriter import RrdWriter
@@ -24,35 +25,35 @@ DATA = Path(__file__).parent / "data" / "trends"
 
 
 def replay(case: str, rrddir: Path) -> Counter[str]:
-    stats: Counter[str] = Counter()
-    writer = RrdWriter(rrddir, RraDefinitions.load(None), stats, clock=lambda: 1795312800.0)
-    dispatcher = Dispatcher(Routes(""), load_builtins(), Context(), writer, stats)
-    for item in ChannelParser(stats=stats).feed((DATA / f"{case}.msg").read_bytes()):
+    counts = Counts()
+    writer = RrdWriter(rrddir, RraDefinitions.load(None), counts, clock=lambda: 1795312800.0)
+    dispatcher = Dispatcher(Routes(""), load_builtins(), Context(), writer, counts)
+    for item in ChannelParser(counts=counts).feed((DATA / f"{case}.msg").read_bytes()):
         assert isinstance(item, Message)
         dispatcher.handle(item)
     writer.close()
-    return stats
+    return counts
 
 
 def test_names_with_slash_are_refused(tmp_path: Path) -> None:
     rrddir = tmp_path / "rrd"
     rrddir.mkdir()
-    stats = replay("slash-in-name", rrddir)
-    assert stats["updates_refused"] == 2
+    counts = replay("slash-in-name", rrddir)
+    assert counts[Event.UPDATES_REFUSED] == 2
     assert sorted(p.name for p in (rrddir / "wx01.example.com").iterdir()) == ["cellar.rrd"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rrd"]
 
 
 def test_trimmed_values_are_stored(tmp_path: Path) -> None:
-    stats = replay("trailing-blanks", tmp_path)
-    assert not stats["updates_rejected"]
+    counts = replay("trailing-blanks", tmp_path)
+    assert not counts[Event.UPDATES_REJECTED]
     last = rrdtool.lastupdate(str(tmp_path / "wx01.example.com" / "weather.rrd"))
     assert last["ds"] == {"temp": 21.0, "wind": 8.0, "gust": None, "uv": 3.0}
 
 
 def test_repeated_file_keeps_the_first_values(tmp_path: Path) -> None:
-    stats = replay("repeated-file", tmp_path)
-    assert stats["updates_dropped_old"] == 1
+    counts = replay("repeated-file", tmp_path)
+    assert counts[Event.UPDATES_DROPPED_OLD] == 1
     last = rrdtool.lastupdate(str(tmp_path / "wx01.example.com" / "weather.rrd"))
     assert last["ds"] == {"temp": 21.0}
 

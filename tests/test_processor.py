@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections import Counter
 from pathlib import Path
 
+from rrdd.events import Counts, Event
 from rrdd.processor import MAX_BACKLOG, RESTART_SECONDS, Processor
 from rrdd.schema import Schema, Update
 from tests.helpers import T0, Log, wait_until
@@ -32,14 +32,14 @@ def test_flushed_lines_arrive_while_rrdd_runs_and_a_dead_processor_restarts(
 ) -> None:
     script, out = one_line_reader(tmp_path)
     now = [1000.0]
-    stats: Counter[str] = Counter()
-    p = Processor(script, stats, flush_each=True, clock=lambda: now[0])
+    counts = Counts()
+    p = Processor(script, counts, flush_each=True, clock=lambda: now[0])
     p.send("la 1795312871:52 h1 la")
     wait_for(out, "la 1795312871:52 h1 la")  # RRD_EXTPROC_DOFLUSH: no waiting
     assert p.proc is not None
     p.proc.wait(timeout=10)  # it read its one line and exited
     p.send("waits while the processor may not restart yet")
-    assert p.backlog and stats["processor_lines_lost"] == 0
+    assert p.backlog and counts[Event.PROCESSOR_LINES_LOST] == 0
     now[0] += RESTART_SECONDS
     p.send("after the restart")  # the new processor reads the waiting line, then exits
     wait_for(out, "waits while")
@@ -48,20 +48,20 @@ def test_flushed_lines_arrive_while_rrdd_runs_and_a_dead_processor_restarts(
         "la 1795312871:52 h1 la",
         "waits while the processor may not restart yet",
     ]
-    assert stats["processor_lines"] == 3
+    assert counts[Event.PROCESSOR_LINES] == 3
 
 
 def test_a_processor_that_does_not_read_never_blocks_rrdd(tmp_path: Path) -> None:
     script = tmp_path / "sleeper.sh"
     script.write_text("#!/bin/sh\nexec sleep 600\n")
     script.chmod(0o755)
-    stats: Counter[str] = Counter()
-    p = Processor(str(script), stats, flush_each=True)
+    counts = Counts()
+    p = Processor(str(script), counts, flush_each=True)
     started = time.monotonic()
     for i in range(120000):  # about 6 MB: more than the pipe and the backlog hold
         p.send(f"la 1795312871:{i} host{i:05d}.example.com la")
     assert time.monotonic() - started < 10
-    assert stats["processor_lines_lost"] > 0
+    assert counts[Event.PROCESSOR_LINES_LOST] > 0
     assert len(p.backlog) <= MAX_BACKLOG
     assert p.proc is not None
     p.proc.kill()
@@ -73,7 +73,7 @@ def test_buffered_lines_are_delivered_at_close(tmp_path: Path) -> None:
     script = tmp_path / "cat.sh"
     script.write_text(f"#!/bin/sh\ncat > {out}\n")
     script.chmod(0o755)
-    p = Processor(str(script), Counter(), bufsize=65536)
+    p = Processor(str(script), Counts(), bufsize=65536)
     for i in range(100):
         p.send(f"line {i}")
     p.close()
@@ -81,11 +81,11 @@ def test_buffered_lines_are_delivered_at_close(tmp_path: Path) -> None:
 
 
 def test_a_processor_that_cannot_start_loses_lines_but_nothing_else(tmp_path: Path) -> None:
-    stats: Counter[str] = Counter()
-    p = Processor(str(tmp_path / "missing"), stats)
+    counts = Counts()
+    p = Processor(str(tmp_path / "missing"), counts)
     p.send("x")
     p.close()
-    assert stats["processor_lines_lost"] == 1
+    assert counts[Event.PROCESSOR_LINES_LOST] == 1
 
 
 def test_each_update_is_one_line_naming_its_file_by_params_or_name(tmp_path: Path) -> None:

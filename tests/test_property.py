@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections import Counter
 from pathlib import Path
 
 from hypothesis import HealthCheck, example, given, settings
@@ -15,6 +14,7 @@ from rrdd.channel import ChannelParser, Control, Message
 from rrdd.context import Context
 from rrdd.daemon import Daemon
 from rrdd.errors import ParseError
+from rrdd.events import Counts
 from rrdd.parsers import load_builtins
 from rrdd.schema import Update
 from rrdd.settings import load_settings
@@ -102,9 +102,9 @@ def test_daemon_never_raises_and_stays_inside_rrddir(stream: bytes) -> None:
         rrddir = Path(top, "a", "rrd")
         rrddir.mkdir(parents=True)
         settings_ = load_settings({"rrddir": str(rrddir)}, {"TEST2RRD": "cpu=la,disk,memory"})
-        stats: Counter[str] = Counter()
-        writer = RrdWriter(rrddir, RraDefinitions.load(None), stats, clock=lambda: 1795312000)
-        daemon = Daemon(settings_, writer, stats)
+        counts = Counts()
+        writer = RrdWriter(rrddir, RraDefinitions.load(None), counts, clock=lambda: 1795312000)
+        daemon = Daemon(settings_, writer, counts)
         for item in daemon.channel.feed(stream):
             daemon.handle(item)
         daemon.shutdown()

@@ -8,13 +8,13 @@ import shutil
 import signal
 import socket
 import subprocess
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import rrdtool
 
+from rrdd.events import Counts, Event
 from rrdd.schema import Schema, Update
 from rrdd.writer.rrdcached import Rrdcached
 from rrdd.writer.rrdwriter import RrdWriter
@@ -213,9 +213,9 @@ def test_values_the_daemon_refuses_are_counted_and_the_rest_kept(
 
 def test_a_batch_whose_answer_never_came_is_sent_again(rrdcached: Daemon) -> None:
     now = [0.0]
-    stats: Counter[str] = Counter()
-    store = Rrdcached(rrdcached.address, str(rrdcached.rrddir), clock=lambda: now[0], stats=stats)
-    writer = RrdWriter(rrdcached.rrddir, RraDefinitions.load(None), stats, store=store)
+    counts = Counts()
+    store = Rrdcached(rrdcached.address, str(rrdcached.rrddir), clock=lambda: now[0], counts=counts)
+    writer = RrdWriter(rrdcached.rrddir, RraDefinitions.load(None), counts, store=store)
     gauge = Schema.of("DS:la:GAUGE:600:U:U")
     for i in range(3):
         writer.write("h1", "cpu", T0 + 300 * i, Update("la.rrd", gauge, (str(i),)))
@@ -229,11 +229,11 @@ def test_a_batch_whose_answer_never_came_is_sent_again(rrdcached: Daemon) -> Non
     rrdcached.proc = None
     rrdcached.start()
     writer.sync()  # no answer: the values are taken back; the daemon is retried in 1 s
-    assert writer.pending() == 3 and stats["values_written"] == 0
+    assert writer.pending() == 3 and counts[Event.VALUES_WRITTEN] == 0
     now[0] += 2
     writer.sync()
     writer.close()
-    assert stats["rrdcached_reconnects"] == 1 and stats["values_written"] == 3
+    assert counts[Event.RRDCACHED_RECONNECTS] == 1 and counts[Event.VALUES_WRITTEN] == 3
     rrdcached.stop()
     info = rrdtool.lastupdate(str(rrdcached.rrddir / "h1/la.rrd"))
     assert (int(info["date"].timestamp()), info["ds"]) == (T0 + 600, {"la": 2.0})

@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from rrdd.daemon import Daemon
 from rrdd.errors import ConfigError
+from rrdd.events import Counts
 from rrdd.settings import Applies, Settings, applies, load_settings, resolve_settings, restart_only
 from rrdd.writer.memory import MemoryWriter
 
@@ -108,7 +108,7 @@ def test_a_reload_names_what_waits_for_a_restart(
     new = old.model_copy(update={"processor_bufsize": 100, "cache_age": 60.0, "workers": 3})
     assert restart_only(old, new) == ["workers", "processor_bufsize"]
     writer = MemoryWriter()
-    daemon = Daemon(old, writer, Counter(), rebuild=lambda: new)
+    daemon = Daemon(old, writer, Counts(), rebuild=lambda: new)
     daemon.reload()
     # The reload sets up rrdd's own log handlers, which write to stderr.
     assert "take effect after a restart: workers, processor_bufsize" in capfd.readouterr().err

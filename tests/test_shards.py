@@ -8,14 +8,15 @@ each test run both ways.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
 import zlib
-from collections import Counter
 from pathlib import Path
 
 from rrdd.daemon import Daemon
+from rrdd.events import Counts, Event
 from rrdd.settings import load_settings
 from rrdd.shards import Router, Worker
 from rrdd.writer.memory import MemoryWriter
@@ -32,7 +33,7 @@ CYCLE = (
 
 def router(workers: int) -> Router:
     """A router with workers that are never started: for targets() alone."""
-    r = Router(1 << 20, Counter())
+    r = Router(1 << 20, Counts())
     r.workers = [Worker(n, pid=0, pipe=-1, reports=-1) for n in range(workers)]
     return r
 
@@ -95,7 +96,7 @@ def test_control_messages_for_every_worker_or_none() -> None:
     assert r.running
     assert r.targets(unframed(control(3, "shutdown"))) == ()
     assert not r.running
-    assert r.stats["controls_reload"] == r.stats["controls_shutdown"] == 1
+    assert r.counts.get(Event.CONTROLS, "reload") == r.counts.get(Event.CONTROLS, "shutdown") == 1
 
 
 def fleet(hosts: int, cycles: int) -> bytes:
@@ -190,7 +191,7 @@ def test_no_fd_is_held_outside_run(tmp_path: Path) -> None:
     settings = load_settings({"rrddir": str(tmp_path)}, {})
     for _ in range(20):
         router(2)
-        Daemon(settings, MemoryWriter(), Counter()).shutdown()
+        Daemon(settings, MemoryWriter(), Counts()).shutdown()
     assert len(os.listdir("/proc/self/fd")) == before
 
 
@@ -268,3 +269,31 @@ def test_no_flush_socket_is_left_behind(tmp_path: Path) -> None:
     assert p.stderr.count("Cache flush completed") == 3
     assert p.stderr.count("runs as root") == (os.geteuid() == 0)  # said once, not per worker
     assert list(tmpdir.glob("rrdctl.*")) == []
+
+
+def test_each_worker_keeps_its_own_problems_and_the_router_none(tmp_path: Path) -> None:
+    rrddir, tmpdir = tmp_path / "rrd", tmp_path / "tmp"
+    rrddir.mkdir()
+    tmpdir.mkdir()
+    proc = start(
+        rrddir,
+        "--workers=2",
+        XYMONTMP=str(tmpdir),
+        TEST2RRD="myapp=ncv",
+        NCV_myapp="requests:DERIVE",
+    )
+    stream = b""
+    for seq, host in enumerate(("web1", "h1"), 1):  # one per worker
+        header = f"@@data#{seq}/{host}|{T0}.0|192.0.2.1||{host}|myapp|linux|p"
+        stream += f"{header}\ndata {host}.myapp\nrequests = 0.5\n@@\n".encode()
+    _, err = proc.communicate(stream, timeout=60)
+    assert proc.returncode == 0, err
+    journals = list((tmpdir / "rrdd").glob("problems.*.jsonl"))
+    pids = {int(path.name.split(".")[1]) for path in journals}
+    assert len(pids) == 2 and proc.pid not in pids
+    lines = [json.loads(line) for path in journals for line in path.read_text().splitlines()]
+    assert sorted((p["host"], p["kind"], p["pid"] in pids) for p in lines) == [
+        ("h1", "rejected", True),
+        ("web1", "rejected", True),
+    ]
+    assert "not a simple signed integer: '0.5'" in lines[0]["reason"]

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from rrdd.events import Event
 from rrdd.metrics import FLUSH_BUCKETS, Figures
 from rrdd.sharing import StateDir, alive, start_ticks
 from tests.helpers import T0, wait_until
@@ -175,7 +176,7 @@ def test_a_port_another_program_holds_costs_one_log_line(tmp_path: Path) -> None
 
 def some_figures(status: int) -> Figures:
     buckets = (0,) * (len(FLUSH_BUCKETS) + 1)
-    return Figures({"messages_status": status}, {"rrdd_processes": 1.0}, buckets, 0.0)
+    return Figures({(Event.MESSAGES, "status"): status}, {"rrdd_processes": 1.0}, buckets, 0.0)
 
 
 @pytest.fixture
@@ -196,7 +197,9 @@ def test_snapshots_of_live_processes_with_one_address(tmp_path: Path, gone: int)
     (tmp_path / "12.json").write_text("{not json")  # pid 12 may or may not run
     (tmp_path / "notes.txt").write_text("not a snapshot")
     found = me.others()
-    assert [(s.pid, s.figures.counters) for s in found] == [(os.getppid(), {"messages_status": 2})]
+    assert [(s.pid, s.figures.counters) for s in found] == [
+        (os.getppid(), {(Event.MESSAGES, "status"): 2})
+    ]
     assert not (tmp_path / f"{gone}.json").exists()  # removed: its process has gone
     assert (tmp_path / "1.json").exists()  # live, another address: left alone
     assert (tmp_path / "notes.txt").exists()

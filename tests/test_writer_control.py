@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import pytest
 import rrdtool
 
+from rrdd.events import Counts, Event
 from rrdd.schema import Schema, Update
 from rrdd.writer.creator import Creators
 from rrdd.writer.rrdcached import Rrdcached
@@ -28,7 +28,7 @@ GAUGE = Schema.of("DS:v:GAUGE:600:U:U")
 
 
 def writer(rrddir: Path, **kw: Any) -> RrdWriter:
-    return RrdWriter(rrddir, RraDefinitions.load(None), Counter(), clock=lambda: NOW, **kw)
+    return RrdWriter(rrddir, RraDefinitions.load(None), Counts(), clock=lambda: NOW, **kw)
 
 
 def two(tmp_path: Path) -> tuple[RrdWriter, RrdWriter, Path]:
@@ -195,7 +195,7 @@ def test_what_the_other_rrdd_reads_for_a_host_it_dropped_is_let_go(
     assert sorted(os.listdir(rrddir / "web6")) == ["la.rrd", "new.rrd"]
     assert rrdtool.lastupdate(str(rrddir / "web6/new.rrd"))["ds"] == {"v": 8.0}
     assert rrdtool.lastupdate(str(rrddir / "web6/la.rrd"))["ds"] == {"v": 3.0}
-    assert data.stats["values_of_dropped_hosts"] == 2
+    assert data.counts[Event.VALUES_OF_DROPPED_HOSTS] == 2
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
@@ -239,7 +239,7 @@ def test_host_names_starting_with_a_dot_are_refused(tmp_path: Path) -> None:
     w, _, rrddir = two(tmp_path)
     put(w, ".renamed", "la.rrd", 0, 1)
     w.close()
-    assert w.stats["updates_refused"] == 1 and os.listdir(rrddir) == []
+    assert w.counts[Event.UPDATES_REFUSED] == 1 and os.listdir(rrddir) == []
 
 
 # --- rrdcached: values held while the daemon is away ------------------------------------------
@@ -247,10 +247,10 @@ def test_host_names_starting_with_a_dot_are_refused(tmp_path: Path) -> None:
 
 def test_values_held_while_rrdcached_is_down_follow_renames(rrdcached: Daemon) -> None:  # noqa: F811
     now = [0.0]
-    stats: Counter[str] = Counter()
-    store = Rrdcached(rrdcached.address, str(rrdcached.rrddir), clock=lambda: now[0], stats=stats)
+    counts = Counts()
+    store = Rrdcached(rrdcached.address, str(rrdcached.rrddir), clock=lambda: now[0], counts=counts)
     w = RrdWriter(
-        rrdcached.rrddir, RraDefinitions.load(None), stats, store=store, clock=lambda: NOW
+        rrdcached.rrddir, RraDefinitions.load(None), counts, store=store, clock=lambda: NOW
     )
     rrddir = rrdcached.rrddir
     put(w, "h1", "disk,a.rrd", 0, 1)

@@ -6,13 +6,13 @@ import logging
 import os
 import shutil
 import signal
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 import rrdtool
 
+from rrdd.events import Counts, Event
 from rrdd.schema import Schema, Update
 from rrdd.writer.creator import Creators, Done
 from rrdd.writer.rrdwriter import RrdWriter
@@ -26,11 +26,11 @@ GAUGE = Schema.of("DS:la:GAUGE:600:U:U")
 DERIVE = Schema.of("DS:n:DERIVE:600:0:U")
 
 
-def writer(tmp_path: Path, **kw: Any) -> tuple[RrdWriter, Counter[str]]:
-    stats: Counter[str] = Counter()
+def writer(tmp_path: Path, **kw: Any) -> tuple[RrdWriter, Counts]:
+    counts = Counts()
     rrddir = tmp_path / "rrd"
     rrddir.mkdir(exist_ok=True)
-    return RrdWriter(rrddir, RraDefinitions.load(None), stats, clock=lambda: NOW, **kw), stats
+    return RrdWriter(rrddir, RraDefinitions.load(None), counts, clock=lambda: NOW, **kw), counts
 
 
 def last(path: Path) -> tuple[int, dict[str, object]]:
@@ -39,7 +39,7 @@ def last(path: Path) -> tuple[int, dict[str, object]]:
 
 
 def test_create_uses_xymons_layout_and_starts_before_the_first_update(tmp_path: Path) -> None:
-    w, stats = writer(tmp_path)
+    w, counts = writer(tmp_path)
     w.write("h1", "cpu", T0, Update("la.rrd", GAUGE, ("52",)))
     info = rrdtool.info(str(tmp_path / "rrd/h1/la.rrd"))
     assert info["step"] == 300 and info["last_update"] == NOW - 10
@@ -50,7 +50,7 @@ def test_create_uses_xymons_layout_and_starts_before_the_first_update(tmp_path: 
         (576, 24),
         (576, 288),
     ]
-    assert stats["rrd_creates"] == 1
+    assert counts[Event.RRD_CREATES] == 1
 
 
 def test_a_replayed_backlog_is_accepted(tmp_path: Path) -> None:
@@ -63,14 +63,14 @@ def test_a_replayed_backlog_is_accepted(tmp_path: Path) -> None:
 
 
 def test_values_wait_in_the_cache_until_the_file_has_twelve(tmp_path: Path) -> None:
-    w, stats = writer(tmp_path)
+    w, counts = writer(tmp_path)
     path = tmp_path / "rrd/h1/la.rrd"
     for i in range(CACHE_SIZE - 1):
         w.write("h1", "cpu", T0 + 300 * i, Update("la.rrd", GAUGE, (str(i),)))
     assert last(path)[0] == NOW - 10  # nothing written yet
     w.write("h1", "cpu", T0 + 300 * 11, Update("la.rrd", GAUGE, ("11",)))
     assert last(path) == (T0 + 300 * 11, {"la": 11.0})
-    assert stats["rrd_writes"] == 1 and stats["values_written"] == 12
+    assert counts[Event.RRD_WRITES] == 1 and counts[Event.VALUES_WRITTEN] == 12
 
 
 def test_no_cache_writes_every_value_at_once(tmp_path: Path) -> None:
@@ -87,21 +87,21 @@ def test_no_rrd_creates_the_file_but_writes_nothing(tmp_path: Path) -> None:
 
 
 def test_duplicate_and_backward_timestamps_are_dropped_and_counted(tmp_path: Path) -> None:
-    w, stats = writer(tmp_path)
+    w, counts = writer(tmp_path)
     for ts, v in ((T0, "1"), (T0, "2"), (T0 - 300, "3"), (T0 + 300, "4")):
         w.write("h1", "cpu", ts, Update("la.rrd", GAUGE, (v,)))
     w.close()
     assert last(tmp_path / "rrd/h1/la.rrd") == (T0 + 300, {"la": 4.0})
-    assert stats["updates_dropped_old"] == 2
+    assert counts[Event.UPDATES_DROPPED_OLD] == 2
 
 
 def test_an_existing_files_last_update_is_respected(tmp_path: Path) -> None:
     w, _ = writer(tmp_path, cache=False)
     w.write("h1", "cpu", T0, Update("la.rrd", GAUGE, ("1",)))
-    w2, stats = writer(tmp_path)  # a restarted rrdd
+    w2, counts = writer(tmp_path)  # a restarted rrdd
     w2.write("h1", "cpu", T0, Update("la.rrd", GAUGE, ("2",)))
     w2.close()
-    assert stats["updates_dropped_old"] == 1
+    assert counts[Event.UPDATES_DROPPED_OLD] == 1
     assert last(tmp_path / "rrd/h1/la.rrd") == (T0, {"la": 1.0})
 
 
@@ -109,13 +109,13 @@ def test_one_rejected_value_does_not_lose_the_rest_of_the_batch(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     # xymond_rrd loses every value after the bad one; DERIVE refuses "0.5".
-    w, stats = writer(tmp_path)
+    w, counts = writer(tmp_path)
     for i, v in enumerate(["10", "0.5", "30", "40"]):
         w.write("h1", "app", T0 + 300 * i, Update("app.rrd", DERIVE, (v,)))
     with caplog.at_level(logging.WARNING):
         w.close()
     assert last(tmp_path / "rrd/h1/app.rrd")[0] == T0 + 900
-    assert stats["updates_rejected"] == 1 and stats["values_written"] == 3
+    assert counts[Event.UPDATES_REJECTED] == 1 and counts[Event.VALUES_WRITTEN] == 3
     assert "h1/app.rrd: value" in caplog.text and "0.5" in caplog.text
 
 
@@ -146,19 +146,19 @@ def test_a_file_deleted_behind_rrdds_back_is_made_again(tmp_path: Path, deleted:
     ],
 )
 def test_unsafe_names_never_leave_the_rrd_directory(tmp_path: Path, host: str, rrd: str) -> None:
-    w, stats = writer(tmp_path)
+    w, counts = writer(tmp_path)
     w.write(host, "cpu", T0, Update(rrd, GAUGE, ("1",)))
     w.close()
-    assert stats["updates_refused"] == 1
+    assert counts[Event.UPDATES_REFUSED] == 1
     assert sorted(os.listdir(tmp_path)) == ["rrd"]
     assert os.listdir(tmp_path / "rrd") == []
 
 
 def test_unprintable_values_are_refused(tmp_path: Path) -> None:
-    w, stats = writer(tmp_path)
+    w, counts = writer(tmp_path)
     w.write("h1", "cpu", T0, Update("la.rrd", GAUGE, ("1\n2",)))
     w.close()
-    assert stats["updates_refused"] == 1
+    assert counts[Event.UPDATES_REFUSED] == 1
 
 
 @pytest.mark.parametrize("workers", [0, 1], ids=["in-process", "create-worker"])
@@ -182,11 +182,11 @@ def test_strings_librrd_must_not_get_are_refused(
     workers: int,
 ) -> None:
     creators = Creators(workers) if workers else None
-    w, stats = writer(tmp_path, creators=creators)
+    w, counts = writer(tmp_path, creators=creators)
     w.write("h1", "t", T0, Update("bad.rrd", Schema(defs), (value,)))
     w.write("h1", "cpu", T0, Update("la.rrd", GAUGE, ("2",)))
     w.close()
-    assert stats["updates_refused"] == 1
+    assert counts[Event.UPDATES_REFUSED] == 1
     assert "h1/bad.rrd: refused: the " in caplog.text and reason in caplog.text
     assert last(tmp_path / "rrd/h1/la.rrd") == (T0, {"la": 2.0})
 
@@ -194,11 +194,11 @@ def test_strings_librrd_must_not_get_are_refused(
 def test_an_rrd_directory_librrd_cannot_be_given_is_refused(tmp_path: Path) -> None:
     rrddir = tmp_path / "rrd\udcff"  # --rrddir with a byte that is not UTF-8
     rrddir.mkdir()
-    stats: Counter[str] = Counter()
-    w = RrdWriter(rrddir, RraDefinitions.load(None), stats, clock=lambda: NOW)
+    counts = Counts()
+    w = RrdWriter(rrddir, RraDefinitions.load(None), counts, clock=lambda: NOW)
     w.write("h1", "cpu", T0, Update("la.rrd", GAUGE, ("1",)))
     w.close()
-    assert stats["updates_refused"] == 1
+    assert counts[Event.UPDATES_REFUSED] == 1
     assert os.listdir(rrddir) == []
 
 
@@ -294,14 +294,14 @@ def test_values_go_to_their_own_ds_or_nowhere(
 ) -> None:
     ab = Schema.of("DS:a:GAUGE:600:U:U", "DS:b:GAUGE:600:U:U")
     bca = Schema.of("DS:b:GAUGE:600:U:U", "DS:c:GAUGE:600:U:U", "DS:a:GAUGE:600:U:U")
-    w, stats = writer(tmp_path)
+    w, counts = writer(tmp_path)
     w.write("h1", "t", T0, Update("t.rrd", ab, ("1", "2")))
     with caplog.at_level(logging.WARNING):
         w.write("h1", "t", T0 + 300, Update("t.rrd", bca, ("20", "30", "10")))
         w.write("h1", "t", T0 + 600, Update("t.rrd", bca, ("21", "31", "11")))
     w.close()
     assert last(tmp_path / "rrd/h1/t.rrd") == (T0 + 600, {"a": 11.0, "b": 21.0})
-    assert caplog.text.count("has no DS c") == 1 and stats["ds_mismatches"] == 1
+    assert caplog.text.count("has no DS c") == 1 and counts[Event.DS_MISMATCHES] == 1
 
 
 def test_trackmax_adds_a_max_rra_beside_each_average(tmp_path: Path) -> None:
@@ -329,19 +329,19 @@ class Clock:
         return self.now
 
 
-def policy_writer(tmp_path: Path, **policy: float) -> tuple[RrdWriter, Counter[str], Clock]:
+def policy_writer(tmp_path: Path, **policy: float) -> tuple[RrdWriter, Counts, Clock]:
     clock = Clock()
-    stats: Counter[str] = Counter()
+    counts = Counts()
     (tmp_path / "rrd").mkdir(exist_ok=True)
     w = RrdWriter(
         tmp_path / "rrd",
         RraDefinitions.load(None),
-        stats,
+        counts,
         clock=lambda: NOW,
         monotonic=clock,
         policy=CachePolicy(**policy),
     )
-    return w, stats, clock
+    return w, counts, clock
 
 
 def test_a_file_is_written_when_its_oldest_value_is_too_old(tmp_path: Path) -> None:
@@ -360,30 +360,30 @@ def test_a_file_is_written_when_its_oldest_value_is_too_old(tmp_path: Path) -> N
 def test_the_write_ceiling_spreads_full_files_and_flush_requests_go_first(
     tmp_path: Path,
 ) -> None:
-    w, stats, clock = policy_writer(tmp_path, batch=2, writes_per_second=2)
+    w, counts, clock = policy_writer(tmp_path, batch=2, writes_per_second=2)
     for h in range(6):
         for i in range(2):
             w.write(f"h{h}", "cpu", T0 + 300 * i, Update("la.rrd", GAUGE, (str(i),)))
-    assert stats["rrd_writes"] == 0  # six full files, none written yet
+    assert counts[Event.RRD_WRITES] == 0  # six full files, none written yet
     w.flush("h5")  # asked for: no ceiling
-    assert stats["rrd_writes"] == 1
+    assert counts[Event.RRD_WRITES] == 1
     clock.now += 1
     w.sync()
-    assert stats["rrd_writes"] == 3
+    assert counts[Event.RRD_WRITES] == 3
     clock.now += 10
     w.sync()  # the ceiling does not save up beyond one second's writes
-    assert stats["rrd_writes"] == 5
+    assert counts[Event.RRD_WRITES] == 5
     w.sync()
-    assert stats["rrd_writes"] == 5 and w.pending() == 2
+    assert counts[Event.RRD_WRITES] == 5 and w.pending() == 2
 
 
 def test_creations_beyond_the_ceiling_wait_with_their_values(tmp_path: Path) -> None:
-    w, stats, clock = policy_writer(tmp_path, creates_per_second=1)
+    w, counts, clock = policy_writer(tmp_path, creates_per_second=1)
     clock.now += 1
     for i in range(4):
         w.write("new", "if", T0, Update(f"if{i}.rrd", GAUGE, (str(i),)))
     assert sorted(os.listdir(tmp_path / "rrd/new")) == ["if0.rrd"]
-    assert stats["creates_deferred"] == 3
+    assert counts[Event.CREATES_DEFERRED] == 3
     assert w.existing_ds("new", "if3.rrd") == ("la",)
     for _ in range(3):
         clock.now += 1
@@ -394,28 +394,28 @@ def test_creations_beyond_the_ceiling_wait_with_their_values(tmp_path: Path) -> 
 
 
 def test_a_full_cache_writes_at_once_in_direct_mode(tmp_path: Path) -> None:
-    w, stats, _ = policy_writer(tmp_path, max_pending=3)
+    w, counts, _ = policy_writer(tmp_path, max_pending=3)
     for h in range(5):
         w.write(f"h{h}", "cpu", T0, Update("la.rrd", GAUGE, ("1",)))
-    assert w.pending() == 3 and stats["values_shed"] == 0
+    assert w.pending() == 3 and counts[Event.VALUES_SHED] == 0
     assert last(tmp_path / "rrd/h4/la.rrd") == (T0, {"la": 1.0})
 
 
 def test_a_full_cache_sheds_and_counts_what_cannot_be_written(tmp_path: Path) -> None:
-    w, stats, clock = policy_writer(tmp_path, max_pending=2, creates_per_second=1)
+    w, counts, clock = policy_writer(tmp_path, max_pending=2, creates_per_second=1)
     clock.now += 1
     for i in range(4):  # one file made, three waiting for the create ceiling
         w.write("new", "if", T0, Update(f"if{i}.rrd", GAUGE, ("1",)))
-    assert stats["values_shed"] == 2 and w.pending() == 2
+    assert counts[Event.VALUES_SHED] == 2 and w.pending() == 2
 
 
 def test_a_flood_of_new_hosts_does_not_grow_memory_without_bound(tmp_path: Path) -> None:
-    w, stats, _ = policy_writer(tmp_path, max_files=5, batch=2)
+    w, counts, _ = policy_writer(tmp_path, max_files=5, batch=2)
     for h in range(12):
         for i in range(2):  # two values: written, so the file's record is idle after
             w.write(f"h{h}", "cpu", T0 + 300 * i, Update("la.rrd", GAUGE, ("1",)))
     assert w.table.size <= 5
-    assert stats["file_records_dropped"] >= 1
+    assert counts[Event.FILE_RECORDS_DROPPED] >= 1
     w.write("h0", "cpu", T0 + 600, Update("la.rrd", GAUGE, ("3",)))  # forgotten: read again
     w.close()
     assert last(tmp_path / "rrd/h0/la.rrd") == (T0 + 600, {"la": 3.0})
@@ -446,24 +446,24 @@ def test_the_header_reader_leaves_what_is_not_an_rrd_to_librrd(tmp_path: Path) -
     junk = tmp_path / "junk.rrd"
     junk.write_bytes(b"RRD\0" + b"x" * 300)
     assert read_header(str(junk)) is None
-    w, stats = writer(tmp_path)
+    w, counts = writer(tmp_path)
     (tmp_path / "rrd/h1").mkdir()
     (tmp_path / "rrd/h1/la.rrd").write_bytes(b"not an rrd")
     w.write("h1", "cpu", T0, Update("la.rrd", GAUGE, ("1",)))
-    assert stats["rrd_open_errors"] == 1
+    assert counts[Event.RRD_OPEN_ERRORS] == 1
     with pytest.raises(FileNotFoundError):
         read_header(str(tmp_path / "missing.rrd"))
 
 
 def test_new_files_are_made_by_worker_processes(tmp_path: Path) -> None:
     creators = Creators(2)
-    w, stats = writer(tmp_path, creators=creators)
+    w, counts = writer(tmp_path, creators=creators)
     for i in range(20):
         w.write(f"h{i}", "cpu", T0, Update("la.rrd", GAUGE, (str(i),)))
     pids = [worker.pid for worker in creators.workers]
     assert len(pids) == 2 and os.getpid() not in pids
     w.close()
-    assert stats["rrd_creates"] == 20 and stats["values_written"] == 20
+    assert counts[Event.RRD_CREATES] == 20 and counts[Event.VALUES_WRITTEN] == 20
     assert [last(tmp_path / f"rrd/h{i}/la.rrd") for i in range(20)] == [
         (T0, {"la": float(i)}) for i in range(20)
     ]
@@ -476,7 +476,7 @@ def test_the_file_a_worker_died_making_is_refused_and_the_others_are_made(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     creators = Creators(1)
-    w, stats = writer(tmp_path, creators=creators)
+    w, counts = writer(tmp_path, creators=creators)
     w.write("h0", "cpu", T0, Update("la.rrd", GAUGE, ("0",)))
     w.flush()
     pid = creators.workers[0].pid
@@ -489,8 +489,8 @@ def test_the_file_a_worker_died_making_is_refused_and_the_others_are_made(
     assert [last(tmp_path / f"rrd/h{i}/la.rrd") for i in (0, 2, 3, 4)] == [
         (T0, {"la": float(i)}) for i in (0, 2, 3, 4)
     ]
-    assert creators.stats["creator_crashes"] == 1 and stats["updates_rejected"] == 1
-    assert stats["rrd_creates"] == 4 and stats["values_written"] == 4
+    assert creators.counts[Event.CREATOR_CRASHES] == 1 and counts[Event.VALUES_NOT_CREATED] == 1
+    assert counts[Event.RRD_CREATES] == 4 and counts[Event.VALUES_WRITTEN] == 4
     assert (
         f"h1/la.rrd: cannot create {tmp_path}/rrd/h1/la.rrd, 1 values lost: the process "
         "creating it died (killed by SIGKILL)" in caplog.text
@@ -517,13 +517,13 @@ def test_a_create_that_crashes_its_worker_is_not_made_by_rrdd(tmp_path: Path) ->
         paths[3]: Done(paths[3], None),
     }
     assert sorted(os.listdir(tmp_path)) == ["a.rrd", "b.rrd", "c.rrd"]
-    assert creators.stats["creator_crashes"] == 1
+    assert creators.counts[Event.CREATOR_CRASHES] == 1
     with pytest.raises(ProcessLookupError):
         os.kill(first, 0)
 
 
 def test_a_host_dropped_while_its_files_are_made_starts_afresh(tmp_path: Path) -> None:
-    w, stats = writer(tmp_path, creators=Creators(2), cache=False)
+    w, counts = writer(tmp_path, creators=Creators(2), cache=False)
     for i in range(3):
         w.write("h1", "cpu", T0 + 300 * i, Update("la.rrd", GAUGE, (str(i),)))
     w.drop_host("h1")
@@ -531,7 +531,7 @@ def test_a_host_dropped_while_its_files_are_made_starts_afresh(tmp_path: Path) -
     w.sync()
     w.close()
     assert last(tmp_path / "rrd/h1/la.rrd") == (T0 + 900, {"la": 9.0})
-    assert stats["updates_dropped_old"] == 0 and stats["updates_rejected"] == 0
+    assert counts[Event.UPDATES_DROPPED_OLD] == 0 and counts[Event.UPDATES_REJECTED] == 0
 
 
 def test_many_failed_creates_come_back_without_a_stall(tmp_path: Path) -> None:
@@ -582,17 +582,17 @@ def test_files_at_the_file_systems_limits_are_written(tmp_path: Path) -> None:
 
 def test_a_ceiling_under_one_a_second_still_lets_files_through(tmp_path: Path) -> None:
     # 0.5 a second is one every two seconds, not none at all.
-    w, stats, clock = policy_writer(tmp_path, writes_per_second=0.5, creates_per_second=0.5)
+    w, counts, clock = policy_writer(tmp_path, writes_per_second=0.5, creates_per_second=0.5)
     w.write("h1", "cpu", T0, Update("la.rrd", GAUGE, ("1",)))
     w.write("h2", "cpu", T0, Update("la.rrd", GAUGE, ("2",)))
-    assert stats["rrd_creates"] == 0
+    assert counts[Event.RRD_CREATES] == 0
     for made in (1, 2):
         clock.now += 1
         w.sync()
-        assert stats["rrd_creates"] == stats["rrd_writes"] == made - 1
+        assert counts[Event.RRD_CREATES] == counts[Event.RRD_WRITES] == made - 1
         clock.now += 1
         w.sync()  # a file made, and its value written at once: it has waited long enough
-        assert stats["rrd_creates"] == stats["rrd_writes"] == made
+        assert counts[Event.RRD_CREATES] == counts[Event.RRD_WRITES] == made
     assert last(tmp_path / "rrd/h2/la.rrd") == (T0, {"la": 2.0})
 
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections import Counter
 from pathlib import Path
 
 import rrdtool
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from rrdd.events import Counts
 from rrdd.schema import Schema, Update
 from rrdd.writer.rrdwriter import RrdWriter
 from rrdd.writer.schedule import CachePolicy
@@ -64,7 +64,7 @@ def test_random_operations_keep_the_invariants_and_every_value(
         w = RrdWriter(
             rrddir,
             RraDefinitions.load(None),
-            Counter(),
+            Counts(),
             cache=cache,
             policy=policy,
             clock=lambda: NOW,

@@ -35,6 +35,7 @@ KINDS = {
     "old_timestamp": "the value is not newer than the file's last update",
     "shed": "dropped: rrdd held more values than max_pending",
     "create_failed": "the RRD file could not be created",
+    "open_failed": "the RRD file could not be read or made",
     "disk": "the disk refused the write",
     "extra_script": "the extra script failed or printed something unusable",
     "extra_timeout": "the extra script ran out of time",

@@ -36,11 +36,12 @@ import logging
 import os
 import select
 import signal
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Sequence
 from typing import NamedTuple, NoReturn
 
 from rrdd import privileges
+from rrdd.events import Counts, Event
 from rrdd.writer.store import Librrd, StoreError
 
 log = logging.getLogger("rrdd.creator")
@@ -160,11 +161,11 @@ class Creators:
     def __init__(
         self,
         workers: int,
-        stats: Counter[str] | None = None,
+        counts: Counts | None = None,
         become: tuple[int, int] | None = None,
     ):
         self.size = workers
-        self.stats: Counter[str] = Counter() if stats is None else stats
+        self.counts = Counts() if counts is None else counts
         self.become = become
         self.workers: list[Creator] = []
         self.cannot_start: str | None = None
@@ -242,7 +243,7 @@ class Creators:
             log.warning("A file creation worker ended (%s) with nothing to do", how)
             return
         path, _ = worker.waiting.popleft()
-        self.stats["creator_crashes"] += 1
+        self.counts.add(Event.CREATOR_CRASHES)
         error = f"the process creating it died ({how}): refused, and not made by rrdd"
         self._finished.append(Done(path, error, crashed=True))
         rest = list(worker.waiting)

@@ -3,9 +3,9 @@
 librrd may say nothing of why (an empty error for a create on a full disk) or only that
 a file could not be opened, so rrdd names the cause itself from the file system
 (statvfs): read-only, no space, no inodes, no permission. The values of such a file are
-kept (within max_pending) and the writer tries the file again after 1, 2, 4 ... 60 s;
-each file gets one log line per COMPLAIN_EVERY, and one line says when files go through
-again.
+kept (within max_pending) and the writer tries the file again after 1, 2, 4 ... 60 s.
+Each refusal is a problem (problems.py: counted, said once an hour per file); one line
+says when files go through again, and at exit what is still held is reported lost.
 """
 
 from __future__ import annotations
@@ -13,16 +13,16 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections import Counter
 from collections.abc import Callable
 
+from rrdd.events import Event
+from rrdd.problems import Problem, Problems
 from rrdd.writer.making import CUT_SHORT, NO_FILE
 from rrdd.writer.table import RrdFile
 
 log = logging.getLogger("rrdd.writer")
 
 RETRY_MAX = 60.0  # longest wait between two tries of the files the disk refused
-COMPLAIN_EVERY = 300.0  # seconds between two log lines about one file the disk refuses
 # librrd's words for the disk's refusals, and for a failed file operation that names none
 DISK_ERRORS = (
     "No space left on device",
@@ -37,14 +37,13 @@ class Disk:
     def __init__(
         self,
         rrddir: str,
-        stats: Counter[str],
+        problems: Problems,
         monotonic: Callable[[], float] = time.monotonic,
     ):
-        self.rrddir, self.stats, self.monotonic = rrddir, stats, monotonic
+        self.rrddir, self.problems, self.monotonic = rrddir, problems, monotonic
         self.held: dict[int, RrdFile] = {}  # id -> a file the disk refused, for a retry
         self._retry_at = 0.0
         self._backoff = 1.0
-        self._complained: dict[str, float] = {}  # path -> when its trouble was logged
 
     def cause(self, path: str, reason: str) -> str | None:
         """Why the file system refuses to create or write `path`, when it does; None when
@@ -69,22 +68,13 @@ class Disk:
         return next((e.lower() for e in DISK_ERRORS if e in reason), None)
 
     def hold(self, f: RrdFile, action: str, cause: str, reason: str) -> None:
-        """Keep the file for a retry; say so once per file per COMPLAIN_EVERY."""
-        self.stats["disk_errors"] += 1
+        """Keep the file for a retry, and report it."""
         if not self.held:
             self._retry_at = self.monotonic() + self._backoff
         self.held[id(f)] = f
-        now = self.monotonic()
-        if now - self._complained.get(f.path, -COMPLAIN_EVERY) < COMPLAIN_EVERY:
-            return
-        if len(self._complained) > 10000:
-            self._complained.clear()
-        self._complained[f.path] = now
         said = f" (librrd: {reason[:200]})" if reason and cause not in reason.lower() else ""
-        log.error(
-            "%s/%s: cannot %s %s: %s%s; its values are kept and it is tried again",
-            *(f.host, f.name, action, f.path, cause, said),
-        )
+        why = f"cannot {action} {f.path}: {cause}{said}; its values are kept and it is tried again"
+        self.problems.report(Problem(Event.DISK_ERRORS, f.host, f.test, f.name, why))
 
     def holds(self, f: RrdFile) -> bool:
         return id(f) in self.held
@@ -103,8 +93,6 @@ class Disk:
         back = [f for f in files if id(f) not in self.held]
         if back:
             self._backoff = 1.0
-            for f in back:
-                self._complained.pop(f.path, None)
             log.info("%d files the disk refused are written again", len(back))
         else:
             self._backoff = min(RETRY_MAX, self._backoff * 2)
@@ -112,6 +100,7 @@ class Disk:
 
     def say_lost(self) -> None:
         """At shutdown: what is still held is lost."""
-        lost = sum(f.count for f in self.held.values())
-        if lost:
-            log.error("%d values of %d files the disk refused are lost", lost, len(self.held))
+        for f in self.held.values():
+            why = f"{f.count} values lost at exit: the disk still refused the file"
+            lost = Problem(Event.VALUES_LOST_DISK, f.host, f.test, f.name, why, count=f.count)
+            self.problems.report(lost)

@@ -24,9 +24,9 @@ import logging
 import os
 import socket
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 
+from rrdd.events import Counts, Event
 from rrdd.writer.store import Librrd, Rejection, Rows, StoreError, StoreUnavailable
 
 log = logging.getLogger("rrdd.rrdcached")
@@ -71,7 +71,7 @@ class Rrdcached:
         *,
         timeout: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
-        stats: Counter[str] | None = None,
+        counts: Counts | None = None,
         files_here: bool = True,
     ):
         self.address = address
@@ -92,7 +92,7 @@ class Rrdcached:
         self._returned: list[Rows] = []  # batches to send again
         self._retry_at = 0.0
         self._backoff = 1.0
-        self.stats: Counter[str] = Counter() if stats is None else stats
+        self.counts = Counts() if counts is None else counts
         self._connect()
 
     # --- the connection ----------------------------------------------------------------
@@ -131,7 +131,7 @@ class Rrdcached:
             self._connect()
         except StoreUnavailable as e:
             raise self._lost(str(e)) from None
-        self.stats["rrdcached_reconnects"] += 1
+        self.counts.add(Event.RRDCACHED_RECONNECTS)
         log.info("rrdcached at %s reached again", self.address)
 
     @property

@@ -9,8 +9,9 @@ Files live at ``<rrddir>/<host>/<rrd>``. The path of one update::
     sync()   between reads: the files the schedule says are due go to the store
              (store.py, rrdcached.py); its answers come back through _take_answers
 
-A value librrd or rrdcached refuses is logged and counted; the others are written. A
-create or write the disk refuses keeps the file's values for a retry (disk.py). A file
+A value librrd or rrdcached refuses is reported (problems.py: counted, logged, kept for
+rrdd web), as is every other value not stored; the others are written. A create or
+write the disk refuses keeps the file's values for a retry (disk.py). A file
 found missing (another rrdd renamed or dropped its host or test: marks.py) has its
 values follow the rename, let go, or its file made again. drophost, renamehost,
 droptest and renametest are hosts.py's.
@@ -21,10 +22,11 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from rrdd.events import Counts, Event
+from rrdd.problems import Problem, Problems
 from rrdd.schema import Update, unfit_for_librrd, unsafe_host, unsafe_name, unsafe_path
 from rrdd.writer.creator import Creators
 from rrdd.writer.disk import Disk
@@ -38,8 +40,8 @@ from rrdd.xymoncfg import RraDefinitions
 
 log = logging.getLogger("rrdd.writer")
 
-SHED_LOG_SECONDS = 60.0  # between two log lines about a full cache
 SHUTDOWN_CHUNK = 500  # files written between two progress checks at shutdown
+OLD = Event.UPDATES_DROPPED_OLD  # looked up once: a restart brings thousands
 
 
 class RrdWriter:
@@ -47,8 +49,9 @@ class RrdWriter:
         self,
         rrddir: Path,
         rras: RraDefinitions,
-        stats: Counter[str],
+        counts: Counts,
         *,
+        problems: Problems | None = None,
         store: Store | None = None,
         cache: bool = True,
         update: bool = True,
@@ -61,7 +64,8 @@ class RrdWriter:
         creators: Creators | None = None,
     ):
         self.rrddir = str(rrddir)
-        self.stats = stats
+        self.counts = counts
+        self.problems = problems or Problems(counts, monotonic=monotonic)
         self.store: Store = store or Librrd()
         self.cache = cache
         self.update = update
@@ -70,7 +74,7 @@ class RrdWriter:
         self.accepted = accepted  # sees every update that passed the time checks (--processor)
         self.observe = observe  # gets the duration of each write to the store (metrics)
         self.progress = progress  # gets a line of progress during a long shutdown (systemd)
-        self.table = FileTable(self.rrddir, self.policy.max_files, stats)
+        self.table = FileTable(self.rrddir, self.policy.max_files, counts)
         self.schedule: Schedule = schedule_for(self.policy, self.store.batched, cache, monotonic)
         self.making = Making(
             self.rrddir,
@@ -81,11 +85,9 @@ class RrdWriter:
             clock,
             monotonic,
         )
-        self.disk = Disk(self.rrddir, stats, monotonic)
+        self.disk = Disk(self.rrddir, self.problems, monotonic)
         self.marks = Marks(self.rrddir)
         self.maintenance = HostOps(self)
-        self._refused: set[tuple[str, str]] = set()  # (host, file) refusals logged
-        self._shed_logged = -SHED_LOG_SECONDS
 
     # --- the update path -------------------------------------------------------------
 
@@ -98,18 +100,15 @@ class RrdWriter:
         if update.schema is not f.schema and update.schema.template != f.schema.template:
             self._fit(f, update)
         if timestamp <= f.last:
-            self.stats["updates_dropped_old"] += 1
-            log.debug(
-                "%s/%s: update at %d dropped: the file has %d already",
-                *(host, update.rrd, timestamp, f.last),
-            )
+            why = f"update at {timestamp} dropped: the file has {f.last} already"
+            self.problems.report(Problem(OLD, host, test, update.rrd, why))
             return
         values = update.values
         if f.order is not None:
             values = tuple("U" if i is None else values[i] for i in f.order)
         row = ":".join((str(timestamp), *values))
-        if not row.isprintable() and (reason := unfit_for_librrd(row)):
-            self._refuse(host, update.rrd, f"the value {reason}")
+        if not row.isprintable() and (unfit := unfit_for_librrd(row)):
+            self._refuse(host, test, update.rrd, f"the value {unfit}")
             return
         f.last = timestamp
         if self.accepted is not None:
@@ -118,7 +117,7 @@ class RrdWriter:
             return
         full = self.table.pending >= self.policy.max_pending
         if full and (self.store.batched or not f.made or self.disk.holds(f)):
-            self._shed()
+            self._shed(f)
             return
         self.table.append(f, row)
         # A full cache in direct mode writes this file now instead of holding more.
@@ -130,7 +129,7 @@ class RrdWriter:
         path = self.table.path(host, update.rrd)
         reason = reason or unsafe_path(path) or unfit_for_librrd(path)
         if reason:
-            self._refuse(host, update.rrd, reason)
+            self._refuse(host, test, update.rrd, reason)
             return None
         f = RrdFile(host, update.rrd, path, test, update.schema, update.step, update.track_max)
         try:
@@ -146,15 +145,15 @@ class RrdWriter:
                     known = self.table.get(host, name)
                     return known or self._open(host, test, timestamp, update._replace(rrd=name))
                 if self.marks.dropped_by_other(host):
-                    self.stats["values_of_dropped_hosts"] += 1
+                    self.counts.add(Event.VALUES_OF_DROPPED_HOSTS)
                     return None
                 self._make(f, timestamp)
         except Refused as e:
-            self._refuse(host, update.rrd, str(e))
+            self._refuse(host, test, update.rrd, str(e))
             return None
         except (OSError, StoreError) as e:
-            self.stats["rrd_open_errors"] += 1
-            log.error("%s/%s: cannot use %s: %s", host, update.rrd, path, e)
+            reason = f"cannot use {path}: {e}"
+            self.problems.report(Problem(Event.RRD_OPEN_ERRORS, host, test, update.rrd, reason))
             return None
         self._fit(f, update)
         self.table.add(f)
@@ -164,9 +163,9 @@ class RrdWriter:
         """A new file; when the disk refuses it, its values wait for a retry instead."""
         try:
             if self.making.start(f, timestamp):
-                self.stats["rrd_creates"] += 1
+                self.counts.add(Event.RRD_CREATES)
             elif f.state is State.WAITING:
-                self.stats["creates_deferred"] += 1
+                self.counts.add(Event.CREATES_DEFERRED)
         except Refused:
             raise  # no disk's doing
         except (OSError, StoreError) as e:
@@ -180,31 +179,22 @@ class RrdWriter:
     def _fit(self, f: RrdFile, update: Update) -> None:
         missing = f.fit(update.schema)
         if missing:
-            self.stats["ds_mismatches"] += 1
-            log.warning(
-                "%s/%s: the file has no DS %s, so those values are dropped (it has: %s)",
-                *(f.host, f.name, ", ".join(missing), ", ".join(f.ds)),
+            reason = (
+                f"the file has no DS {', '.join(missing)}, so those values are dropped "
+                f"(it has: {', '.join(f.ds)})"
             )
+            self.problems.report(Problem(Event.DS_MISMATCHES, f.host, f.test, f.name, reason))
 
-    def _refuse(self, host: str, rrd: str, reason: str) -> None:
-        self.stats["updates_refused"] += 1
-        if (host, rrd) not in self._refused:
-            if len(self._refused) > 10000:
-                self._refused.clear()
-            self._refused.add((host, rrd))
-            log.warning("%.100s/%.100s: refused: %s", host, rrd, reason)
+    def _refuse(self, host: str, test: str, rrd: str, reason: str) -> None:
+        self.problems.report(Problem(Event.UPDATES_REFUSED, host, test, rrd, f"refused: {reason}"))
 
-    def _shed(self) -> None:
+    def _shed(self, f: RrdFile) -> None:
         """The cache holds max_pending values that cannot be written now (rrdcached is
-        away, or files wait to be made): drop the value, count it, say so."""
-        self.stats["values_shed"] += 1
-        now = self.monotonic()
-        if now - self._shed_logged > SHED_LOG_SECONDS:
-            self._shed_logged = now
-            log.error(
-                "The cache is full (%d values): new values are shed until it drains",
-                self.table.pending,
-            )
+        away, or files wait to be made): the value is dropped."""
+        reason = (
+            f"the cache is full ({self.table.pending} values): new values are shed until it drains"
+        )
+        self.problems.report(Problem(Event.VALUES_SHED, f.host, f.test, f.name, reason))
 
     # --- files made --------------------------------------------------------------------
 
@@ -217,7 +207,7 @@ class RrdWriter:
             elif error is not None:
                 self._create_failed(f, error)
             else:
-                self.stats["rrd_creates"] += 1
+                self.counts.add(Event.RRD_CREATES)
                 if f.pending and self.schedule.held(f):
                     self._write([f])
 
@@ -232,7 +222,7 @@ class RrdWriter:
         except (OSError, StoreError) as e:
             self._create_failed(f, str(e), again)
             return
-        self.stats["rrd_creates"] += 1
+        self.counts.add(Event.RRD_CREATES)
         if f.pending and self.schedule.held(f, soon=True):
             self._write([f])
 
@@ -275,18 +265,16 @@ class RrdWriter:
             log.debug(
                 "%s/%s: the other rrdd dropped the host; %d values go", f.host, f.name, f.count
             )
-            self.stats["values_of_dropped_hosts"] += f.count
+            self.counts.add(Event.VALUES_OF_DROPPED_HOSTS, f.count)
             self.table.remove(f)
             return f
         return None
 
     def _give_up(self, f: RrdFile, reason: str) -> None:
-        """A file that will not be made: its values are lost, with a log line."""
-        log.error(
-            "%s/%s: cannot create %s, %d values lost: %s",
-            *(f.host, f.name, f.path, f.count, reason),
-        )
-        self.stats["updates_rejected"] += f.count
+        """A file that will not be made: its values are lost."""
+        reason = f"cannot create {f.path}, {f.count} values lost: {reason}"
+        lost = Problem(Event.VALUES_NOT_CREATED, f.host, f.test, f.name, reason, count=f.count)
+        self.problems.report(lost)
         self.table.remove(f)
 
     def move(self, f: RrdFile, host: str, name: str) -> RrdFile:
@@ -295,11 +283,9 @@ class RrdWriter:
         try:
             into = self.table.move(f, host, name)
         except ValueError:
-            log.warning(
-                "%s/%s: %d values held for %s/%s dropped: the files have other DS",
-                *(host, name, f.count, f.host, f.name),
-            )
-            self.stats["updates_rejected"] += f.count
+            reason = f"{f.count} values held for {f.host}/{f.name} dropped: the files have other DS"
+            lost = Problem(Event.VALUES_NOT_MOVED, host, f.test, name, reason, count=f.count)
+            self.problems.report(lost)
             self.table.remove(f)
             return self.table.get(host, name) or f
         if into is f and not f.made and f.state is not State.MAKING and os.path.lexists(f.path):
@@ -326,26 +312,27 @@ class RrdWriter:
                 return False
             if self.observe is not None:
                 self.observe(self.monotonic() - started)
-            self.stats["values_written"] += sum([self.table.take(f) for f in batch])
-            self.stats["rrd_writes"] += len(batch)
+            self.counts.add(Event.VALUES_WRITTEN, sum([self.table.take(f) for f in batch]))
+            self.counts.add(Event.RRD_WRITES, len(batch))
         if wait:
             self.take_answers()
         return True
 
     def take_answers(self) -> None:
-        """Count and log the values the store refused; take back those to send again,
-        those the disk refused (for a retry), and those of a missing file."""
+        """Report the values the store refused; take back those to send again, those
+        the disk refused (for a retry), and those of a missing file. None of them was
+        written after all."""
         for path, reason in self.store.unmade():
             f = self.table.at(path)
             if f is not None:
                 self._give_up(f, f"rrdcached did not make it: {reason}")
         refused, returned = self.store.answers()
         for path, lines in returned:
-            self.stats["values_written"] -= lines.count("\n") + 1
+            self.counts.add(Event.VALUES_WRITTEN, -(lines.count("\n") + 1))
             self._put_back(path, lines)
         by_file: dict[str, list[tuple[str, str]]] = {}
         for path, row, reason in refused:
-            self.stats["values_written"] -= 1
+            self.counts.add(Event.VALUES_WRITTEN, -1)
             by_file.setdefault(path, []).append((row, reason))
         for path, rows in by_file.items():
             f = self.table.at(path)
@@ -359,15 +346,15 @@ class RrdWriter:
                 self._put_back(path, "\n".join(row for row, _ in rows))
                 self.disk.hold(f, "write", cause, rows[0][1])
                 continue
-            where = path.removeprefix(self.rrddir + "/")
+            host, _, name = path.removeprefix(self.rrddir + "/").partition("/")
+            test = "" if f is None else f.test
             for row, reason in rows:
                 if "illegal attempt to update using time" in reason:
                     # rrdcached already has a newer value (sent before a restart of rrdd).
-                    self.stats["updates_dropped_old"] += 1
-                    log.debug("%s: %s", where, reason)
+                    self.problems.report(Problem(OLD, host, test, name, reason))
                     continue
-                self.stats["updates_rejected"] += 1
-                log.warning("%s: value %.80s rejected: %s", where, row, reason)
+                reason = f"value {row:.80} rejected: {reason}"
+                self.problems.report(Problem(Event.UPDATES_REJECTED, host, test, name, reason))
 
     def _missing(self, path: str, reason: str) -> bool:
         if self.store.files_here:
@@ -519,6 +506,7 @@ class RrdWriter:
                 return
             if self.monotonic() > deadline:
                 log.error("rrdcached is unreachable: %d values are lost", self.table.pending)
+                self.counts.add(Event.VALUES_LOST_RRDCACHED, self.table.pending)
                 return
             if not sent:
                 time.sleep(0.2)

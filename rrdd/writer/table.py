@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import logging
 import os
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
 
+from rrdd.events import Counts, Event
 from rrdd.schema import Schema
 
 log = logging.getLogger("rrdd.writer")
@@ -75,9 +75,9 @@ class RrdFile:
 
 
 class FileTable:
-    def __init__(self, rrddir: str, max_files: int, stats: Counter[str]):
+    def __init__(self, rrddir: str, max_files: int, counts: Counts):
         self.rrddir = rrddir
-        self.stats = stats
+        self.counts = counts
         self.max_files = max_files  # records kept at most; beyond, idle ones are forgotten
         self.hosts: dict[str, dict[str, RrdFile]] = {}
         self.size = 0  # records held
@@ -144,7 +144,7 @@ class FileTable:
         nothing pending (about 700 bytes each)."""
         for host in list(self.hosts):
             self.let_go(host)
-        self.stats["file_records_dropped"] += 1
+        self.counts.add(Event.FILE_RECORDS_DROPPED)
         log.info("Over %d files tracked: idle ones forgotten, %d remain", self.max_files, self.size)
 
     def move(self, f: RrdFile, host: str, name: str) -> RrdFile:
