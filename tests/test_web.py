@@ -22,6 +22,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -129,6 +130,20 @@ def site(request: pytest.FixtureRequest) -> Iterator[Site]:
     (rrddir / WEB1 / "passwd.rrd").symlink_to("/etc/passwd")
     write_problems(state, now)
 
+    shots = ROOT / ".artifacts/web"
+    shutil.rmtree(shots, ignore_errors=True)
+    shots.mkdir(parents=True)
+    request.config.stash[SCREENSHOTS] = shots
+    try:
+        with web_server(rrddir, env, f"--state-dir={state}") as base:
+            yield Site(base, rrddir, state, shots)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
+def web_server(rrddir: Path, env: dict[str, str], *args: str) -> Iterator[str]:
+    """`rrdd web` on the tree, with graphs.cfg of tests/data/web: its base URL."""
     port = free_port()
     web = subprocess.Popen(
         [
@@ -137,21 +152,17 @@ def site(request: pytest.FixtureRequest) -> Iterator[Site]:
             f"--rrddir={rrddir}",
             f"--listen=127.0.0.1:{port}",
             f"--graphscfg={DATA / 'web/graphs.cfg'}",
-            f"--state-dir={state}",
+            *args,
         ],
         stderr=subprocess.PIPE,
         text=True,
         env=env,
     )
     base = f"http://127.0.0.1:{port}"
-    shots = ROOT / ".artifacts/web"
-    shutil.rmtree(shots, ignore_errors=True)
-    shots.mkdir(parents=True)
-    request.config.stash[SCREENSHOTS] = shots
     try:
         wait_until(lambda: _answers(base) or web.poll() is not None)
         assert web.poll() is None, web.communicate()[1]
-        yield Site(base, rrddir, state, shots)
+        yield base
     finally:
         web.send_signal(signal.SIGINT)
         try:
@@ -159,7 +170,6 @@ def site(request: pytest.FixtureRequest) -> Iterator[Site]:
         except subprocess.TimeoutExpired:
             web.kill()
             web.communicate()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _answers(base: str) -> bool:
@@ -379,3 +389,64 @@ def test_a_name_with_url_characters_is_quoted_and_found(site: Site) -> None:
     assert host["host"] == WEB1
     status, _, _ = site.get(f"/host/{WEB1}/file/{quote('disk,root.rrd', safe='')}")
     assert status == 200
+
+
+def test_values_librrd_refused_in_both_channels_show_together_on_the_problems_page(
+    site: Site, browser: webdriver.Chrome, tmp_path: Path
+) -> None:
+    """The stock set-up: two rrdd, the status and the data channel's, with one XYMONTMP,
+    so one state_dir. Each is given a value its DERIVE data source cannot take, which
+    librrd refuses; rrdd web, with the same environment, shows both while they run."""
+    rrddir, xymontmp = tmp_path / "rrd", tmp_path / "tmp"
+    rrddir.mkdir()
+    xymontmp.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("XYMON", "NCV_", "TEST2"))}
+    env.update(
+        XYMONTMP=str(xymontmp),
+        TEST2RRD=f"{DEFAULT_TEST2RRD},myapp=ncv",
+        NCV_myapp="requests:DERIVE,*:GAUGE",
+    )
+    now = int(time.time())
+    channels = {
+        "status": f"@@status#1/{WEB1}|{now}.5|192.0.2.10||{WEB1}|myapp|{now + 1800}|green||"
+        f"green|0|0||0||{now}|linux|p|0|\nstatus web1,example,com.myapp green up\n"
+        "requests = 12.5\nconns : 3\n@@\n",
+        "data": f"@@data#1/{DB1}|{now}.5|192.0.2.11||{DB1}|myapp|linux|p\n"
+        "data db1,example,com.myapp\nrequests = 1e3\n@@\n",
+    }
+    rrdds = {
+        name: subprocess.Popen(
+            [RRDD, f"--rrddir={rrddir}", "--no-cache"],
+            stdin=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for name in channels
+    }
+    try:
+        for name, p in rrdds.items():
+            assert p.stdin is not None
+            p.stdin.write(channels[name])
+            p.stdin.flush()
+        state = xymontmp / "rrdd"
+        journals = {f"problems.{p.pid}.jsonl" for p in rrdds.values()}
+        wait_until(lambda: state.is_dir() and journals <= set(os.listdir(state)))
+        with web_server(rrddir, env) as base:  # state_dir: $XYMONTMP/rrdd, as rrdd's
+            here = Site(base, rrddir, state, site.shots)
+            text = open_page(browser, here, "/problems", "problems-two-channels")
+            assert "not a simple signed integer: '12.5'" in text
+            assert "not a simple signed integer: '1e3'" in text
+            api = here.json("/api/problems")
+            assert sorted(api["sources"]) == sorted(journals)
+            found = {(p["pid"], p["host"], p["file"], p["kind"]) for p in api["problems"]}
+            assert found == {
+                (rrdds["status"].pid, WEB1, "myapp.rrd", "rejected"),
+                (rrdds["data"].pid, DB1, "myapp.rrd", "rejected"),
+            }
+            assert all(p["test"] == "myapp" for p in api["problems"])
+    finally:
+        for p in rrdds.values():
+            _, err = p.communicate(timeout=60)
+            assert p.returncode == 0, err
+            assert "updates_rejected 1" in err  # the Totals line
