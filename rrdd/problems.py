@@ -43,6 +43,7 @@ from rrdd.events import Counts, Event
 log = logging.getLogger("rrdd.problems")
 
 REPEAT_SECONDS = 3600.0  # the same problem is said once an hour at most
+HOUR = 3600.0
 LINES_PER_HOUR = 100  # lines of one event an hour at most, for distinct problems
 EXCERPT = 400  # characters of the input kept with a problem
 MAX_FILE = 1 << 20  # bytes of a journal before it is rotated
@@ -116,7 +117,7 @@ class Problems:
         self.hook = hook
         self.monotonic = monotonic
         self._said: dict[tuple[str, str, str, Event], _Said] = {}
-        self._hour_ends = monotonic() + 3600.0
+        self._hour_ends = monotonic() + HOUR
         self._lines: Counter[Event] = Counter()  # said this hour
         self._unsaid: Counter[Event] = Counter()  # only counted this hour
 
@@ -136,8 +137,9 @@ class Problems:
             self._new_hour(now)
         kind = KINDS[event]
         if self._lines[event] >= kind.lines:
-            if said is not None:
-                said.again += 1  # said with its next line
+            if said is not None:  # said with its next line
+                said.again += 1
+                said.last = p
             else:
                 self._unsaid[event] += 1
             return
@@ -175,7 +177,7 @@ class Problems:
             )
         self._unsaid.clear()
         self._lines.clear()
-        self._hour_ends = now + 3600.0
+        self._hour_ends = now + HOUR
 
     def flush(self) -> None:
         """Between reads: write the journal's new lines."""

@@ -237,3 +237,23 @@ def test_names_that_are_not_utf8_make_lines_any_reader_takes(tmp_path: Path) -> 
     problems.flush()
     [line] = journal_lines(tmp_path)
     assert line.host == "h\ufffd\ufffd"
+
+
+def test_a_repeat_held_back_by_the_hourly_ceiling_is_journaled_at_exit(tmp_path: Path) -> None:
+    clock = Clock()
+    problems = Problems(Counts(), Journal(tmp_path), monotonic=clock)
+
+    def old(host: str) -> Problem:
+        return Problem(Event.UPDATES_DROPPED_OLD, host, "cpu", "la.rrd", "not newer")
+
+    problems.report(old("a"))
+    clock.now += REPEAT_SECONDS
+    for i in range(KINDS[Event.UPDATES_DROPPED_OLD].lines):  # the next hour's lines
+        problems.report(old(f"h{i}"))
+    problems.report(old("a"))  # its hour is over, but no line is left
+    problems.close()
+    said = [(p.host, p.reason) for p in journal_lines(tmp_path) if p.host == "a"]
+    assert said == [
+        ("a", "not newer"),
+        ("a", "not newer (and 1 more like it since the line before)"),
+    ]
