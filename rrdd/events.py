@@ -92,6 +92,33 @@ FAMILIES: dict[str, Family] = {
     "rrdd_file_records_pruned_total": Family(
         "Times rrdd held records of max_files files and forgot the idle ones."
     ),
+    "rrdd_relay_messages_total": Family("Channel messages rrdd relay read to publish."),
+    "rrdd_relay_published_total": Family("Messages NATS acknowledged to rrdd relay."),
+    "rrdd_relay_duplicates_total": Family(
+        "Messages NATS acknowledged as copies of ones it had (published again after a "
+        "lost connection)."
+    ),
+    "rrdd_relay_spooled_total": Family("Messages rrdd relay put in its spool."),
+    "rrdd_relay_replayed_total": Family("Messages rrdd relay published again from its spool."),
+    "rrdd_relay_swapped_total": Family(
+        "Messages a partition stored before an earlier one its stream had refused."
+    ),
+    "rrdd_relay_messages_lost_total": Family(
+        "Messages rrdd relay could not pass on: spool_full (the spool had no room), "
+        "unroutable (no host in the header).",
+        "reason",
+    ),
+    "rrdd_nats_messages_total": Family("Messages rrdd worker took from its partitions."),
+    "rrdd_nats_redelivered_total": Family(
+        "Messages NATS delivered to rrdd worker again (not acknowledged before)."
+    ),
+    "rrdd_nats_duplicate_values_total": Family(
+        "Values of redelivered messages that their files already had (dropped)."
+    ),
+    "rrdd_nats_commit_retries_total": Family(
+        "Times rrdd worker could not make its values durable and tried again."
+    ),
+    "rrdd_nats_acked_total": Family("Messages rrdd worker acknowledged, their values durable."),
 }
 
 
@@ -147,6 +174,19 @@ class Event(Enum):
     FLUSH_REQUESTS = ("flush_requests", "rrdd_flush_requests_total", "")
     HOSTS_RELEASED = ("hosts_released", "rrdd_hosts_released_total", "")
     FILE_RECORDS_DROPPED = ("file_records_dropped", "rrdd_file_records_pruned_total", "")
+    RELAY_MESSAGES = ("relay_messages", "rrdd_relay_messages_total", "")
+    RELAY_PUBLISHED = ("relay_published", "rrdd_relay_published_total", "")
+    RELAY_DUPLICATES = ("relay_duplicates", "rrdd_relay_duplicates_total", "")
+    RELAY_SPOOLED = ("relay_spooled", "rrdd_relay_spooled_total", "")
+    RELAY_REPLAYED = ("relay_replayed", "rrdd_relay_replayed_total", "")
+    RELAY_SWAPPED = ("relay_swapped", "rrdd_relay_swapped_total", "")
+    RELAY_SPOOL_OVERFLOW = ("relay_spool_overflow", "rrdd_relay_messages_lost_total", "spool_full")
+    RELAY_UNROUTABLE = ("relay_unroutable", "rrdd_relay_messages_lost_total", "unroutable")
+    NATS_MESSAGES = ("nats_messages", "rrdd_nats_messages_total", "")
+    NATS_REDELIVERED = ("nats_redelivered", "rrdd_nats_redelivered_total", "")
+    NATS_DUPLICATE_VALUES = ("nats_duplicate_values", "rrdd_nats_duplicate_values_total", "")
+    NATS_COMMIT_RETRIES = ("nats_commit_retries", "rrdd_nats_commit_retries_total", "")
+    NATS_ACKED = ("nats_acked", "rrdd_nats_acked_total", "")
 
     def __init__(self, key: str, family: str, label: str | None) -> None:
         self.key = key

@@ -322,9 +322,9 @@ def test_a_commit_is_true_once_the_daemon_has_answered_for_every_value(
     rrdcached: Daemon,
 ) -> None:
     now = [0.0]
-    stats: Counter[str] = Counter()
-    store = Rrdcached(rrdcached.address, str(rrdcached.rrddir), clock=lambda: now[0], stats=stats)
-    writer = RrdWriter(rrdcached.rrddir, RraDefinitions.load(None), stats, store=store)
+    counts = Counts()
+    store = Rrdcached(rrdcached.address, str(rrdcached.rrddir), clock=lambda: now[0], counts=counts)
+    writer = RrdWriter(rrdcached.rrddir, RraDefinitions.load(None), counts, store=store)
     gauge = Schema.of("DS:la:GAUGE:600:U:U")
     for i in range(3):
         writer.write(f"h{i}", "cpu", T0, Update("la.rrd", gauge, (str(i),)))

@@ -597,11 +597,11 @@ def test_a_ceiling_under_one_a_second_still_lets_files_through(tmp_path: Path) -
 
 
 def test_a_commit_writes_every_held_value_and_makes_waiting_files(tmp_path: Path) -> None:
-    w, stats = writer(tmp_path, policy=CachePolicy(creates_per_second=0.001))
+    w, counts = writer(tmp_path, policy=CachePolicy(creates_per_second=0.001))
     w.write("h1", "cpu", T0, Update("la.rrd", GAUGE, ("1",)))  # both wait for the ceiling
     w.write("h1", "cpu", T0 + 300, Update("la.rrd", GAUGE, ("2",)))
     w.write("h2", "cpu", T0, Update("la.rrd", GAUGE, ("3",)))
-    assert stats["creates_deferred"] == 2 and w.pending() == 3
+    assert counts[Event.CREATES_DEFERRED] == 2 and w.pending() == 3
     assert w.commit() and w.pending() == 0
     assert last(tmp_path / "rrd/h1/la.rrd") == (T0 + 300, {"la": 2.0})
     assert last(tmp_path / "rrd/h2/la.rrd") == (T0, {"la": 3.0})

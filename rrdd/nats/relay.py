@@ -33,7 +33,6 @@ import json
 import logging
 import os
 import time
-from collections import Counter
 from dataclasses import dataclass
 
 import nats.errors
@@ -44,6 +43,7 @@ from rrdd import logsetup
 from rrdd.channel import CONTROLS, ChannelParser, route
 from rrdd.daemon import reopen_logs
 from rrdd.errors import ConfigError
+from rrdd.events import Counts, Event
 from rrdd.loop import SIGNALS, Loop
 from rrdd.nats.common import Stream, connect, host_token, make_stream, partition_of
 from rrdd.nats.spool import Position, Record, Spool
@@ -68,13 +68,13 @@ class Sent:
 
 
 class Relay:
-    def __init__(self, settings: Settings, stats: Counter[str], spool: Spool):
+    def __init__(self, settings: Settings, counts: Counts, spool: Spool):
         self.settings = settings
-        self.stats = stats
+        self.counts = counts
         self.stream = Stream.of(settings)
         self.partitions = settings.nats_partitions
         self.spool = spool
-        self.channel = ChannelParser(settings.max_message, stats)
+        self.channel = ChannelParser(settings.max_message, counts)
         self.nc: Client | None = None
         self.inbox = ""
         self.sent: dict[int, Sent] = {}  # reply number -> a publish awaiting its ack
@@ -103,7 +103,7 @@ class Relay:
             if kind and CONTROLS[kind].scope != "host":
                 self._own_control(kind)
             else:
-                self.stats["relay_unroutable"] += 1
+                self.counts.add(Event.RELAY_UNROUTABLE)
                 log.warning("Message without a host, not relayed: %.200r", bytes(block[:200]))
             return []
         self._ids += 1
@@ -121,7 +121,7 @@ class Relay:
         ]
 
     def _own_control(self, kind: str) -> None:
-        self.stats[f"controls_{kind}"] += 1
+        self.counts.add(Event.CONTROLS, 1, kind)
         if kind == "logrotate":
             reopen_logs(self.settings.logfile)
         elif kind == "shutdown":
@@ -158,7 +158,7 @@ class Relay:
             loop.forget(fd)
 
     async def submit(self, record: Record) -> None:
-        self.stats["relay_messages"] += 1
+        self.counts.add(Event.RELAY_MESSAGES)
         while not self.spooling and len(self.sent) >= self.settings.nats_window:
             self._space.clear()
             await self._space.wait()
@@ -177,17 +177,17 @@ class Relay:
             self.spooling = True
             log.warning("NATS does not take messages now: spooling to %s", self.spool.directory)
         if self.spool.append(record):
-            self.stats["relay_spooled"] += 1
+            self.counts.add(Event.RELAY_SPOOLED)
             self._wake.set()
             return
-        self.stats["relay_spool_overflow"] += 1
+        self.counts.add(Event.RELAY_SPOOL_OVERFLOW)
         now = time.monotonic()
         if now - self._overflow_said > REPORT_EVERY:
             self._overflow_said = now
             log.error(
                 "The spool is full (%d bytes): messages are dropped (%d so far)",
                 self.spool.max_bytes,
-                self.stats["relay_spool_overflow"],
+                self.counts[Event.RELAY_SPOOL_OVERFLOW],
             )
 
     # --- publishing -----------------------------------------------------------------
@@ -234,18 +234,18 @@ class Relay:
             self.fail(f"the stream refused a message: {error.get('description', data[:200])}")
         else:
             if sent.record.subject in self._swap_watch:
-                self.stats["relay_swapped"] += 1
+                self.counts.add(Event.RELAY_SWAPPED)
                 log.warning(
                     "%s: a message was stored before an earlier one the stream refused",
                     sent.record.subject,
                 )
             self.failures = 0
-            self.stats["relay_published"] += 1
+            self.counts.add(Event.RELAY_PUBLISHED)
             if sent.record.id.endswith(FIRST):
                 p = sent.record.subject.split(".")[2]
                 self.after[sent.record.id[: -len(FIRST)]] = f"{p} {json.loads(data)['seq']}"
             if b'"duplicate"' in data:
-                self.stats["relay_duplicates"] += 1
+                self.counts.add(Event.RELAY_DUPLICATES)
 
     def fail(self, reason: str) -> None:
         """A publish failed: everything unanswered goes to the spool, in order."""
@@ -306,7 +306,7 @@ class Relay:
             return False
         end: Position = chunk[-1][1]
         self.spool.commit(end)
-        self.stats["relay_replayed"] += len(chunk)
+        self.counts.add(Event.RELAY_REPLAYED, len(chunk))
         return True
 
     # --- the connection -------------------------------------------------------------
@@ -394,11 +394,11 @@ async def _main(relay: Relay, loop: Loop, fd: int) -> None:
 
 
 def run_relay(settings: Settings, fd: int = 0) -> int:
-    stats: Counter[str] = Counter()
+    counts = Counts()
     if settings.nats_spool_dir is None:
         raise ConfigError("the relay needs a spool: set nats_spool_dir (or state_dir, XYMONTMP)")
     spool = Spool(settings.nats_spool_dir, settings.nats_spool_max)
-    relay = Relay(settings, stats, spool)
+    relay = Relay(settings, counts, spool)
     loop = Loop()
 
     def on_signal(signum: object) -> None:
@@ -414,7 +414,7 @@ def run_relay(settings: Settings, fd: int = 0) -> int:
     finally:
         spool.close()
         loop.close()
-    summary = ", ".join(f"{k} {v}" for k, v in sorted(stats.items()) if v)
+    summary = ", ".join(f"{k} {v}" for k, v in sorted(counts.totals().items()) if v)
     log.info("Totals: %s", summary or "nothing received")
     if relay.fatal is not None:
         raise relay.fatal

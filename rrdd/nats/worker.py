@@ -49,6 +49,7 @@ from rrdd import logsetup, privileges
 from rrdd.channel import ChannelParser
 from rrdd.daemon import Daemon, load_rras
 from rrdd.errors import StartError
+from rrdd.events import Counts, Event
 from rrdd.loop import SIGNALS, Loop
 from rrdd.nats import options
 from rrdd.nats.common import (
@@ -169,17 +170,17 @@ class Worker:
         settings: Settings,
         daemon: Daemon,
         writer: RrdWriter,
-        stats: Counter[str],
+        counts: Counts,
         drain: bool,
     ):
         self.settings = settings
         self.daemon = daemon
         self.writer = writer
-        self.stats = stats
+        self.counts = counts
         self.drain = drain
         self.index, self.count = parse_worker(settings.nats_worker)
         self.stream = Stream.of(settings)
-        self.parser = ChannelParser(settings.max_message, stats)
+        self.parser = ChannelParser(settings.max_message, counts)
         self.running = True
         self.failed: str | None = None
         self.nc: Client | None = None
@@ -359,20 +360,21 @@ class Worker:
         return not info.num_pending and not info.num_ack_pending
 
     async def handle(self, js: JetStreamContext, msgs: list[Msg]) -> None:
-        stats = self.stats
+        counts = self.counts
         for msg in msgs:
             if msg.headers and AFTER in msg.headers:
                 await self._after(js, msg.headers[AFTER])
             again = msg.metadata.num_delivered > 1
             if again:
-                stats["nats_redelivered"] += 1
-                old = stats["updates_dropped_old"]
+                counts.add(Event.NATS_REDELIVERED)
+                old = counts.get(Event.UPDATES_DROPPED_OLD)
             item = self.parser.item(msg.data)
-            stats["nats_messages"] += 1
+            counts.add(Event.NATS_MESSAGES)
             if item is not None:
                 self.daemon.handle(item)
             if again:
-                stats["nats_duplicate_values"] += stats["updates_dropped_old"] - old
+                dropped = counts.get(Event.UPDATES_DROPPED_OLD) - old
+                counts.add(Event.NATS_DUPLICATE_VALUES, dropped)
 
     async def _after(self, js: JetStreamContext, after: str) -> None:
         """A renamehost's copy for the new name: wait until the old name's partition has
@@ -415,7 +417,7 @@ class Worker:
         self._pending, self._waiters = [], []
         backoff = 0.5
         while not durable(self.writer):
-            self.stats["nats_commit_retries"] += 1
+            self.counts.add(Event.NATS_COMMIT_RETRIES)
             for msg in msgs:
                 with contextlib.suppress(nats.errors.Error):
                     await msg.in_progress()  # not redelivered while rrdd keeps its values
@@ -424,7 +426,7 @@ class Worker:
         for msg in msgs:
             with contextlib.suppress(nats.errors.Error):
                 await msg.ack()
-        self.stats["nats_acked"] += len(msgs)
+        self.counts.add(Event.NATS_ACKED, len(msgs))
         self.writer.sync()
         for waiter in waiters:
             if not waiter.done():
@@ -436,21 +438,21 @@ def run_worker(args: argparse.Namespace) -> int:
     rras = load_rras(settings)
     load_mibs(settings.snmpmibs)
     logsetup.configure(settings.log, settings.debug)
-    stats: Counter[str] = Counter()
-    creators = start_creators(settings, stats)
-    shared = start_metrics(settings, stats)
+    counts = Counts()
+    creators = start_creators(settings, counts)
+    shared = start_metrics(settings, counts)
     metrics = shared.metrics if shared else None
 
     def rebuild() -> Settings:
         return options.read_settings(args, rrddir_needed=True)
 
-    daemon, writer, processor = start_daemon(settings, rras, rebuild, stats, metrics, creators)
+    daemon, writer, processor = start_daemon(settings, rras, rebuild, counts, metrics, creators)
     privileges.warn_if_root(settings.user)
     watcher = start_watcher(settings, (), daemon.request_reload)
     if shared is not None:
         writer_gauges(shared.metrics, writer, lambda: daemon.last_message)
         shared.start()
-    worker = Worker(settings, daemon, writer, stats, args.drain)
+    worker = Worker(settings, daemon, writer, counts, args.drain)
     loop = Loop()
 
     def on_signal(signum: signal.Signals) -> None:
