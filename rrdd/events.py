@@ -219,6 +219,8 @@ class Counts:
 
     def __getitem__(self, event: Event) -> int:
         """The event's count, over all its labels."""
+        if not isinstance(event, Event):  # a name ("values_written") would count as 0
+            raise TypeError(f"counts are read by Event, not {event!r}")
         return sum(n for (e, _), n in list(self._counts.items()) if e is event)
 
     def snapshot(self) -> dict[Key, int]:

@@ -3,7 +3,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-from collections import Counter
 
 import pytest
 
@@ -240,8 +239,8 @@ def header(fields: int, kind: bytes = b"status") -> bytes:
 
 def test_the_shortest_headers_read() -> None:
     # status: 14 fields, up to DISABLETIME; data: 6, up to TEST. One fewer is ignored.
-    stats: Counter[str] = Counter()
-    parser = ChannelParser(stats=stats)
+    counts = Counts()
+    parser = ChannelParser(counts=counts)
     ok_status, ok_data = header(14) + b"\nstatus h.t green\n@@\n", header(6, b"data") + b"\nx\n@@\n"
     (s,) = items(ok_status, parser=parser)
     (d,) = items(ok_data.replace(b"#5/", b"#6/"), parser=parser)
@@ -267,7 +266,7 @@ def test_the_shortest_headers_read() -> None:
         )
         == []
     )
-    assert stats["ignored_short"] == 3
+    assert counts[Event.IGNORED_SHORT] == 3
 
 
 def test_a_bad_checksum_above_the_good_one_is_dropped_too() -> None:
@@ -330,11 +329,11 @@ def test_what_is_skipped_is_logged_with_its_size(caplog: pytest.LogCaptureFixtur
 
 
 def test_an_empty_message_at_the_end_is_no_unterminated_one() -> None:
-    stats: Counter[str] = Counter()
-    parser = ChannelParser(stats=stats)
+    counts = Counts()
+    parser = ChannelParser(counts=counts)
     assert [m.seq for m in items(status(1), b"\n@@\n", parser=parser)] == [1]
     parser.close()
-    assert not stats
+    assert counts.snapshot() == {}
 
 
 def test_oversize_and_unterminated_messages_are_logged_by_their_first_line(
@@ -361,16 +360,16 @@ def test_oversize_and_unterminated_messages_are_logged_by_their_first_line(
 
 
 def test_an_oversize_message_is_counted_once_and_not_held_while_it_arrives() -> None:
-    stats: Counter[str] = Counter()
-    parser = ChannelParser(max_message=1000, stats=stats)
+    counts = Counts()
+    parser = ChannelParser(max_message=1000, counts=counts)
     start = status(1, b"status h.t green\n" + b"x" * 990)[:-4]
-    assert items(start, parser=parser) == [] and stats["oversize"] == 1
+    assert items(start, parser=parser) == [] and counts[Event.OVERSIZE] == 1
     for _ in range(50):
         assert items(b"x" * 997 + b"\n@@", parser=parser) == []  # a terminator cut in two
-    assert stats["oversize"] == 1 and len(parser._buf) < 1000
+    assert counts[Event.OVERSIZE] == 1 and len(parser._buf) < 1000
     # Its end, and the next message in the same read.
     assert [m.seq for m in items(b"\n" + status(2), parser=parser)] == [2]
-    assert stats["oversize"] == 1
+    assert counts[Event.OVERSIZE] == 1
 
 
 def test_the_default_limit_is_xymond_rrds_buffer() -> None:

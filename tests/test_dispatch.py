@@ -13,7 +13,7 @@ from rrdd.errors import ParseError
 from rrdd.events import Counts, Event
 from rrdd.external import ExtraScripts
 from rrdd.parsers import Handler
-from rrdd.problems import Problem, Problems
+from rrdd.problems import MAX_KEYS, Problem, Problems
 from rrdd.schema import Schema, Update
 from rrdd.writer.memory import MemoryWriter
 from tests.helpers import wait_until
@@ -140,11 +140,11 @@ def test_a_problem_of_the_extra_script_is_reported(tmp_path: Path) -> None:
 
 
 def test_messages_are_counted_by_kind() -> None:
-    dispatcher, _, stats = make(yielding_then_failing)
+    dispatcher, _, counts = make(yielding_then_failing)
     data = message("nosuchtest")._replace(kind="data")
     for msg in (message("nosuchtest"), message("t", flags="R"), data):
         dispatcher.handle(msg)
-    assert (stats["messages_status"], stats["messages_data"]) == (2, 1)
+    assert (counts.get(Event.MESSAGES, "status"), counts.get(Event.MESSAGES, "data")) == (2, 1)
 
 
 def test_a_parser_bug_leaves_its_traceback_at_debug_level(
@@ -162,42 +162,37 @@ def test_the_same_bad_input_is_logged_again_after_an_hour(
 ) -> None:
     now = [1000.0]
     handler = Handler(("x",), yielding_then_failing, "test", ())  # type: ignore[arg-type]
-    ctx = Context(clock=lambda: now[0])
-    dispatcher = Dispatcher(Routes("t=x"), {"x": handler}, ctx, MemoryWriter(), Counter())
+    counts = Counts()
+    problems = Problems(counts, monotonic=lambda: now[0])
+    dispatcher = Dispatcher(
+        Routes("t=x"), {"x": handler}, Context(), MemoryWriter(), counts, problems=problems
+    )
     logged = []
-    with caplog.at_level(logging.WARNING, logger="rrdd.dispatch"):
+    with caplog.at_level(logging.WARNING, logger="rrdd"):
         for at in (0, 3599.5, 3600, 7199.5, 7201):
             now[0] = 1000.0 + at
             before = len(caplog.records)
             dispatcher.handle(message("t"))
             logged.append(len(caplog.records) > before)
     assert logged == [True, False, True, False, True]
+    assert counts.get(Event.PARSE_ERRORS, "x") == 5
 
 
-def test_the_log_once_memory_forgets_everything_past_ten_thousand_keys(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    # Host names come from the network: what rrdd remembers to log once is bounded.
-    dispatcher, _, _ = make(yielding_then_failing)
-    hosts = [f"h{i}" for i in range(10001)]
-
-    def logs(host: str) -> bool:
-        before = len(caplog.records)
-        dispatcher.handle(message("t")._replace(hostname=host))
-        return len(caplog.records) > before
-
-    with caplog.at_level(logging.WARNING, logger="rrdd.dispatch"):
-        assert all(logs(h) for h in hosts)  # 10,001 remembered
-        assert not logs("h0")  # still within its hour
-        assert logs("another")  # one more: everything is forgotten first
-        assert logs("h0")
+def test_what_is_remembered_to_be_said_once_is_bounded() -> None:
+    # Host names come from the network: the problems kept for their repeats are bounded.
+    counts = Counts()
+    problems = Problems(counts)
+    for i in range(MAX_KEYS + 5):
+        problems.report(Problem(Event.PARSE_ERRORS, f"h{i}", "t", reason="bad", handler="x"))
+    assert len(problems._said) <= MAX_KEYS
+    assert counts.get(Event.PARSE_ERRORS, "x") == MAX_KEYS + 5
 
 
 def test_each_kind_of_extra_script_problem_is_logged_once_an_interval(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     # A time-out, an answer too long and an answer that does not read, from one host and
-    # test: three log lines; the same kinds again: none.
+    # test: a line for the time-out and one for the first failure; the rest: none.
     script = tmp_path / "moody.sh"
     script.write_text(
         "#!/bin/sh\n"
@@ -211,16 +206,20 @@ def test_each_kind_of_extra_script_problem_is_logged_once_an_interval(
     extra = ExtraScripts(
         str(script), ("t",), tmpdir=str(tmp_path), timeout=2, workers=1, persistent=False
     )
-    stats: Counter[str] = Counter()
-    dispatcher = Dispatcher(Routes("t"), {}, Context(), MemoryWriter(), stats, extra)
-    with caplog.at_level(logging.WARNING, logger="rrdd.dispatch"):
+    counts = Counts()
+    dispatcher = Dispatcher(
+        Routes("t"), {}, Context(), MemoryWriter(), counts, extra, problems=Problems(counts)
+    )
+    with caplog.at_level(logging.WARNING, logger="rrdd"):
         for body in ("slow", "long", "bad", "slow", "long", "bad"):
             dispatcher.handle(message("t", body=f"status h.t green {body}"))
             wait_until(lambda: not extra.busy())
             dispatcher.collect()
     extra.close()
-    assert stats["extra_runs"] == 6 and stats["parse_errors_extra"] == 6, caplog.text
-    assert len([r for r in caplog.records if r.getMessage().startswith("h/t: ")]) == 3
+    assert counts[Event.EXTRA_RUNS] == 6, caplog.text
+    assert (counts[Event.EXTRA_TIMEOUTS], counts[Event.EXTRA_ERRORS]) == (2, 4), caplog.text
+    # One line an hour for each event: the time-outs, and the other failures.
+    assert len([r for r in caplog.records if r.getMessage().startswith("h/t: ")]) == 2
 
 
 def test_the_daemon_has_a_handler_for_every_control_kind() -> None:

@@ -94,7 +94,7 @@ def test_each_update_is_one_line_naming_its_file_by_params_or_name(tmp_path: Pat
     script = tmp_path / "cat.sh"
     script.write_text(f"#!/bin/sh\ncat > {out}\n")
     script.chmod(0o755)
-    p = Processor(str(script), Counter())
+    p = Processor(str(script), Counts())
     disk = Schema.of("DS:pct:GAUGE:600:0:100", "DS:used:GAUGE:600:0:U")
     p.accept("h1", Update("la.rrd", Schema.of("DS:la:GAUGE:600:U:U"), ("52",)), 1795312871)
     p.accept("h1", Update("disk,root.rrd", disk, ("5", "10"), params=("disk", "/root")), 1795312871)

@@ -577,7 +577,7 @@ def test_files_at_the_file_systems_limits_are_written(tmp_path: Path) -> None:
     w.close()
     assert last(tmp_path / "rrd" / host / rrd) == (T0, {"la": 1.0})
     assert last(rrddir / "h" / ("f" * room)) == (T0, {"la": 2.0})
-    assert stats["updates_refused"] == 1 and stats["rrd_open_errors"] == 0
+    assert stats[Event.UPDATES_REFUSED] == 1 and stats[Event.RRD_OPEN_ERRORS] == 0
 
 
 def test_a_ceiling_under_one_a_second_still_lets_files_through(tmp_path: Path) -> None:
@@ -615,17 +615,17 @@ def test_a_reload_changes_the_create_ceiling_and_keeps_it_when_unchanged(
     clock.now += 1  # creates saved up
     w.reconfigure(rras, CachePolicy(creates_per_second=float("2.5")))  # the same, anew
     w.write("h1", "cpu", T0, Update("la.rrd", GAUGE, ("1",)))
-    assert stats["rrd_creates"] == 1  # the saving survived a reload that changed nothing
+    assert stats[Event.RRD_CREATES] == 1  # the saving survived a reload that changed nothing
     w.reconfigure(rras, CachePolicy(creates_per_second=0.001))
     w.write("h2", "cpu", T0, Update("la.rrd", GAUGE, ("2",)))
     clock.now += 1
     w.sync()
-    assert stats["rrd_creates"] == 1 and stats["creates_deferred"] == 1  # lowered: it waits
+    assert stats[Event.RRD_CREATES] == 1 and stats[Event.CREATES_DEFERRED] == 1  # lowered: it waits
     w.reconfigure(rras, CachePolicy(creates_per_second=1000))
     clock.now += 0.01
     w.sync()
-    assert stats["rrd_creates"] == 2  # raised: made at the next turn
+    assert stats[Event.RRD_CREATES] == 2  # raised: made at the next turn
     w.reconfigure(rras, CachePolicy(creates_per_second=0))
     for i in range(3, 6):
         w.write(f"h{i}", "cpu", T0, Update("la.rrd", GAUGE, ("3",)))
-    assert stats["rrd_creates"] == 5  # no ceiling at all
+    assert stats[Event.RRD_CREATES] == 5  # no ceiling at all
