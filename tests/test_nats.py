@@ -453,3 +453,21 @@ authorization {{ users = [ {{ user: rrdd, password: "s3cret-pw" }} ] }}
         assert in_url.returncode == 3 and "credentials do not go in the URL" in in_url.stdout
     finally:
         secured.kill()
+
+
+def test_a_message_too_short_for_its_host_is_not_relayed_and_the_rest_is(
+    tmp_path: Path, server: NatsServer
+) -> None:
+    short = b"@@status#1/h|1795312871.5\nstatus h.cpu green load=9.00\n@@\n"
+    p = subprocess.run(
+        [RRDD, "relay", f"--nats={server.url}", f"--nats-spool-dir={tmp_path / 'spool'}"],
+        input=short + rounds(["a"], 1),
+        capture_output=True,
+        env=clean_env(),
+        timeout=60,
+    )
+    assert p.returncode == 0, p.stderr
+    assert b"Message without a host, not relayed" in p.stderr
+    assert (
+        totals(p.stderr.decode())["relay_published"] == len(rounds(["a"], 1).split(b"\n@@\n")) - 1
+    )

@@ -29,6 +29,7 @@ two are swapped in the stream. The relay counts it (relay_swapped) and says so.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -55,6 +56,8 @@ log = logging.getLogger("rrdd.nats")
 # for the new name says where that one is stored (AFTER: "<partition> <stream seq>"), and
 # the worker of the new name applies it only once that partition has acknowledged it.
 FIRST, SECOND, AFTER = ".a", ".b", "Rrdd-After"
+SUBJECTS = 100_000  # hosts whose subject is kept
+CONNECT_GRACE = 2.0  # seconds the relay waits for NATS before it reads (and spools)
 ACK_TIMEOUT = 5.0  # seconds a publish may wait for its ack before the relay spools
 REPORT_EVERY = 60.0  # seconds between two log lines about a full spool
 STOP_PATIENCE = 5.0  # seconds the relay waits at the end for the acks of what it sent
@@ -85,6 +88,7 @@ class Relay:
         self.ready = False  # connected, and the stream checked
         self.fatal: ConfigError | None = None
         self._prefix = f"{os.getpid():x}.{time.time_ns():x}."
+        self._subjects: dict[bytes, tuple[int, str]] = {}  # host -> partition, subject
         self._ids = 0
         self._space = asyncio.Event()  # a publish was answered
         self._wake = asyncio.Event()  # the replay has something to do
@@ -100,7 +104,7 @@ class Relay:
         """The publishes one channel message makes: none, one, or two (a renamehost)."""
         kind, hosts = route(block)
         if not kind or not hosts:
-            if kind and CONTROLS[kind].scope != "host":
+            if kind in CONTROLS and CONTROLS[kind].scope != "host":
                 self._own_control(kind)
             else:
                 self.counts.add(Event.RELAY_UNROUTABLE)
@@ -108,17 +112,29 @@ class Relay:
             return []
         self._ids += 1
         payload, name = bytes(block), f"{self._prefix}{self._ids}"
+        if len(hosts) == 1:
+            return [Record(name, self._subject(hosts[0])[1], payload)]
         places: dict[int, str] = {}
         for host in hosts:  # renamehost: both names, in two partitions or one
-            token = host_token(host)
-            places.setdefault(partition_of(token, self.partitions), token)
+            places.setdefault(*self._subject(host))
         if len(places) == 1:
-            ((p, token),) = places.items()
-            return [Record(name, self.stream.subject(p, token), payload)]
+            return [Record(name, next(iter(places.values())), payload)]
         return [
-            Record(f"{name}{suffix}", self.stream.subject(p, token), payload)
-            for suffix, (p, token) in zip((FIRST, SECOND), places.items(), strict=True)
+            Record(f"{name}{suffix}", subject, payload)
+            for suffix, subject in zip((FIRST, SECOND), places.values(), strict=True)
         ]
+
+    def _subject(self, host: bytes) -> tuple[int, str]:
+        """A host's partition and subject, worked out once (the same hosts come every few
+        minutes), for at most SUBJECTS hosts at a time."""
+        found = self._subjects.get(host)
+        if found is None:
+            if len(self._subjects) >= SUBJECTS:
+                self._subjects.clear()
+            token = host_token(host)
+            p = partition_of(token, self.partitions)
+            found = self._subjects[host] = (p, self.stream.subject(p, token))
+        return found
 
     def _own_control(self, kind: str) -> None:
         self.counts.add(Event.CONTROLS, 1, kind)
@@ -380,6 +396,10 @@ class Relay:
 
 async def _main(relay: Relay, loop: Loop, fd: int) -> None:
     connecting = asyncio.ensure_future(relay.connect())
+    # The channel is read once NATS is ready, or after CONNECT_GRACE: what comes meanwhile
+    # waits in xymond_channel's pipe rather than going through the spool on disk.
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(asyncio.shield(connecting), CONNECT_GRACE)
     replaying = asyncio.ensure_future(relay.replay())
     loop.every(1.0, relay.check_timeouts)
     try:

@@ -50,6 +50,7 @@ class Spool:
         self._tail = os.open(
             self._path(self.segments[-1]), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640
         )
+        self._tail_size = os.fstat(self._tail).st_size  # kept here: no fstat per record
 
     def _path(self, number: int) -> Path:
         return self.directory / f"{number:010d}.seg"
@@ -82,13 +83,15 @@ class Spool:
         size = _LENGTH.size + len(body)
         if self.bytes + size > self.max_bytes:
             return False
-        if os.fstat(self._tail).st_size >= SEGMENT:
+        if self._tail_size >= SEGMENT:
             os.close(self._tail)
             self.segments.append(self.segments[-1] + 1)
             self._tail = os.open(
                 self._path(self.segments[-1]), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640
             )
+            self._tail_size = 0
         os.write(self._tail, _LENGTH.pack(len(body)) + body)
+        self._tail_size += size
         self.bytes += size
         return True
 
@@ -132,6 +135,7 @@ class Spool:
         if not self and position.segment == self.segments[-1]:
             # Empty: start the segment over instead of growing it for ever.
             os.ftruncate(self._tail, 0)
+            self._tail_size = 0
             self.head = Position(position.segment, 0)
         temp = self.directory / ".head"
         temp.write_text(f"{self.head.segment} {self.head.offset}\n")
