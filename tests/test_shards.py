@@ -99,6 +99,18 @@ def test_control_messages_for_every_worker_or_none() -> None:
     assert r.counts.get(Event.CONTROLS, "reload") == r.counts.get(Event.CONTROLS, "shutdown") == 1
 
 
+def test_a_message_too_short_for_its_host_costs_nothing_else(tmp_path: Path) -> None:
+    # It went to no worker: the router raised, and lost the rest of its read (64 KiB).
+    r = router(2)
+    assert r.targets(b"@@status#1/h|1795312871.5|192.0.2.10") == (0,)  # which logs it
+    assert r.targets(b"@@data#2/h") == (0,)
+    short = b"@@status#1/h|1795312871.5\nstatus h.cpu green load=9.00\n@@\n"
+    p = run(tmp_path, short + cpu(2, "h1", T0, "1.50"), "--workers=2")
+    assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr
+    assert lastupdate(tmp_path / "h1/la.rrd") == (T0, {"la": 150.0})
+    assert os.listdir(tmp_path) == ["h1"]
+
+
 def fleet(hosts: int, cycles: int) -> bytes:
     """The golden cases for many hosts and cycles, with control messages and junk between."""
     templates = []
