@@ -60,7 +60,7 @@ from rrdd.errors import StartError
 from rrdd.events import Counts, Event, Key, totals
 from rrdd.loop import SIGNALS, Loop
 from rrdd.metrics import Figures, Metrics, merge
-from rrdd.schema import unsafe_name
+from rrdd.schema import unsafe_host
 from rrdd.settings import Settings
 from rrdd.startup import (
     lost_creates,
@@ -260,7 +260,7 @@ class Router:
         """The worker of a renamehost: OLD's, which from now on has NEW as well."""
         number, before = self.worker_of(old), self.worker_of(new)
         names = (old.decode("utf-8", "surrogateescape"), new.decode("utf-8", "surrogateescape"))
-        if any(unsafe_name(name) for name in names):
+        if any(unsafe_host(name) for name in names):  # the workers' own check
             return number  # refused there, with a log line
         self.renamed[new] = number
         if before != number:

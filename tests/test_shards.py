@@ -87,6 +87,15 @@ def test_the_worker_a_renamed_host_leaves_releases_it_first() -> None:
     assert r.release is None and r.worker_of(b"../x") == zlib.crc32(b"../x") % 2  # refused
 
 
+def test_a_rename_the_workers_refuse_moves_nothing() -> None:
+    # A new name with a leading "." passed the router's check and not the workers': the
+    # router asked its worker to release it, and the channel stood still for 60 s.
+    r = router(2)
+    assert r.worker_of(b"a") != r.worker_of(b".d")
+    assert r.targets(unframed(control(1, "renamehost", "a", ".d"))) == (r.worker_of(b"a"),)
+    assert r.release is None and not r.renamed
+
+
 def test_control_messages_for_every_worker_or_none() -> None:
     r = router(3)
     assert r.targets(unframed(control(1, "reload"))) == (0, 1, 2)
