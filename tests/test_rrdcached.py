@@ -211,6 +211,23 @@ def test_values_the_daemon_refuses_are_counted_and_the_rest_kept(
     assert rrdcached.stats()["UpdatesReceived"] == 15 + 1 + 30
 
 
+def test_names_with_backslashes_and_spaces_reach_the_daemon_whole(
+    rrdcached: Daemon, tmp_path: Path
+) -> None:
+    # The daemon reads a backslash as an escape and a space as the end of a field, as
+    # librrd's client writes them. rrdd sent names as they were: for the PowerShell
+    # client's file sizes (C;\Windows\...) the daemon made filesizes.C;WindowsSystem32...,
+    # and rrdd held the values for a file it never saw made.
+    first = (Path(__file__).parent / "data/counts/powershell-filesizes.msg").read_bytes()
+    later = first.replace(b"#412/", b"#413/").replace(b"|1795312874.", b"|1795313174.")
+    data = first + later + cpu(414, "h 1", T0, "1.50") + cpu(415, "h 1", T0 + 300, "2.50")
+    p = run(rrdcached.rrddir, data, f"--rrdcached={rrdcached.address}")
+    assert p.returncode == 0 and "ERROR" not in p.stderr, p.stderr
+    rrdcached.stop()
+    assert rrd_contents(rrdcached.rrddir) == direct_result(tmp_path, data)
+    assert len(os.listdir(rrdcached.rrddir / "win01.example.com")) == 3
+
+
 def test_a_batch_whose_answer_never_came_is_sent_again(rrdcached: Daemon) -> None:
     now = [0.0]
     counts = Counts()

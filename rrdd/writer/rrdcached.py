@@ -60,6 +60,13 @@ def shares_files(address: str, said: bool | None = None) -> bool:
     return host in ("localhost", "::1") or host.startswith("127.")
 
 
+def field(text: str) -> str:
+    """`text` as one field of a command: the daemon ends a field at a space and reads a
+    backslash as an escape of the next character, so both are escaped, as librrd's own
+    client does (a Windows client's file names hold backslashes)."""
+    return text.replace("\\", "\\\\").replace(" ", "\\ ")
+
+
 class Rrdcached:
     batched = True
     daemon = True
@@ -165,19 +172,22 @@ class Rrdcached:
         return code, message, [self._line() for _ in range(max(0, code))]
 
     def _name(self, path: str) -> str:
+        """The file's name in a command, as a field."""
         if self.family == socket.AF_UNIX:
-            return path
-        return os.path.relpath(path, self.rrddir)
+            return field(path)
+        return field(os.path.relpath(path, self.rrddir))
 
     # --- the store ---------------------------------------------------------------------
 
     def create(self, path: str, args: Sequence[str]) -> None:
         if not self.files_here:  # with the file's first values, in the next BATCH
-            self._creates.append((path, " ".join(["CREATE", self._name(path), *args])))
+            self._creates.append((path, " ".join(["CREATE", self._name(path), *map(field, args)])))
             return
         if self.daemon_creates:
             try:
-                code, message, _ = self._command(" ".join(["CREATE", self._name(path), *args]))
+                code, message, _ = self._command(
+                    " ".join(["CREATE", self._name(path), *map(field, args)])
+                )
             except StoreUnavailable:
                 self.local.create(path, args)  # the directory is shared: no value waits
                 return
@@ -229,7 +239,7 @@ class Rrdcached:
         for path, rows in batch:
             if rows:  # one UPDATE line per row
                 prefix = f"UPDATE {self._name(path)} "
-                lines.append(prefix + rows.replace("\n", f"\n{prefix}"))
+                lines.append(prefix + field(rows).replace("\n", f"\n{prefix}"))
         # The lines go with the BATCH command, not after its go-ahead: one round trip.
         payload = "BATCH\n" + "\n".join(lines) + "\n.\n"
         try:
