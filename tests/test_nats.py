@@ -471,3 +471,31 @@ def test_a_message_too_short_for_its_host_is_not_relayed_and_the_rest_is(
     assert (
         totals(p.stderr.decode())["relay_published"] == len(rounds(["a"], 1).split(b"\n@@\n")) - 1
     )
+
+
+def test_rrdd_flush_is_answered_by_the_relay_in_rrdds_place(
+    tmp_path: Path, server: NatsServer
+) -> None:
+    tmp = tmp_path / "xymontmp"
+    tmp.mkdir()
+    relay = subprocess.Popen(
+        [RRDD, "relay", f"--nats={server.url}", f"--nats-spool-dir={tmp_path / 'spool'}"],
+        stdin=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=clean_env(XYMONTMP=str(tmp)),
+    )
+    assert relay.stdin is not None
+    try:
+        wait_until(lambda: any(tmp.glob("rrdctl.*")))
+        p = subprocess.run(
+            [RRDD, "flush", "web1"],
+            capture_output=True,
+            text=True,
+            env=clean_env(XYMONTMP=str(tmp)),
+        )
+        assert p.returncode == 0, p.stderr
+        assert f"rrdd relay {relay.pid}: 0 files flushed" in p.stdout
+    finally:
+        relay.stdin.close()
+        assert relay.wait(timeout=30) == 0
+    assert not any(tmp.glob("rrdctl.*"))

@@ -43,8 +43,9 @@ from nats.aio.msg import Msg
 from rrdd import logsetup
 from rrdd.channel import CONTROLS, ChannelParser, route
 from rrdd.daemon import reopen_logs
-from rrdd.errors import ConfigError
+from rrdd.errors import ConfigError, StartError
 from rrdd.events import Counts, Event
+from rrdd.flush import FlushSocket
 from rrdd.loop import SIGNALS, Loop
 from rrdd.nats.common import Stream, connect, host_token, make_stream, partition_of
 from rrdd.nats.spool import Position, Record, Spool
@@ -413,6 +414,25 @@ async def _main(relay: Relay, loop: Loop, fd: int) -> None:
         await asyncio.gather(connecting, replaying, return_exceptions=True)
 
 
+def _flush_socket(settings: Settings) -> FlushSocket | None:
+    """The relay takes rrdd's place under xymond_channel, so `rrdd flush` and showgraph
+    find its rrdctl socket where they looked for rrdd's."""
+    if settings.tmpdir is None:
+        return None
+    try:
+        return FlushSocket(settings.tmpdir, str(settings.rrddir))
+    except StartError as e:
+        log.warning("No flush socket: %s", e)
+        return None
+
+
+def _answer_flushes(flush: FlushSocket) -> None:
+    """A flush request needs nothing of the relay: it holds no values (they go to NATS as
+    they come), and the workers make each batch durable before they acknowledge it."""
+    for request in flush.requests():
+        flush.answer(request, f"rrdd relay {os.getpid()}: 0 files flushed (it holds no values)")
+
+
 def run_relay(settings: Settings, fd: int = 0) -> int:
     counts = Counts()
     if settings.nats_spool_dir is None:
@@ -429,9 +449,14 @@ def run_relay(settings: Settings, fd: int = 0) -> int:
             logsetup.reopen()
 
     loop.on_signals(on_signal, SIGNALS)
+    flush = _flush_socket(settings)
+    if flush is not None:
+        loop.reader(flush.fileno(), lambda: _answer_flushes(flush))
     try:
         loop.run(_main(relay, loop, fd))
     finally:
+        if flush is not None:
+            flush.close()
         spool.close()
         loop.close()
     summary = ", ".join(f"{k} {v}" for k, v in sorted(counts.totals().items()) if v)
