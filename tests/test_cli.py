@@ -457,16 +457,46 @@ def test_root_is_dropped_to_the_configured_user(tmp_path: Path, shards: list[str
     assert " ERROR " not in log  # no failed create, not even one rrdd made itself later
 
 
+def readable_python(top: Path) -> str:
+    """A venv under `top` that every user may read: rrdd and the packages it imports
+    copied (this venv may be under /root, mode 0700, as a clone there has it)."""
+    mine = Path(sysconfig.get_paths()["purelib"])
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, rrdd.cli, rrdd.startup; print(*sys.modules)"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    tops = {name.partition(".")[0] for name in loaded}
+    packages = top / "venv" / mine.relative_to(sys.prefix)
+    packages.mkdir(parents=True)
+    for entry in mine.iterdir():
+        name = entry.name.partition(".")[0]
+        if name in tops or name.startswith("_") and name.lstrip("_") in tops:
+            copy = shutil.copytree if entry.is_dir() else shutil.copy
+            copy(entry.resolve(), packages / entry.name)
+    shutil.copytree(Path(rrdd.__file__).parent, packages / "rrdd", dirs_exist_ok=True)
+    shutil.copy(Path(sys.prefix) / "pyvenv.cfg", top / "venv")
+    (top / "venv/bin").mkdir()
+    (top / "venv/bin/python").symlink_to(os.path.realpath(sys.executable))
+    for path in (top, *top.rglob("*")):
+        if not path.is_symlink():
+            path.chmod(0o755 if path.is_dir() else 0o644)
+    return str(top / "venv/bin/python")
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop it")
 def test_no_process_to_create_files_stops_rrdd_with_a_reason() -> None:
     # As nobody, with one process allowed (rrdd itself), no worker can be forked: a run
     # that could write nothing says why, and exits non-zero at once.
     rrddir = Path(tempfile.mkdtemp(prefix="rrdd-nproc-", dir="/tmp"))
     os.chmod(rrddir, 0o777)
+    # rrdd runs as nobody from the start: its Python must be readable by nobody.
+    where = Path(tempfile.mkdtemp(prefix="rrdd-python-", dir="/tmp"))
+    os.chmod(where, 0o755)
+    python = readable_python(where)
     nobody = pwd.getpwnam("nobody")
     try:
         p = subprocess.run(
-            [RRDD, f"--rrddir={rrddir}"],
+            [python, "-m", "rrdd", f"--rrddir={rrddir}"],
             input=cpu(1, "h1", T0, "0.50"),
             capture_output=True,
             env=clean_env(),
@@ -474,11 +504,13 @@ def test_no_process_to_create_files_stops_rrdd_with_a_reason() -> None:
             user=nobody.pw_uid,
             group=nobody.pw_gid,
             extra_groups=[],
+            cwd="/",  # a clone under /root: its directory is not nobody's to enter
             preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NPROC, (1, 1)),
         )
         made = sorted(str(p.relative_to(rrddir)) for p in rrddir.rglob("*"))
     finally:
         shutil.rmtree(rrddir)
+        shutil.rmtree(where)
     log = p.stderr.decode()
     assert p.returncode == 1, log
     assert "cannot start a process to create RRD files: [Errno 11]" in log

@@ -29,7 +29,6 @@ from urllib.parse import quote
 
 import pytest
 from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
 from rrdd.settings import DEFAULT_TEST2RRD
@@ -210,7 +209,7 @@ def write_problems(state: Path, now: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def browser(site: Site) -> Iterator[webdriver.Chrome]:
+def browser(site: Site) -> Iterator[webdriver.Remote]:
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
     profile = tempfile.mkdtemp(prefix="rrdd-web-chromium-")
@@ -221,15 +220,33 @@ def browser(site: Site) -> Iterator[webdriver.Chrome]:
         "--window-size=1280,1000",
     ):
         options.add_argument(arg)
-    driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
+    # chromedriver started here and spoken to at 127.0.0.1: selenium's own Service asks
+    # for "localhost", which a new Debian root without /etc/hosts cannot resolve.
+    port = free_port()
+    service = subprocess.Popen(
+        ["/usr/bin/chromedriver", f"--port={port}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
-        yield driver
+        wait_until(lambda: _listening(port))
+        driver = webdriver.Remote(command_executor=f"http://127.0.0.1:{port}", options=options)
+        try:
+            yield driver
+        finally:
+            driver.quit()
     finally:
-        driver.quit()
+        service.terminate()
+        service.wait(timeout=30)
         shutil.rmtree(profile, ignore_errors=True)
 
 
-def open_page(browser: webdriver.Chrome, site: Site, path: str, shot: str) -> str:
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def open_page(browser: webdriver.Remote, site: Site, path: str, shot: str) -> str:
     """Open the page, wait for its images, keep a full-page screenshot; its text."""
     browser.get(site.base + path)
     wait_until(lambda: browser.execute_script("return document.readyState") == "complete")
@@ -240,7 +257,7 @@ def open_page(browser: webdriver.Chrome, site: Site, path: str, shot: str) -> st
 
 
 def test_the_hosts_page_lists_the_hosts_those_wanting_attention_first(
-    site: Site, browser: webdriver.Chrome
+    site: Site, browser: webdriver.Remote
 ) -> None:
     text = open_page(browser, site, "/", "hosts")
     rows = browser.find_elements(By.CSS_SELECTOR, "#hosts tr.host")
@@ -266,7 +283,7 @@ def test_the_hosts_page_lists_the_hosts_those_wanting_attention_first(
 
 
 def test_the_host_page_draws_its_graphs_as_graphs_cfg_says_or_automatically(
-    site: Site, browser: webdriver.Chrome
+    site: Site, browser: webdriver.Remote
 ) -> None:
     text = open_page(browser, site, f"/host/{WEB1}", "host")
     browser.set_window_size(1000, 1100)  # the top of the page, as extras/web-host.png shows
@@ -315,7 +332,7 @@ def _png(site: Site, url: str) -> bytes:
 
 
 def test_a_problem_rrdd_recorded_shows_with_its_reason_and_excerpt(
-    site: Site, browser: webdriver.Chrome
+    site: Site, browser: webdriver.Remote
 ) -> None:
     text = open_page(browser, site, "/problems", "problems")
     assert REFUSED in text and "<load=0.52>" in text  # autoescaped, shown as it came
@@ -392,7 +409,7 @@ def test_a_name_with_url_characters_is_quoted_and_found(site: Site) -> None:
 
 
 def test_values_librrd_refused_in_both_channels_show_together_on_the_problems_page(
-    site: Site, browser: webdriver.Chrome, tmp_path: Path
+    site: Site, browser: webdriver.Remote, tmp_path: Path
 ) -> None:
     """The stock set-up: two rrdd, the status and the data channel's, with one XYMONTMP,
     so one state_dir. Each is given a value its DERIVE data source cannot take, which
