@@ -283,6 +283,25 @@ def test_a_full_spool_is_counted_and_said(tmp_path: Path) -> None:
     assert "The spool is full" in err
 
 
+def test_a_message_the_full_stream_refuses_is_spooled_not_lost(
+    tmp_path: Path, server: NatsServer
+) -> None:
+    """What the full stream refuses goes to the spool with everything after it, and is
+    published once a worker made room: nothing lost, nothing reordered."""
+    hosts = [f"h{i}" for i in range(20)]
+    filler = "\n" + "x" * 2000  # 600 messages of 2.3 KB do not fit in the 1 MiB stream
+    stream = rounds(hosts, 30).replace(b"\n@@\n", f"{filler}\n@@\n".encode())
+    first = relay(server, tmp_path, stream, "--nats-max-bytes=1048576")
+    assert "the stream refused a message" in first and "stay in the spool" in first
+    rrddir = tmp_path / "rrd"
+    rrddir.mkdir()
+    drained(worker(server, rrddir, "0/1", "--drain"))
+    again = relay(server, tmp_path, b"", "--nats-max-bytes=1048576")  # the spool, replayed
+    assert totals(again)["relay_replayed"] > 0 and "The spool is published" in again
+    drained(worker(server, rrddir, "0/1", "--drain"))
+    every_load(rrddir, hosts, 30)
+
+
 def test_nats_server_killed_mid_stream_loses_nothing(tmp_path: Path, server: NatsServer) -> None:
     hosts = [f"h{i}" for i in range(50)]
     stream = rounds(hosts, 6)

@@ -19,6 +19,7 @@ RRDD_NATS_TOKEN), credentials and nkey seeds from their files.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -249,6 +250,13 @@ async def connect(
                 return None
             await asyncio.sleep(0.1)
         backoff = min(30.0, backoff * 2)
+
+
+async def close(nc: Client) -> None:
+    """Close a connection. While every server is away nats-py may raise from a
+    connection it was still making; there is nothing left to close then."""
+    with contextlib.suppress(OSError, nats.errors.Error):
+        await nc.close()
 
 
 # --- the stream -------------------------------------------------------------------------
