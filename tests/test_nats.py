@@ -17,6 +17,7 @@ from pathlib import Path
 import nats
 import pytest
 import rrdtool
+from nats.js import api
 
 from rrdd.nats.common import fnv1a32, host_token, partition_of
 from rrdd.nats.spool import Record, Spool
@@ -177,6 +178,46 @@ def test_a_worker_killed_mid_stream_loses_and_reorders_nothing(
     every_load(rrddir, hosts, 6)
 
 
+def test_a_delivery_lost_on_the_way_comes_back_before_newer_ones(
+    tmp_path: Path, server: NatsServer
+) -> None:
+    """A message the consumer sent that never reached the worker (here another client
+    took it, as a server that went away would have lost it): the worker sees the gap in
+    the consumer's sequence and waits for it to come back before newer messages."""
+    stream = rounds(["a"], 3)
+    each = [m + b"\n@@\n" for m in stream.split(b"\n@@\n")[:-1]]
+    relay(server, tmp_path, each[0])
+    rrddir = tmp_path / "rrd"
+    rrddir.mkdir()
+    proc = worker(server, rrddir, "0/1")
+    p = partition_of("a", 32)
+    wait_until(lambda: (rrddir / "a" / "la.rrd").exists())
+    proc.send_signal(signal.SIGSTOP)
+
+    async def consumer(nc: nats.NATS) -> api.ConsumerInfo:
+        return await nc.jetstream().consumer_info("RRDD", f"part-{p}")
+
+    wait_until(lambda: server.call(consumer).num_waiting == 0)  # its pull request expired
+    relay(server, tmp_path, each[1] + each[2])
+
+    async def take_one(nc: nats.NATS) -> int:
+        sub = await nc.jetstream().pull_subscribe_bind(durable=f"part-{p}", stream="RRDD")
+        return len(await sub.fetch(1, timeout=5))  # and never acknowledged
+
+    assert server.call(take_one) == 1
+    proc.send_signal(signal.SIGCONT)
+
+    def settled() -> bool:
+        info = server.call(consumer)
+        return not info.num_pending and not info.num_ack_pending
+
+    wait_until(settled)
+    proc.send_signal(signal.SIGTERM)
+    counts = totals(drained(proc))
+    assert counts["nats_gaps"] == 1
+    every_load(rrddir, ["a"], 3)
+
+
 def test_a_redelivered_message_is_not_applied_twice(tmp_path: Path, server: NatsServer) -> None:
     hosts = ["a", "b", "c"]
     stream = rounds(hosts, 3)
@@ -221,6 +262,18 @@ def test_two_workers_on_one_partition_are_refused(tmp_path: Path, server: NatsSe
     finally:
         first.send_signal(signal.SIGTERM)
         assert drained(first) is not None
+
+
+def test_a_worker_stops_at_once_while_nats_is_away(tmp_path: Path, server: NatsServer) -> None:
+    relay(server, tmp_path, rounds(["a"], 1))
+    rrddir = tmp_path / "rrd"
+    rrddir.mkdir()
+    proc = worker(server, rrddir, "0/1")
+    assert wait_until_started(proc)
+    server.kill()
+    proc.send_signal(signal.SIGTERM)  # its 32 leases cannot be given back: they expire
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
 
 
 def wait_until_started(proc: subprocess.Popen[str]) -> bool:

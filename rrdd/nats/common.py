@@ -190,8 +190,8 @@ async def connect(
     stopped: Callable[[], bool] = lambda: False,
 ) -> Client | None:
     """A connection that reconnects for ever once made. With `retry` the first connection
-    is tried again (1, 2, 4 ... 30 s apart) until it is made or `stopped()`: then None.
-    Without, a failure raises StartError with a clear reason."""
+    is tried until it is made or `stopped()`: then None. Without, a failure raises
+    StartError with a clear reason."""
     options = connect_options(settings)
     first_error: list[str] = []
 
@@ -224,8 +224,8 @@ async def connect(
     backoff = 1.0
     while True:
         nc = Client()
-        try:
-            await nc.connect(
+        attempt = asyncio.ensure_future(
+            nc.connect(
                 name=name,
                 error_cb=errors,
                 disconnected_cb=disconnected,
@@ -236,6 +236,16 @@ async def connect(
                 allow_reconnect=retry,
                 **options,
             )
+        )
+        try:
+            while not attempt.done():
+                if stopped():
+                    attempt.cancel()
+                    await asyncio.wait({attempt})
+                    await close(nc)
+                    return None
+                await asyncio.wait({attempt}, timeout=0.1)
+            attempt.result()
             return nc
         except (TimeoutError, OSError, nats.errors.Error, ssl.SSLError) as e:
             reason = first_error[0] if first_error else describe_error(e)
@@ -257,6 +267,19 @@ async def close(nc: Client) -> None:
     connection it was still making; there is nothing left to close then."""
     with contextlib.suppress(OSError, nats.errors.Error):
         await nc.close()
+
+
+# Failures that pass: a server going away, a leader being elected. What raises one of
+# these is tried again; other errors are reported.
+TRANSIENT = (
+    TimeoutError,  # nats.errors.TimeoutError is one
+    nats.errors.NoRespondersError,
+    nats.errors.ConnectionReconnectingError,
+    nats.errors.StaleConnectionError,
+    nats.errors.OutboundBufferLimitError,
+    nats.js.errors.ServiceUnavailableError,
+    nats.js.errors.NoStreamResponseError,
+)
 
 
 # --- the stream -------------------------------------------------------------------------
@@ -294,7 +317,7 @@ async def make_stream(js: JetStreamContext, settings: Settings) -> int:
             settings.nats_replicas,
         )
         return settings.nats_partitions
-    partitions = _partitions(info)
+    partitions = partitions_of(info)
     config = info.config
     if partitions != settings.nats_partitions:
         raise ConfigError(
@@ -317,14 +340,18 @@ async def make_stream(js: JetStreamContext, settings: Settings) -> int:
 
 async def stream_partitions(js: JetStreamContext, settings: Settings) -> int | None:
     """P of the existing stream, or None when there is no stream yet."""
+    info = await find_stream(js, settings)
+    return None if info is None else partitions_of(info)
+
+
+async def find_stream(js: JetStreamContext, settings: Settings) -> api.StreamInfo | None:
     try:
-        info = await js.stream_info(settings.nats_stream)
+        return await js.stream_info(settings.nats_stream)
     except nats.js.errors.NotFoundError:
         return None
-    return _partitions(info)
 
 
-def _partitions(info: api.StreamInfo) -> int:
+def partitions_of(info: api.StreamInfo) -> int:
     partitions = described_partitions(info.config.description)
     if partitions is None:
         raise ConfigError(
