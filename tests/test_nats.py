@@ -408,12 +408,37 @@ def test_send_top_and_check(tmp_path: Path, server: NatsServer) -> None:
         env=clean_env(),
     )
     assert top.returncode == 0
-    rows = [line.split() for line in top.stdout.splitlines()[1:-1]]
+    assert "servers: one server, no cluster" in top.stdout
+    rows = [line.split() for line in top.stdout.splitlines() if line.split()[0].isdigit()]
     assert len(rows) == 32 and sum(int(r[1]) for r in rows) == 2
     rrddir = tmp_path / "rrd"
     rrddir.mkdir()
     drained(worker(server, rrddir, "0/1", "--drain"))
     assert (rrddir / "www.example.com" / "la.rrd").exists()
+
+
+def test_the_tools_take_the_next_server_and_say_when_none_answers(
+    tmp_path: Path, server: NatsServer
+) -> None:
+    relay(server, tmp_path, b"")
+    (tmp_path / "gone").mkdir()
+    gone = NatsServer(tmp_path / "gone").url  # never started: its port refuses
+
+    def command(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [RRDD, *args], capture_output=True, text=True, env=clean_env(), timeout=30
+        )
+
+    both = f"--nats={gone},{server.url}"  # the tools try the servers in this order
+    assert command("check", both).returncode == 0
+    sent = command("send", both, "status a.cpu green load=1")
+    assert sent.returncode == 0, sent.stderr
+    top = command("top", both, "--once", "--interval=0.1")
+    assert top.returncode == 0 and "backlog" in top.stdout
+    for args in (["check"], ["send", "status a.cpu green load=1"], ["top", "--once"]):
+        none = command(*args, f"--nats={gone}")
+        assert none.returncode == (3 if args == ["check"] else 1), none
+        assert "no NATS server reachable" in none.stdout + none.stderr, none
 
 
 def certificates(where: Path) -> dict[str, Path]:

@@ -189,9 +189,10 @@ async def connect(
     on_reconnect: Callable[[], Awaitable[None]] | None = None,
     stopped: Callable[[], bool] = lambda: False,
 ) -> Client | None:
-    """A connection that reconnects for ever once made. With `retry` the first connection
-    is tried until it is made or `stopped()`: then None. Without, a failure raises
-    StartError with a clear reason."""
+    """A connection to a server of the list. With `retry` (relay, worker) it is tried for
+    ever, until it is made or `stopped()` (then None), and goes on to another server
+    whenever its own goes away. Without (the tools), each server is tried in turn, three
+    times at most, and a failure raises StartError with a clear reason."""
     options = connect_options(settings)
     first_error: list[str] = []
 
@@ -230,10 +231,14 @@ async def connect(
                 error_cb=errors,
                 disconnected_cb=disconnected,
                 reconnected_cb=reconnected,
-                max_reconnect_attempts=-1,
+                # relay and worker try for ever, in an order of their own that spreads
+                # them over the servers; a tool tries the servers in order, and stops at
+                # one that refuses it (a password, a certificate), as all would.
+                max_reconnect_attempts=-1 if retry else 2,
+                dont_randomize=not retry,
+                allow_reconnect=retry,
                 reconnect_time_wait=1,
                 connect_timeout=5,
-                allow_reconnect=retry,
                 **options,
             )
         )
