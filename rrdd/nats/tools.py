@@ -122,14 +122,14 @@ async def snapshot(nc: Client, settings: Settings) -> tuple[api.StreamInfo, list
     for p in range(partitions):
         row = Row(p)
         try:
-            info = await js.consumer_info(stream.name, consumer_name(p))
+            consumer = await js.consumer_info(stream.name, consumer_name(p))
         except nats.js.errors.NotFoundError:  # no worker ever came: all of it waits
             row.backlog = await _waiting(js, stream, p)
         else:
-            row.backlog = info.num_pending or 0
-            row.unacked = info.num_ack_pending or 0
-            row.redelivered = info.num_redelivered or 0
-            row.acked_seq = info.ack_floor.consumer_seq if info.ack_floor else 0
+            row.backlog = consumer.num_pending or 0
+            row.unacked = consumer.num_ack_pending or 0
+            row.redelivered = consumer.num_redelivered or 0
+            row.acked_seq = consumer.ack_floor.consumer_seq if consumer.ack_floor else 0
         owner = owners.get(p, {})
         row.worker = str(owner.get("worker", ""))
         if owner:
