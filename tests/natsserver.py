@@ -1,19 +1,28 @@
-"""A real nats-server for the tests: a free loopback port, JetStream in a temp dir."""
+"""Real nats-servers for the tests: free loopback ports, JetStream in temp dirs.
+
+`NatsServer` is one server; `NatsCluster` three (or more) of them joined by routes, each
+with its own JetStream directory and a monitoring port, as a JetStream cluster.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import socket
 import subprocess
 import time
+import urllib.request
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import nats
+import nats.errors
+
+from tests.helpers import wait_until
 
 T = TypeVar("T")
 
@@ -24,18 +33,25 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+async def _quiet(e: Exception) -> None:
+    pass
+
+
 class NatsServer:
-    def __init__(self, where: Path, extra: str = "", scheme: str = "nats"):
+    def __init__(self, where: Path, extra: str = "", scheme: str = "nats", name: str = ""):
         self.dir = where
         self.port = free_port()
         self.extra = extra
+        self.name = name
         self.url = f"{scheme}://127.0.0.1:{self.port}"
+        self.monitor = free_port() if name else 0
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> NatsServer:
         conf = self.dir / "nats.conf"
         conf.write_text(
             f'listen: 127.0.0.1:{self.port}\njetstream {{ store_dir: "{self.dir / "js"}" }}\n'
+            + (f"server_name: {self.name}\nhttp: 127.0.0.1:{self.monitor}\n" if self.name else "")
             + self.extra
         )
         log = open(self.dir / "server.log", "ab")  # noqa: SIM115 - the server keeps it
@@ -50,32 +66,120 @@ class NatsServer:
             time.sleep(0.02)
         return self
 
+    @property
+    def up(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
     def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
+        if self.up:
+            assert self.proc is not None
             os.kill(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
         self.proc = None
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
+        if self.up:
+            assert self.proc is not None
             self.proc.terminate()
             self.proc.wait(10)
         self.proc = None
 
     def call(self, work: Callable[[nats.NATS], Awaitable[T]], **options: object) -> T:
         """Run `work(connection)` against the server, from a test."""
-
-        async def main() -> T:
-            nc = await nats.connect(self.url, **options)  # type: ignore[arg-type]
-            try:
-                return await work(nc)
-            finally:
-                await nc.close()
-
-        return asyncio.run(main())
+        return call([self.url], work, **options)
 
     def stored(self, stream: str = "RRDD") -> int:
         async def count(nc: nats.NATS) -> int:
             return int((await nc.jetstream().stream_info(stream)).state.messages)
 
         return self.call(count)
+
+    def monitoring(self, path: str) -> Any:
+        """A page of the server's monitoring port (/jsz, /connz ...), as JSON."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.monitor}{path}", timeout=5) as page:
+            return json.load(page)
+
+
+def call(urls: list[str], work: Callable[[nats.NATS], Awaitable[T]], **options: object) -> T:
+    async def main() -> T:
+        nc = await nats.connect(  # type: ignore[misc]
+            urls, error_cb=_quiet, max_reconnect_attempts=2, **options
+        )
+        try:
+            return await work(nc)
+        finally:
+            await nc.close()
+
+    return asyncio.run(main())
+
+
+class NatsCluster:
+    """Nodes n1, n2, n3 ... on loopback, routes between them all: one JetStream cluster."""
+
+    def __init__(self, where: Path, size: int = 3):
+        routes = [free_port() for _ in range(size)]
+        joined = ", ".join(f"nats-route://127.0.0.1:{p}" for p in routes)
+        self.nodes = []
+        for i, port in enumerate(routes, 1):
+            (where / f"n{i}").mkdir()
+            cluster = f"cluster {{ name: rrdd, listen: 127.0.0.1:{port}, routes: [{joined}] }}\n"
+            self.nodes.append(NatsServer(where / f"n{i}", extra=cluster, name=f"n{i}"))
+
+    @property
+    def url(self) -> str:
+        """Every node, as --nats takes them."""
+        return ",".join(n.url for n in self.nodes)
+
+    def start(self) -> NatsCluster:
+        for node in self.nodes:
+            node.start()
+        wait_until(self.has_meta_leader, 60)
+        return self
+
+    def kill(self) -> None:
+        for node in self.nodes:
+            node.kill()
+
+    def node(self, name: str) -> NatsServer:
+        return next(n for n in self.nodes if n.name == name)
+
+    def call(self, work: Callable[[nats.NATS], Awaitable[T]]) -> T:
+        """Run `work(connection)` against the nodes that are up."""
+        return call([n.url for n in self.nodes if n.up], work)
+
+    def has_meta_leader(self) -> bool:
+        async def ask(nc: nats.NATS) -> bool:
+            await nc.jetstream(timeout=2).account_info()
+            return True
+
+        try:
+            return self.call(ask)
+        except (nats.errors.Error, TimeoutError, OSError):
+            return False
+
+    def stream(self, name: str = "RRDD") -> Any:
+        """The stream's info (state, cluster), from its leader; None while it has none."""
+
+        async def ask(nc: nats.NATS) -> Any:
+            return await nc.jetstream(timeout=2).stream_info(name)
+
+        try:
+            return self.call(ask)
+        except (nats.errors.Error, TimeoutError, OSError):
+            return None
+
+    def leader(self, stream: str = "RRDD") -> NatsServer:
+        info = self.stream(stream)
+        assert info is not None and info.cluster is not None and info.cluster.leader
+        return self.node(info.cluster.leader)
+
+    def current(self, stream: str = "RRDD") -> bool:
+        """The stream has a leader and every replica is up to date."""
+        info = self.stream(stream)
+        if info is None or info.cluster is None or not info.cluster.leader:
+            return False
+        return all(r.current and not r.offline for r in info.cluster.replicas or [])
+
+    def clients(self, node: NatsServer) -> list[str]:
+        """The names of the clients connected to a node."""
+        return [c.get("name", "") for c in node.monitoring("/connz")["connections"] or []]

@@ -22,7 +22,7 @@ from nats.js import api
 from rrdd.nats.common import fnv1a32, host_token, partition_of
 from rrdd.nats.spool import Record, Spool
 from tests.helpers import rrd_contents, wait_until
-from tests.natsserver import NatsServer
+from tests.natsserver import NatsCluster, NatsServer
 from tests.test_cli import RRDD, T0, clean_env, control, cpu, run
 
 FAST = ("--nats-ack-wait=1", "--nats-lease-ttl=2")
@@ -38,7 +38,7 @@ def server(tmp_path: Path) -> Iterator[NatsServer]:
     s.kill()
 
 
-def relay(server: NatsServer, tmp_path: Path, stream: bytes, *args: str) -> str:
+def relay(server: NatsServer | NatsCluster, tmp_path: Path, stream: bytes, *args: str) -> str:
     done = subprocess.run(
         [RRDD, "relay", f"--nats={server.url}", f"--nats-spool-dir={tmp_path / 'spool'}", *args],
         input=stream,
@@ -50,7 +50,9 @@ def relay(server: NatsServer, tmp_path: Path, stream: bytes, *args: str) -> str:
     return done.stderr.decode()
 
 
-def worker(server: NatsServer, rrddir: Path, which: str, *args: str) -> subprocess.Popen[str]:
+def worker(
+    server: NatsServer | NatsCluster, rrddir: Path, which: str, *args: str
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [RRDD, "worker", f"--nats={server.url}", f"--worker={which}", f"--rrddir={rrddir}"]
         + [*FAST, *args],
