@@ -1,7 +1,8 @@
 """Real nats-servers for the tests: free loopback ports, JetStream in temp dirs.
 
 `NatsServer` is one server; `NatsCluster` three (or more) of them joined by routes, each
-with its own JetStream directory and a monitoring port, as a JetStream cluster.
+with its own JetStream directory and a monitoring port, as a JetStream cluster; `Link`
+a TCP connection between two of them that a test cuts and mends.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.request
 from collections.abc import Awaitable, Callable
@@ -38,11 +40,14 @@ async def _quiet(e: Exception) -> None:
 
 
 class NatsServer:
-    def __init__(self, where: Path, extra: str = "", scheme: str = "nats", name: str = ""):
+    def __init__(
+        self, where: Path, extra: str = "", scheme: str = "nats", name: str = "", domain: str = ""
+    ):
         self.dir = where
         self.port = free_port()
         self.extra = extra
         self.name = name
+        self.domain = domain
         self.url = f"{scheme}://127.0.0.1:{self.port}"
         self.monitor = free_port() if name else 0
         self.proc: subprocess.Popen[bytes] | None = None
@@ -50,7 +55,9 @@ class NatsServer:
     def start(self) -> NatsServer:
         conf = self.dir / "nats.conf"
         conf.write_text(
-            f'listen: 127.0.0.1:{self.port}\njetstream {{ store_dir: "{self.dir / "js"}" }}\n'
+            f'listen: 127.0.0.1:{self.port}\njetstream {{ store_dir: "{self.dir / "js"}" '
+            + (f", domain: {self.domain} " if self.domain else "")
+            + "}\n"
             + (f"server_name: {self.name}\nhttp: 127.0.0.1:{self.monitor}\n" if self.name else "")
             + self.extra
         )
@@ -183,3 +190,65 @@ class NatsCluster:
     def clients(self, node: NatsServer) -> list[str]:
         """The names of the clients connected to a node."""
         return [c.get("name", "") for c in node.monitoring("/connz")["connections"] or []]
+
+
+class Link:
+    """A TCP relay on loopback to `port`: the link between two sites. `cut` closes its
+    connections and refuses new ones until `mend`."""
+
+    def __init__(self, port: int):
+        self.target = port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.listener.getsockname()[1])
+        self.up = True
+        self.lock = threading.Lock()
+        self.sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                near, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            try:
+                far = socket.create_connection(("127.0.0.1", self.target))
+            except OSError:
+                near.close()
+                continue
+            with self.lock:
+                if not self.up:
+                    near.close()
+                    far.close()
+                    continue
+                self.sockets += [near, far]
+            for a, b in ((near, far), (far, near)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(1 << 16):
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        with self.lock:
+            self.up = False
+            for s in self.sockets:
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+
+    def mend(self) -> None:
+        with self.lock:
+            self.up = True
+            for s in self.sockets:
+                s.close()
+            self.sockets = []
+
+    def close(self) -> None:
+        self.cut()
+        self.mend()
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
+        self.listener.close()

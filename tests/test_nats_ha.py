@@ -16,12 +16,25 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import nats
+import nats.errors
 import pytest
 
 from tests.helpers import rrd_contents, wait_until
-from tests.natsserver import NatsCluster, NatsServer
-from tests.test_cli import RRDD, clean_env, run
-from tests.test_nats import FAST, drained, every_load, relay, rounds, totals, worker
+from tests.natsserver import Link, NatsCluster, NatsServer, free_port
+from tests.test_cli import RRDD, clean_env, control, cpu, run
+from tests.test_nats import (
+    FAST,
+    SAMPLE,
+    T0,
+    drained,
+    every_load,
+    relay,
+    rounds,
+    totals,
+    worker,
+    worker_of,
+)
 
 R3 = "--nats-replicas=3"
 HOSTS = [f"h{i}" for i in range(30)]
@@ -122,9 +135,9 @@ def stop_workers(procs: list[subprocess.Popen[bytes]], logs: Path) -> list[str]:
     return [(logs / f"worker{i}.log").read_text() for i in range(len(procs))]
 
 
-def tool(cluster: NatsCluster, *args: str) -> tuple[int, str]:
+def tool(where: NatsCluster | NatsServer, *args: str) -> tuple[int, str]:
     done = subprocess.run(
-        [RRDD, *args, f"--nats={cluster.url}"],
+        [RRDD, *args, f"--nats={where.url}"],
         capture_output=True,
         text=True,
         env=clean_env(),
@@ -247,3 +260,93 @@ def test_replicas_are_reported_not_changed(tmp_path: Path, cluster: NatsCluster)
     rrddir.mkdir()
     drained(worker(cluster, rrddir, "0/1", "--drain"))  # makes the leases' bucket
     assert cluster.stream("KV_RRDD_leases").config.num_replicas == 3
+
+
+def last_seq(server: NatsServer, stream: str) -> int:
+    async def ask(nc: nats.NATS) -> int:
+        return int((await nc.jetstream(timeout=2).stream_info(stream)).state.last_seq)
+
+    try:
+        return server.call(ask)
+    except (nats.errors.Error, TimeoutError, OSError):
+        return -1
+
+
+def test_a_standby_site_gets_every_message_also_while_the_link_was_down(tmp_path: Path) -> None:
+    """The main site's relay keeps a copy (--nats-copy); the standby site's server,
+    linked to it as a leafnode, mirrors it (rrdd standby), and its worker writes the
+    files the main site's worker writes, though the link was cut while the relay
+    published and the main site's worker took everything."""
+    leaf = free_port()
+    for name in ("main", "standby"):
+        (tmp_path / name).mkdir()
+    link = Link(leaf)
+    main = NatsServer(  # which tells the standby site to come back through the link
+        tmp_path / "main",
+        name="main",
+        domain="main",
+        extra=f'leafnodes {{ listen: 127.0.0.1:{leaf}, advertise: "127.0.0.1:{link.port}" }}\n',
+    )
+    standby = NatsServer(
+        tmp_path / "standby",
+        name="standby",
+        domain="standby",
+        extra=f'leafnodes {{ remotes: [ {{ url: "nats-leaf://127.0.0.1:{link.port}" }} ] }}\n',
+    )
+    try:
+        main.start()
+        standby.start()
+        hosts = [f"host{i}.example.com" for i in range(12)]
+        old = next(h for h in hosts if worker_of(h) == 0)
+        new = next(f"renamed{i}" for i in range(100) if worker_of(f"renamed{i}") == 1)
+        before = SAMPLE.read_bytes() + rounds(hosts, 3, seq=100)
+        during = (
+            control(200, "drophost", hosts[1])
+            + control(201, "renamehost", old, new)
+            + b"".join(cpu(300 + r, new, T0 + 900 + 300 * r, f"9.{r}") for r in range(2))
+        )
+        relay(main, tmp_path, before, "--nats-copy")
+
+        def make_standby() -> bool:
+            done = subprocess.run(
+                [RRDD, "standby", f"--nats={standby.url}", "--nats-copy-from=main"],
+                capture_output=True,
+                text=True,
+                env=clean_env(),
+                timeout=60,
+            )
+            return done.returncode == 0 and "mirror of RRDD_COPY" in done.stdout
+
+        wait_until(make_standby, 60)  # once the leafnode link is up
+        copied = last_seq(main, "RRDD_COPY")
+        assert copied == last_seq(main, "RRDD") > 0
+        wait_until(lambda: last_seq(standby, "RRDD") == copied, 30)
+
+        link.cut()
+        relay(main, tmp_path, during, "--nats-copy")
+        one = tmp_path / "one"
+        one.mkdir()
+        drained(worker(main, one, "0/1", "--drain"))  # the work queue is empty now
+        assert last_seq(main, "RRDD_COPY") > copied
+        assert last_seq(standby, "RRDD") == copied  # nothing came through the cut link
+        link.mend()
+        wait_until(lambda: last_seq(standby, "RRDD") == last_seq(main, "RRDD_COPY"), 60)
+        code, top = tool(standby, "top", "--once", "--interval=0.1")
+        assert code == 0 and "mirror of RRDD_COPY of domain main: 0 behind" in top, top
+
+        two = tmp_path / "two"
+        two.mkdir()
+        log = drained(worker(standby, two, "0/1", "--drain"))
+        assert "ERROR" not in log, log
+        plain = tmp_path / "plain"
+        plain.mkdir()
+        assert run(plain, before + during).returncode == 0
+        assert rrd_contents(two) == rrd_contents(one) == rrd_contents(plain)
+        assert not (two / old).exists() and (two / new / "la.rrd").exists()
+        link.cut()
+        wait_until(lambda: tool(standby, "check", "--stale=2")[0] == 1, 30)
+        assert "mirror of RRDD_COPY of domain main" in tool(standby, "check", "--stale=2")[1]
+    finally:
+        main.kill()
+        standby.kill()
+        link.close()

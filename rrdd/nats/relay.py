@@ -8,7 +8,8 @@ drop a copy published twice within its duplicate window. Host control messages
 (drophost, droptest, renamehost, renametest) go to their host's partition, after that
 host's earlier messages; a renamehost goes to the partitions of both names. The others
 are the relay's own: logrotate reopens its log, shutdown stops it, reload and idle say
-nothing to it.
+nothing to it. With nats_copy every publish has a twin in the copy for a second site
+(common.py), published right after it, id and all with a "c" added.
 
 At most nats_window publishes wait for their ack at once. When one is refused (the
 stream is full, no stream answers: its leader is being elected), or none comes within
@@ -83,6 +84,7 @@ class Relay:
         self.settings = settings
         self.counts = counts
         self.stream = Stream.of(settings)
+        self.copy = self.stream.copy if settings.nats_copy else None
         self.partitions = settings.nats_partitions
         self.spool = spool
         self.channel = ChannelParser(settings.max_message, counts)
@@ -97,7 +99,7 @@ class Relay:
         self.ready = False  # connected, and the stream checked
         self.fatal: ConfigError | None = None
         self._prefix = f"{os.getpid():x}.{time.time_ns():x}."
-        self._subjects: dict[bytes, tuple[int, str]] = {}  # host -> partition, subject
+        self._subjects: dict[bytes, tuple[int, str, str | None]] = {}  # host -> _subject()
         self._ids = 0
         self._space = asyncio.Event()  # a publish was answered
         self._wake = asyncio.Event()  # the replay has something to do
@@ -122,27 +124,41 @@ class Relay:
         self._ids += 1
         payload, name = bytes(block), f"{self._prefix}{self._ids}"
         if len(hosts) == 1:
-            return [Record(name, self._subject(hosts[0])[1], payload)]
-        places: dict[int, str] = {}
+            _, subject, copied = self._subject(hosts[0])
+            if copied is None:
+                return [Record(name, subject, payload)]
+            return [Record(name, subject, payload), Record(f"{name}c", copied, payload)]
+        places: dict[int, tuple[str, str | None]] = {}
         for host in hosts:  # renamehost: both names, in two partitions or one
-            places.setdefault(*self._subject(host))
-        if len(places) == 1:
-            return [Record(name, next(iter(places.values())), payload)]
+            p, subject, copied = self._subject(host)
+            places.setdefault(p, (subject, copied))
+        found = self._records(name, [subject for subject, _ in places.values()], payload)
+        if self.copy is not None:
+            copies = [copied or "" for _, copied in places.values()]
+            found += self._records(f"{name}c", copies, payload)
+        return found
+
+    @staticmethod
+    def _records(name: str, subjects: list[str], payload: bytes) -> list[Record]:
+        if len(subjects) == 1:
+            return [Record(name, subjects[0], payload)]
         return [
             Record(f"{name}{suffix}", subject, payload)
-            for suffix, subject in zip((FIRST, SECOND), places.values(), strict=True)
+            for suffix, subject in zip((FIRST, SECOND), subjects, strict=True)
         ]
 
-    def _subject(self, host: bytes) -> tuple[int, str]:
-        """A host's partition and subject, worked out once (the same hosts come every few
-        minutes), for at most SUBJECTS hosts at a time."""
+    def _subject(self, host: bytes) -> tuple[int, str, str | None]:
+        """A host's partition, subject and subject in the copy (nats_copy), worked out
+        once (the same hosts come every few minutes), for at most SUBJECTS hosts at a
+        time."""
         found = self._subjects.get(host)
         if found is None:
             if len(self._subjects) >= SUBJECTS:
                 self._subjects.clear()
             token = host_token(host)
             p = partition_of(token, self.partitions)
-            found = self._subjects[host] = (p, self.stream.subject(p, token))
+            copied = self.copy.subject(p, token) if self.copy is not None else None
+            found = self._subjects[host] = (p, self.stream.subject(p, token), copied)
         return found
 
     def _own_control(self, kind: str) -> None:

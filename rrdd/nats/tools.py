@@ -8,7 +8,8 @@ acknowledged per second. It carries on, saying so, while NATS does not answer. `
 (as check_gearman) is a Nagios/Xymon plugin: UNKNOWN (3) when the stream cannot be
 read, CRITICAL (2) when a partition with a backlog has no worker or none that
 acknowledged within --stale seconds, or the backlog reaches --critical; WARNING (1)
-from --warning, or when a replica of the stream is not up to date (a server is down).
+from --warning, when a replica of the stream is not up to date (a server is down), or
+on a standby site when the mirror has not heard from the main site for --stale seconds.
 `send` (as send_gearman) publishes channel messages, or Xymon client lines
 ``status HOST.TEST COLOR text`` / ``data HOST.TEST text`` turned into channel messages,
 to their host's partition, and waits for the stream to store each.
@@ -92,7 +93,7 @@ def servers_of(info: api.StreamInfo) -> list[Server]:
     found = [Server(cluster.leader, "leader")]
     for peer in cluster.replicas or []:
         state = "offline" if peer.offline else "current" if peer.current else "behind"
-        seen = peer.active / 1e9 if peer.active is not None else None
+        seen = max(0, peer.active) / 1e9 if peer.active is not None else None
         found.append(Server(peer.name or "?", state, peer.lag or 0, seen))
     return found
 
@@ -104,7 +105,7 @@ def mirror_text(info: api.StreamInfo) -> str:
         return ""
     external = info.config.mirror.external if info.config.mirror else None
     where = f" of domain {external.api.split('.')[1]}" if external and external.api else ""
-    seen = f"{mirror.active / 1e9:.0f}s ago" if mirror.active is not None else "never"
+    seen = f"{max(0, mirror.active) / 1e9:.0f}s ago" if mirror.active is not None else "never"
     error = f", {mirror.error.get('description', mirror.error)}" if mirror.error else ""
     return f"mirror of {mirror.name}{where}: {mirror.lag or 0} behind, last heard {seen}{error}"
 
@@ -116,7 +117,7 @@ async def snapshot(nc: Client, settings: Settings) -> tuple[api.StreamInfo, list
     if info is None:
         raise StartError(f"stream {settings.nats_stream} does not exist (the relay makes it)")
     partitions = partitions_of(info)
-    stream = Stream.of(settings)
+    stream = Stream.of(settings, info)
     owners = await _owners(js, stream, partitions)
     rows = []
     for p in range(partitions):
@@ -268,6 +269,11 @@ async def _check(args: argparse.Namespace) -> tuple[int, str]:
     )
     if held:
         perf += f" replicas_current={len(held) - len(ailing)};;;0;{len(held)}"
+    mirror = info.mirror
+    away = False  # a standby site's mirror has not heard from the main site for long
+    if mirror is not None:
+        perf += f" mirror_lag={mirror.lag or 0};;;0"
+        away = mirror.active is None or mirror.active / 1e9 > args.stale
     if stalled:
         shown = ",".join(map(str, stalled[:10])) + ("..." if len(stalled) > 10 else "")
         return (
@@ -280,6 +286,8 @@ async def _check(args: argparse.Namespace) -> tuple[int, str]:
         return WARNING, f"backlog {backlog} messages|{perf}"
     if ailing:
         return WARNING, f"stream replicas not up to date: {', '.join(ailing)}|{perf}"
+    if away:
+        return WARNING, f"{mirror_text(info)}|{perf}"
     return (
         OK,
         f"backlog {backlog} messages, {len(rows) - unowned} of {len(rows)} partitions "

@@ -283,6 +283,7 @@ class Worker:
             info = await self._wait_for_stream(js)
             if info is None:
                 return
+            self.stream = Stream.of(self.settings, info)
             partitions = partitions_of(info)
             owned = [p for p in range(partitions) if p % self.count == self.index]
             if not owned:
