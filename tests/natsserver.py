@@ -11,6 +11,8 @@ import asyncio
 import contextlib
 import json
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -39,6 +41,10 @@ async def _quiet(e: Exception) -> None:
     pass
 
 
+class PortTaken(Exception):
+    """Another process took a free port before the server bound it."""
+
+
 class NatsServer:
     def __init__(
         self, where: Path, extra: str = "", scheme: str = "nats", name: str = "", domain: str = ""
@@ -48,11 +54,26 @@ class NatsServer:
         self.extra = extra
         self.name = name
         self.domain = domain
-        self.url = f"{scheme}://127.0.0.1:{self.port}"
+        self.scheme = scheme
         self.monitor = free_port() if name else 0
         self.proc: subprocess.Popen[bytes] | None = None
 
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://127.0.0.1:{self.port}"
+
     def start(self) -> NatsServer:
+        """Start the server; a port of its own someone took meanwhile is chosen again."""
+        for _ in range(3):
+            try:
+                return self._start()
+            except PortTaken as e:
+                if str(e) not in (str(self.port), str(self.monitor)):
+                    raise
+                self.port, self.monitor = free_port(), free_port() if self.name else 0
+        return self._start()
+
+    def _start(self) -> NatsServer:
         conf = self.dir / "nats.conf"
         conf.write_text(
             f'listen: 127.0.0.1:{self.port}\njetstream {{ store_dir: "{self.dir / "js"}" '
@@ -68,7 +89,12 @@ class NatsServer:
         while True:
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port)):
                 break
-            assert self.proc.poll() is None, (self.dir / "server.log").read_text()
+            if self.proc.poll() is not None:
+                said = (self.dir / "server.log").read_text()
+                taken = re.search(r":(\d+): bind: address already in use", said)
+                if taken:
+                    raise PortTaken(taken[1])
+                raise AssertionError(said)
             assert time.monotonic() < deadline, "nats-server did not start"
             time.sleep(0.02)
         return self
@@ -124,13 +150,19 @@ class NatsCluster:
     """Nodes n1, n2, n3 ... on loopback, routes between them all: one JetStream cluster."""
 
     def __init__(self, where: Path, size: int = 3):
-        routes = [free_port() for _ in range(size)]
+        self.where, self.size = where, size
+        self.nodes = self._nodes()
+
+    def _nodes(self) -> list[NatsServer]:
+        routes = [free_port() for _ in range(self.size)]
         joined = ", ".join(f"nats-route://127.0.0.1:{p}" for p in routes)
-        self.nodes = []
+        nodes = []
         for i, port in enumerate(routes, 1):
-            (where / f"n{i}").mkdir()
+            shutil.rmtree(self.where / f"n{i}", ignore_errors=True)  # a failed start's
+            (self.where / f"n{i}").mkdir()
             cluster = f"cluster {{ name: rrdd, listen: 127.0.0.1:{port}, routes: [{joined}] }}\n"
-            self.nodes.append(NatsServer(where / f"n{i}", extra=cluster, name=f"n{i}"))
+            nodes.append(NatsServer(self.where / f"n{i}", extra=cluster, name=f"n{i}"))
+        return nodes
 
     @property
     def url(self) -> str:
@@ -138,8 +170,18 @@ class NatsCluster:
         return ",".join(n.url for n in self.nodes)
 
     def start(self) -> NatsCluster:
-        for node in self.nodes:
-            node.start()
+        """Start every node; when another process took a route's port meanwhile, all
+        of them again on other ports."""
+        for attempt in range(3):
+            try:
+                for node in self.nodes:
+                    node.start()
+                break
+            except PortTaken:
+                self.kill()
+                if attempt == 2:
+                    raise
+                self.nodes = self._nodes()
         wait_until(self.has_meta_leader, 60)
         return self
 
