@@ -477,7 +477,7 @@ class Worker:
         return msgs, False
 
     async def _wait_after_gap(self, p: int, left: int) -> None:
-        self.stats["nats_gaps"] += 1
+        self.counts.add(Event.NATS_GAPS)
         wait = self.settings.nats_ack_wait + FETCH_TIMEOUT
         log.warning(
             "Partition %d: messages sent to this worker were lost on the way (a server went "
