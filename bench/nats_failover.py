@@ -112,7 +112,7 @@ def one_run(work: Path, rate: float) -> dict[str, float]:
                 subprocess.Popen(
                     [RRDD, "worker", f"--nats={cluster.url}", f"--worker={i}/2"]
                     + [f"--rrddir={work / 'rrd'}", "--nats-ack-wait=5"],
-                    stderr=subprocess.DEVNULL,
+                    stderr=(work / f"worker{i}.log").open("wb"),
                     env=clean_env(),
                 )
             )
@@ -153,7 +153,15 @@ def one_run(work: Path, rate: float) -> dict[str, float]:
         assert relay.stdin is not None
         relay.stdin.close()
         relay.wait(120)
-        wait(lambda: (info := cluster.stream()) is not None and info.state.messages == 0)
+        try:
+            wait(lambda: (info := cluster.stream()) is not None and info.state.messages == 0)
+        except RuntimeError:
+            info = cluster.stream()
+            print(f"stream not emptied: {info.state if info else 'no leader'}")
+            for i in range(2):
+                lines = (work / f"worker{i}.log").read_text().splitlines()[-15:]
+                print(f"worker {i}:", *lines, sep="\n  ")
+            raise
         out["lost"] = feed.sent - stored(cluster)
         return out
     finally:
