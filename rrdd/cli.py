@@ -202,6 +202,7 @@ def check_config_parser() -> argparse.ArgumentParser:
     nats_options.connection(p, standalone=False)
     nats_options.relay_options(p, standalone=False)
     nats_options.worker_options(p, drain=False)
+    nats_options.standby_options(p, standalone=False)
     return p
 
 
@@ -255,6 +256,7 @@ def help_command(argv: Sequence[str]) -> int:
         "top": nats_options.top_parser,
         "check": nats_options.check_parser,
         "send": nats_options.send_parser,
+        "standby": nats_options.standby_parser,
         "help": build_parser,
     }
     if len(argv) > 1 or (argv and argv[0] not in parsers):
@@ -280,7 +282,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return web(argv[1:], DEFAULT_CONFIG)
     if command == "help":
         return help_command(argv[1:])
-    if command in ("relay", "worker", "top", "check", "send"):
+    if command in ("relay", "worker", "top", "check", "send", "standby"):
         return nats_command(command, argv[1:])
     if command is not None:
         print(f"rrdd: no command {command!r}; the commands are:\n{COMMANDS}", file=sys.stderr)
@@ -302,7 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def nats_command(command: str, argv: list[str]) -> int:
-    """rrdd relay, worker, top, check, send: only these load the NATS client."""
+    """rrdd relay, worker, top, check, send, standby: only these load the NATS client."""
     try:
         from rrdd.nats import commands
     except ImportError as e:

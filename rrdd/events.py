@@ -119,6 +119,9 @@ FAMILIES: dict[str, Family] = {
         "Times rrdd worker could not make its values durable and tried again."
     ),
     "rrdd_nats_acked_total": Family("Messages rrdd worker acknowledged, their values durable."),
+    "rrdd_nats_gaps_total": Family(
+        "Times rrdd worker found deliveries lost on the way (a server went away) and waited."
+    ),
 }
 
 
@@ -187,6 +190,7 @@ class Event(Enum):
     NATS_DUPLICATE_VALUES = ("nats_duplicate_values", "rrdd_nats_duplicate_values_total", "")
     NATS_COMMIT_RETRIES = ("nats_commit_retries", "rrdd_nats_commit_retries_total", "")
     NATS_ACKED = ("nats_acked", "rrdd_nats_acked_total", "")
+    NATS_GAPS = ("nats_gaps", "rrdd_nats_gaps_total", "")
 
     def __init__(self, key: str, family: str, label: str | None) -> None:
         self.key = key

@@ -122,7 +122,7 @@ class Settings(BaseModel):
     web_listen: Annotated[str, RESTART] = "127.0.0.1:8468"  # HOST:PORT of `rrdd web`
     graphscfg: Annotated[Path | None, RESTART] = None  # Xymon's graphs.cfg, for `rrdd web`
     graphs: Annotated[str, RESTART] = DEFAULT_GRAPHS  # GRAPHS
-    # --- NATS JetStream (rrdd relay, worker, top, check, send; rrdd/nats/) ---
+    # --- NATS JetStream (rrdd relay, worker, top, check, send, standby; rrdd/nats/) ---
     nats: Annotated[str | None, RESTART] = None  # server URLs, comma-separated
     nats_stream: Annotated[str, RESTART] = "RRDD"
     nats_subject: Annotated[str, RESTART] = "rrdd"  # subjects <this>.part.<p>.<host>
@@ -136,6 +136,10 @@ class Settings(BaseModel):
     nats_spool_dir: Annotated[Path | None, RESTART] = None  # the relay's spool
     nats_spool_max: Annotated[int, RESTART] = Field(1 << 30, ge=1 << 16)  # its bytes at most
     nats_lease_ttl: Annotated[float, RESTART] = Field(15.0, gt=0)  # seconds a lease lasts
+    nats_copy: Annotated[bool, RESTART] = False  # the relay also fills <stream>_COPY
+    nats_copy_max_age: Annotated[float, RESTART] = Field(86400.0, gt=0)  # seconds kept
+    nats_copy_max_bytes: Annotated[int, RESTART] = Field(1 << 30, ge=1 << 20)  # bytes kept
+    nats_copy_from: Annotated[str | None, RESTART] = None  # rrdd standby: the main domain
     nats_worker: Annotated[str, RESTART] = "0/1"  # I/N: owns partitions p with p % N == I
     nats_user: Annotated[str | None, RESTART] = None
     nats_password_file: Annotated[Path | None, RESTART] = None  # else $RRDD_NATS_PASSWORD
@@ -200,10 +204,10 @@ class Settings(BaseModel):
             raise ValueError(f"{value!r} is not I/N with 0 <= I < N (worker I of N)")
         return value
 
-    @field_validator("nats_stream", "nats_subject")
+    @field_validator("nats_stream", "nats_subject", "nats_copy_from")
     @classmethod
-    def _token(cls, value: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9_-]+", value):
+    def _token(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]+", value):
             raise ValueError(f"{value!r}: only letters, digits, _ and - (one subject token)")
         return value
 

@@ -101,3 +101,11 @@ def test_tasks_cfg_commented_commands_parse() -> None:
     assert commands
     for cmd in commands:
         build_parser().parse_args(rrdd_args(shlex.split(cmd)))
+
+
+@pytest.mark.parametrize("sample", ["nats-cluster.conf", "nats-standby.conf"])
+def test_the_nats_samples_are_configurations_nats_server_takes(sample: str) -> None:
+    done = subprocess.run(
+        ["nats-server", "-t", "-c", str(EXTRAS / sample)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr

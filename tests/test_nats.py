@@ -17,11 +17,12 @@ from pathlib import Path
 import nats
 import pytest
 import rrdtool
+from nats.js import api
 
 from rrdd.nats.common import fnv1a32, host_token, partition_of
 from rrdd.nats.spool import Record, Spool
 from tests.helpers import rrd_contents, wait_until
-from tests.natsserver import NatsServer
+from tests.natsserver import NatsCluster, NatsServer
 from tests.test_cli import RRDD, T0, clean_env, control, cpu, run
 
 FAST = ("--nats-ack-wait=1", "--nats-lease-ttl=2")
@@ -37,7 +38,7 @@ def server(tmp_path: Path) -> Iterator[NatsServer]:
     s.kill()
 
 
-def relay(server: NatsServer, tmp_path: Path, stream: bytes, *args: str) -> str:
+def relay(server: NatsServer | NatsCluster, tmp_path: Path, stream: bytes, *args: str) -> str:
     done = subprocess.run(
         [RRDD, "relay", f"--nats={server.url}", f"--nats-spool-dir={tmp_path / 'spool'}", *args],
         input=stream,
@@ -49,7 +50,9 @@ def relay(server: NatsServer, tmp_path: Path, stream: bytes, *args: str) -> str:
     return done.stderr.decode()
 
 
-def worker(server: NatsServer, rrddir: Path, which: str, *args: str) -> subprocess.Popen[str]:
+def worker(
+    server: NatsServer | NatsCluster, rrddir: Path, which: str, *args: str
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [RRDD, "worker", f"--nats={server.url}", f"--worker={which}", f"--rrddir={rrddir}"]
         + [*FAST, *args],
@@ -177,6 +180,46 @@ def test_a_worker_killed_mid_stream_loses_and_reorders_nothing(
     every_load(rrddir, hosts, 6)
 
 
+def test_a_delivery_lost_on_the_way_comes_back_before_newer_ones(
+    tmp_path: Path, server: NatsServer
+) -> None:
+    """A message the consumer sent that never reached the worker (here another client
+    took it, as a server that went away would have lost it): the worker sees the gap in
+    the consumer's sequence and waits for it to come back before newer messages."""
+    stream = rounds(["a"], 3)
+    each = [m + b"\n@@\n" for m in stream.split(b"\n@@\n")[:-1]]
+    relay(server, tmp_path, each[0])
+    rrddir = tmp_path / "rrd"
+    rrddir.mkdir()
+    proc = worker(server, rrddir, "0/1")
+    p = partition_of("a", 32)
+    wait_until(lambda: (rrddir / "a" / "la.rrd").exists())
+    proc.send_signal(signal.SIGSTOP)
+
+    async def consumer(nc: nats.NATS) -> api.ConsumerInfo:
+        return await nc.jetstream().consumer_info("RRDD", f"part-{p}")
+
+    wait_until(lambda: server.call(consumer).num_waiting == 0)  # its pull request expired
+    relay(server, tmp_path, each[1] + each[2])
+
+    async def take_one(nc: nats.NATS) -> int:
+        sub = await nc.jetstream().pull_subscribe_bind(durable=f"part-{p}", stream="RRDD")
+        return len(await sub.fetch(1, timeout=5))  # and never acknowledged
+
+    assert server.call(take_one) == 1
+    proc.send_signal(signal.SIGCONT)
+
+    def settled() -> bool:
+        info = server.call(consumer)
+        return not info.num_pending and not info.num_ack_pending
+
+    wait_until(settled)
+    proc.send_signal(signal.SIGTERM)
+    counts = totals(drained(proc))
+    assert counts["nats_gaps"] == 1
+    every_load(rrddir, ["a"], 3)
+
+
 def test_a_redelivered_message_is_not_applied_twice(tmp_path: Path, server: NatsServer) -> None:
     hosts = ["a", "b", "c"]
     stream = rounds(hosts, 3)
@@ -221,6 +264,18 @@ def test_two_workers_on_one_partition_are_refused(tmp_path: Path, server: NatsSe
     finally:
         first.send_signal(signal.SIGTERM)
         assert drained(first) is not None
+
+
+def test_a_worker_stops_at_once_while_nats_is_away(tmp_path: Path, server: NatsServer) -> None:
+    relay(server, tmp_path, rounds(["a"], 1))
+    rrddir = tmp_path / "rrd"
+    rrddir.mkdir()
+    proc = worker(server, rrddir, "0/1")
+    assert wait_until_started(proc)
+    server.kill()
+    proc.send_signal(signal.SIGTERM)  # its 32 leases cannot be given back: they expire
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
 
 
 def wait_until_started(proc: subprocess.Popen[str]) -> bool:
@@ -283,6 +338,25 @@ def test_a_full_spool_is_counted_and_said(tmp_path: Path) -> None:
     assert "The spool is full" in err
 
 
+def test_a_message_the_full_stream_refuses_is_spooled_not_lost(
+    tmp_path: Path, server: NatsServer
+) -> None:
+    """What the full stream refuses goes to the spool with everything after it, and is
+    published once a worker made room: nothing lost, nothing reordered."""
+    hosts = [f"h{i}" for i in range(20)]
+    filler = "\n" + "x" * 2000  # 600 messages of 2.3 KB do not fit in the 1 MiB stream
+    stream = rounds(hosts, 30).replace(b"\n@@\n", f"{filler}\n@@\n".encode())
+    first = relay(server, tmp_path, stream, "--nats-max-bytes=1048576")
+    assert "the stream refused a message" in first and "stay in the spool" in first
+    rrddir = tmp_path / "rrd"
+    rrddir.mkdir()
+    drained(worker(server, rrddir, "0/1", "--drain"))
+    again = relay(server, tmp_path, b"", "--nats-max-bytes=1048576")  # the spool, replayed
+    assert totals(again)["relay_replayed"] > 0 and "The spool is published" in again
+    drained(worker(server, rrddir, "0/1", "--drain"))
+    every_load(rrddir, hosts, 30)
+
+
 def test_nats_server_killed_mid_stream_loses_nothing(tmp_path: Path, server: NatsServer) -> None:
     hosts = [f"h{i}" for i in range(50)]
     stream = rounds(hosts, 6)
@@ -336,12 +410,37 @@ def test_send_top_and_check(tmp_path: Path, server: NatsServer) -> None:
         env=clean_env(),
     )
     assert top.returncode == 0
-    rows = [line.split() for line in top.stdout.splitlines()[1:-1]]
+    assert "servers: one server, no cluster" in top.stdout
+    rows = [line.split() for line in top.stdout.splitlines() if line.split()[0].isdigit()]
     assert len(rows) == 32 and sum(int(r[1]) for r in rows) == 2
     rrddir = tmp_path / "rrd"
     rrddir.mkdir()
     drained(worker(server, rrddir, "0/1", "--drain"))
     assert (rrddir / "www.example.com" / "la.rrd").exists()
+
+
+def test_the_tools_take_the_next_server_and_say_when_none_answers(
+    tmp_path: Path, server: NatsServer
+) -> None:
+    relay(server, tmp_path, b"")
+    (tmp_path / "gone").mkdir()
+    gone = NatsServer(tmp_path / "gone").url  # never started: its port refuses
+
+    def command(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [RRDD, *args], capture_output=True, text=True, env=clean_env(), timeout=30
+        )
+
+    both = f"--nats={gone},{server.url}"  # the tools try the servers in this order
+    assert command("check", both).returncode == 0
+    sent = command("send", both, "status a.cpu green load=1")
+    assert sent.returncode == 0, sent.stderr
+    top = command("top", both, "--once", "--interval=0.1")
+    assert top.returncode == 0 and "backlog" in top.stdout
+    for args in (["check"], ["send", "status a.cpu green load=1"], ["top", "--once"]):
+        none = command(*args, f"--nats={gone}")
+        assert none.returncode == (3 if args == ["check"] else 1), none
+        assert "no NATS server reachable" in none.stdout + none.stderr, none
 
 
 def certificates(where: Path) -> dict[str, Path]:

@@ -1,4 +1,4 @@
-"""rrdd relay, worker, top, check and send: their command lines, then their work."""
+"""rrdd relay, worker, top, check, send and standby: their command lines, then their work."""
 
 from __future__ import annotations
 
@@ -48,12 +48,19 @@ def send(argv: Sequence[str]) -> int:
     return send(options.send_parser().parse_args(argv))
 
 
+def standby(argv: Sequence[str]) -> int:
+    from rrdd.nats.standby import standby
+
+    return standby(options.standby_parser().parse_args(argv))
+
+
 COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "relay": relay,
     "worker": worker,
     "top": top,
     "check": check,
     "send": send,
+    "standby": standby,
 }
 
 

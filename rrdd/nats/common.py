@@ -11,6 +11,13 @@ P is fixed when the relay makes the stream and kept in the stream's description
 (``rrdd partitions=32``): a 2.9 server has no stream metadata. Changing P moves hosts
 between partitions, which is safe only once every consumer is drained.
 
+With nats_copy the relay also publishes every message to ``<stream>_COPY``, subjects
+``<subject>_copy.part.<p>.<host token>``, a stream that keeps messages by age and size
+rather than until a worker took them, for a second site (rrdd standby): a mirror of
+the work queue itself would lose what the workers took while the mirror was away. Its
+description gives its subject prefix too (``rrdd partitions=32 subject=rrdd_copy``),
+and so does the standby site's mirror of it, whose workers read that prefix from there.
+
 Secrets never come from the command line: the password and the token from a file
 (nats_password_file, nats_token_file) or the environment (RRDD_NATS_PASSWORD,
 RRDD_NATS_TOKEN), credentials and nkey seeds from their files.
@@ -19,6 +26,7 @@ RRDD_NATS_TOKEN), credentials and nkey seeds from their files.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -44,6 +52,7 @@ log = logging.getLogger("rrdd.nats")
 
 DESCRIPTION = "rrdd partitions="  # the stream's description: P follows
 _DESCRIBED = re.compile(r"rrdd partitions=(\d+)\b")
+_DESCRIBED_SUBJECT = re.compile(r"\bsubject=([A-Za-z0-9_-]+)")
 PASSWORD_ENV, TOKEN_ENV = "RRDD_NATS_PASSWORD", "RRDD_NATS_TOKEN"
 _TOKEN_BYTES = bytes(range(0x21, 0x7F)).translate(None, b".*>")  # kept as they are
 
@@ -75,8 +84,16 @@ class Stream:
     prefix: str  # subjects are <prefix>.part.<p>.<token>
 
     @classmethod
-    def of(cls, settings: Settings) -> Stream:
-        return cls(settings.nats_stream, settings.nats_subject)
+    def of(cls, settings: Settings, info: api.StreamInfo | None = None) -> Stream:
+        """The names in the settings, or the subject prefix the stream's description
+        gives (a standby site's mirror keeps the main site's copy subjects)."""
+        found = _DESCRIBED_SUBJECT.search(info.config.description or "") if info else None
+        return cls(settings.nats_stream, found[1] if found else settings.nats_subject)
+
+    @property
+    def copy(self) -> Stream:
+        """The copy the relay keeps for a second site (nats_copy)."""
+        return Stream(f"{self.name}_COPY", f"{self.prefix}_copy")
 
     def subject(self, p: int, token: str) -> str:
         return f"{self.prefix}.part.{p}.{token}"
@@ -188,9 +205,10 @@ async def connect(
     on_reconnect: Callable[[], Awaitable[None]] | None = None,
     stopped: Callable[[], bool] = lambda: False,
 ) -> Client | None:
-    """A connection that reconnects for ever once made. With `retry` the first connection
-    is tried again (1, 2, 4 ... 30 s apart) until it is made or `stopped()`: then None.
-    Without, a failure raises StartError with a clear reason."""
+    """A connection to a server of the list. With `retry` (relay, worker) it is tried for
+    ever, until it is made or `stopped()` (then None), and goes on to another server
+    whenever its own goes away. Without (the tools), each server is tried in turn, three
+    times at most, and a failure raises StartError with a clear reason."""
     options = connect_options(settings)
     first_error: list[str] = []
 
@@ -223,18 +241,32 @@ async def connect(
     backoff = 1.0
     while True:
         nc = Client()
-        try:
-            await nc.connect(
+        attempt = asyncio.ensure_future(
+            nc.connect(
                 name=name,
                 error_cb=errors,
                 disconnected_cb=disconnected,
                 reconnected_cb=reconnected,
-                max_reconnect_attempts=-1,
+                # relay and worker try for ever, in an order of their own that spreads
+                # them over the servers; a tool tries the servers in order, and stops at
+                # one that refuses it (a password, a certificate), as all would.
+                max_reconnect_attempts=-1 if retry else 2,
+                dont_randomize=not retry,
+                allow_reconnect=retry,
                 reconnect_time_wait=1,
                 connect_timeout=5,
-                allow_reconnect=retry,
                 **options,
             )
+        )
+        try:
+            while not attempt.done():
+                if stopped():
+                    attempt.cancel()
+                    await asyncio.wait({attempt})
+                    await close(nc)
+                    return None
+                await asyncio.wait({attempt}, timeout=0.1)
+            attempt.result()
             return nc
         except (TimeoutError, OSError, nats.errors.Error, ssl.SSLError) as e:
             reason = first_error[0] if first_error else describe_error(e)
@@ -249,6 +281,26 @@ async def connect(
                 return None
             await asyncio.sleep(0.1)
         backoff = min(30.0, backoff * 2)
+
+
+async def close(nc: Client) -> None:
+    """Close a connection. While every server is away nats-py may raise from a
+    connection it was still making; there is nothing left to close then."""
+    with contextlib.suppress(OSError, nats.errors.Error):
+        await nc.close()
+
+
+# Failures that pass: a server going away, a leader being elected. What raises one of
+# these is tried again; other errors are reported.
+TRANSIENT = (
+    TimeoutError,  # nats.errors.TimeoutError is one
+    nats.errors.NoRespondersError,
+    nats.errors.ConnectionReconnectingError,
+    nats.errors.StaleConnectionError,
+    nats.errors.OutboundBufferLimitError,
+    nats.js.errors.ServiceUnavailableError,
+    nats.js.errors.NoStreamResponseError,
+)
 
 
 # --- the stream -------------------------------------------------------------------------
@@ -269,11 +321,36 @@ def stream_config(settings: Settings, partitions: int) -> api.StreamConfig:
     )
 
 
+def copy_config(settings: Settings, partitions: int) -> api.StreamConfig:
+    copy = Stream.of(settings).copy
+    return api.StreamConfig(
+        name=copy.name,
+        description=f"{DESCRIPTION}{partitions} subject={copy.prefix} (made by rrdd relay: "
+        "a copy for a second site)",
+        subjects=[f"{copy.prefix}.part.>"],
+        retention=api.RetentionPolicy.LIMITS,
+        storage=api.StorageType.FILE,
+        discard=api.DiscardPolicy.OLD,  # a site long away must not stop this one
+        max_age=settings.nats_copy_max_age,
+        max_bytes=settings.nats_copy_max_bytes,
+        duplicate_window=min(settings.nats_duplicate_window, settings.nats_copy_max_age),
+        num_replicas=settings.nats_replicas,
+    )
+
+
 async def make_stream(js: JetStreamContext, settings: Settings) -> int:
-    """The relay's start: make the stream, or check the one there; its P.
+    """The relay's start: make the stream, or check the one there; its P. The same for
+    the copy, with nats_copy.
 
     An existing stream's partition count and replicas are reported when the settings
     differ, never changed; its byte cap and duplicate window follow the settings."""
+    partitions = await _make_main(js, settings)
+    if settings.nats_copy:
+        await _make_copy(js, settings, partitions)
+    return partitions
+
+
+async def _make_main(js: JetStreamContext, settings: Settings) -> int:
     name = settings.nats_stream
     try:
         info = await js.stream_info(name)
@@ -286,7 +363,7 @@ async def make_stream(js: JetStreamContext, settings: Settings) -> int:
             settings.nats_replicas,
         )
         return settings.nats_partitions
-    partitions = _partitions(info)
+    partitions = partitions_of(info)
     config = info.config
     if partitions != settings.nats_partitions:
         raise ConfigError(
@@ -307,16 +384,46 @@ async def make_stream(js: JetStreamContext, settings: Settings) -> int:
     return partitions
 
 
+async def _make_copy(js: JetStreamContext, settings: Settings, partitions: int) -> None:
+    name, wanted = Stream.of(settings).copy.name, copy_config(settings, partitions)
+    try:
+        info = await js.stream_info(name)
+    except nats.js.errors.NotFoundError:
+        await js.add_stream(wanted)
+        log.info("Stream %s made: a copy of every message for a second site", name)
+        return
+    found = partitions_of(info)
+    if found != partitions or (info.config.num_replicas or 1) != settings.nats_replicas:
+        raise ConfigError(
+            f"stream {name} has {found} partitions and {info.config.num_replicas or 1} "
+            f"replicas, stream {settings.nats_stream} {partitions} and nats_replicas is "
+            f"{settings.nats_replicas}: delete {name} (a standby site's mirror of it "
+            "then starts again from what the new one holds)"
+        )
+    config = info.config
+    if (config.max_age, config.max_bytes, config.duplicate_window) != (
+        wanted.max_age,
+        wanted.max_bytes,
+        wanted.duplicate_window,
+    ):
+        await js.update_stream(wanted)
+        log.info("Stream %s: max_age, max_bytes and duplicate_window set", name)
+
+
 async def stream_partitions(js: JetStreamContext, settings: Settings) -> int | None:
     """P of the existing stream, or None when there is no stream yet."""
+    info = await find_stream(js, settings)
+    return None if info is None else partitions_of(info)
+
+
+async def find_stream(js: JetStreamContext, settings: Settings) -> api.StreamInfo | None:
     try:
-        info = await js.stream_info(settings.nats_stream)
+        return await js.stream_info(settings.nats_stream)
     except nats.js.errors.NotFoundError:
         return None
-    return _partitions(info)
 
 
-def _partitions(info: api.StreamInfo) -> int:
+def partitions_of(info: api.StreamInfo) -> int:
     partitions = described_partitions(info.config.description)
     if partitions is None:
         raise ConfigError(

@@ -24,7 +24,10 @@ COMMANDS = """\
                                write the partitions p % N == I of the stream
   rrdd top --nats=URL          a live table of the partitions (--once for scripts)
   rrdd check --nats=URL        a Nagios/Xymon check of the backlog and the workers
-  rrdd send --nats=URL [MSG]   submit messages from the command line or stdin"""
+  rrdd send --nats=URL [MSG]   submit messages from the command line or stdin
+  rrdd standby --nats=URL --nats-copy-from=DOMAIN
+                               make a standby site's stream, a mirror of the main
+                               site's copy (nats_copy)"""
 
 
 def connection(p: argparse.ArgumentParser, standalone: bool = True) -> None:
@@ -73,6 +76,18 @@ def relay_options(p: argparse.ArgumentParser, standalone: bool = True) -> None:
         help="spool while NATS cannot take messages (default: <state_dir>/nats-spool)",
     )
     g.add_argument("--nats-spool-max", metavar="BYTES", type=int, help="spool size cap (1 GiB)")
+    g.add_argument(
+        "--nats-copy",
+        action="store_true",
+        default=None,
+        help="also publish every message to <stream>_COPY, for a standby site",
+    )
+    g.add_argument(
+        "--nats-copy-max-age", metavar="SECONDS", type=float, help="the copy is kept (86400)"
+    )
+    g.add_argument(
+        "--nats-copy-max-bytes", metavar="BYTES", type=int, help="the copy's cap (1 GiB)"
+    )
     if not standalone:
         return
     g.add_argument("--rrddir", metavar="DIR", help="RRD directory, to answer flush requests")
@@ -96,6 +111,21 @@ def worker_options(p: argparse.ArgumentParser, drain: bool = True) -> None:
     g.add_argument(
         "--nats-lease-ttl", metavar="SECONDS", type=float, help="partition lease lifetime (15)"
     )
+
+
+def standby_options(p: argparse.ArgumentParser, standalone: bool = True) -> None:
+    g = p.add_argument_group("standby")
+    g.add_argument(
+        "--nats-copy-from",
+        metavar="DOMAIN",
+        help="the JetStream domain of the main site, whose relay fills <stream>_COPY",
+    )
+    if not standalone:  # check-config has the next two from the relay's options
+        return
+    g.add_argument(
+        "--nats-replicas", metavar="N", type=int, help="replicas of this site's stream (1)"
+    )
+    g.add_argument("--nats-max-bytes", metavar="BYTES", type=int, help="its cap (1 GiB)")
 
 
 def relay_parser() -> argparse.ArgumentParser:
@@ -122,6 +152,18 @@ def worker_parser(base: Callable[[], argparse.ArgumentParser]) -> argparse.Argum
     )
     connection(p, standalone=False)
     worker_options(p)
+    return p
+
+
+def standby_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="rrdd standby",
+        description="On a standby site's NATS server: make (or check) the stream its "
+        "workers read, a mirror of the main site's copy, and say how far behind it is.",
+        allow_abbrev=False,
+    )
+    connection(p)
+    standby_options(p)
     return p
 
 

@@ -8,20 +8,26 @@ drop a copy published twice within its duplicate window. Host control messages
 (drophost, droptest, renamehost, renametest) go to their host's partition, after that
 host's earlier messages; a renamehost goes to the partitions of both names. The others
 are the relay's own: logrotate reopens its log, shutdown stops it, reload and idle say
-nothing to it.
+nothing to it. With nats_copy every publish has a twin in the copy for a second site
+(common.py), published right after it, id and all with a "c" added.
 
-At most nats_window publishes wait for their ack at once. Acks come back in order; when
-one says no (the stream is full, no stream answers), or none comes within ACK_TIMEOUT,
-or the connection drops, every message not yet acknowledged goes, in order, to the
-spool on disk (spool.py), and so does everything read after it while the spool is not
-empty: the relay never stops reading the channel, since xymond would drop what its
-reader does not take. The spool is published again, in order and with the same ids,
-when the server takes messages again. A message that does not fit in the spool is
+At most nats_window publishes wait for their ack at once. When one is refused (the
+stream is full, no stream answers: its leader is being elected), or none comes within
+ACK_TIMEOUT, or the connection drops, every message not yet acknowledged goes, in
+order, to the spool on disk (spool.py), the refused one included, and so does
+everything read after it while the spool is not empty: the relay never stops reading
+the channel, since xymond would drop what its reader does not take. The spool is
+published again, in order and with the same ids, when the server takes messages again
+(tried every RETRY_MAX seconds at most). A message that does not fit in the spool is
 counted (relay_spool_overflow) and logged once a minute.
 
 Order: a host's messages reach its partition in the order read. After a lost
 connection that holds: the server stored a prefix of what it received, and the copies
-of that prefix sent again are dropped as duplicates. A stream that refuses a message
+of that prefix sent again are dropped as duplicates. A publish lost with a stream
+leader that was killed gets no answer at all; what the relay sends after it could be
+stored by the next leader before the lost one is sent again. So once a publish has
+waited STALL seconds, which is less than a cluster takes to elect a new leader (4 s at
+least), new messages queue behind it in the spool. A stream that refuses a message
 because it is full may take the next one if a worker freed room meanwhile; then those
 two are swapped in the stream. The relay counts it (relay_swapped) and says so.
 """
@@ -47,7 +53,7 @@ from rrdd.errors import ConfigError, StartError
 from rrdd.events import Counts, Event
 from rrdd.flush import FlushSocket
 from rrdd.loop import SIGNALS, Loop
-from rrdd.nats.common import Stream, connect, host_token, make_stream, partition_of
+from rrdd.nats.common import Stream, close, connect, host_token, make_stream, partition_of
 from rrdd.nats.spool import Position, Record, Spool
 from rrdd.settings import Settings
 
@@ -59,7 +65,9 @@ log = logging.getLogger("rrdd.nats")
 FIRST, SECOND, AFTER = ".a", ".b", "Rrdd-After"
 SUBJECTS = 100_000  # hosts whose subject is kept
 CONNECT_GRACE = 2.0  # seconds the relay waits for NATS before it reads (and spools)
-ACK_TIMEOUT = 5.0  # seconds a publish may wait for its ack before the relay spools
+ACK_TIMEOUT = 5.0  # seconds a publish may wait for its ack before it is sent again
+STALL = 1.0  # seconds a publish may wait before new messages queue behind it (the docstring)
+RETRY_MAX = 5.0  # seconds at most between two tries of the spool while NATS refuses it
 REPORT_EVERY = 60.0  # seconds between two log lines about a full spool
 STOP_PATIENCE = 5.0  # seconds the relay waits at the end for the acks of what it sent
 
@@ -76,6 +84,7 @@ class Relay:
         self.settings = settings
         self.counts = counts
         self.stream = Stream.of(settings)
+        self.copy = self.stream.copy if settings.nats_copy else None
         self.partitions = settings.nats_partitions
         self.spool = spool
         self.channel = ChannelParser(settings.max_message, counts)
@@ -84,19 +93,20 @@ class Relay:
         self.sent: dict[int, Sent] = {}  # reply number -> a publish awaiting its ack
         self.number = 0
         self.spooling = bool(spool)  # new messages go to the spool, behind what it holds
-        self.failures = 0  # publishes refused or timed out, in a row of them
+        self.failures = 0  # publishes refused or timed out: a change says one failed
+        self.failing = False  # the last answer was a failure (the first of a row is logged)
         self.running = True
         self.ready = False  # connected, and the stream checked
         self.fatal: ConfigError | None = None
         self._prefix = f"{os.getpid():x}.{time.time_ns():x}."
-        self._subjects: dict[bytes, tuple[int, str]] = {}  # host -> partition, subject
+        self._subjects: dict[bytes, tuple[int, str, str | None]] = {}  # host -> _subject()
         self._ids = 0
         self._space = asyncio.Event()  # a publish was answered
         self._wake = asyncio.Event()  # the replay has something to do
         self.readable = asyncio.Event()  # stdin has data (or the relay must stop)
         self._overflow_said = 0.0
         self.gave_up = False  # stopping, and no longer waiting for NATS
-        self._swap_watch: set[str] = set()  # subjects whose earlier message was refused
+        self._refused: dict[str, str] = {}  # subject -> the id of a message it refused
         self.after: dict[str, str] = {}  # a renamehost's first copy -> its AFTER header
 
     # --- reading the channel --------------------------------------------------------
@@ -114,27 +124,41 @@ class Relay:
         self._ids += 1
         payload, name = bytes(block), f"{self._prefix}{self._ids}"
         if len(hosts) == 1:
-            return [Record(name, self._subject(hosts[0])[1], payload)]
-        places: dict[int, str] = {}
+            _, subject, copied = self._subject(hosts[0])
+            if copied is None:
+                return [Record(name, subject, payload)]
+            return [Record(name, subject, payload), Record(f"{name}c", copied, payload)]
+        places: dict[int, tuple[str, str | None]] = {}
         for host in hosts:  # renamehost: both names, in two partitions or one
-            places.setdefault(*self._subject(host))
-        if len(places) == 1:
-            return [Record(name, next(iter(places.values())), payload)]
+            p, subject, copied = self._subject(host)
+            places.setdefault(p, (subject, copied))
+        found = self._records(name, [subject for subject, _ in places.values()], payload)
+        if self.copy is not None:
+            copies = [copied or "" for _, copied in places.values()]
+            found += self._records(f"{name}c", copies, payload)
+        return found
+
+    @staticmethod
+    def _records(name: str, subjects: list[str], payload: bytes) -> list[Record]:
+        if len(subjects) == 1:
+            return [Record(name, subjects[0], payload)]
         return [
             Record(f"{name}{suffix}", subject, payload)
-            for suffix, subject in zip((FIRST, SECOND), places.values(), strict=True)
+            for suffix, subject in zip((FIRST, SECOND), subjects, strict=True)
         ]
 
-    def _subject(self, host: bytes) -> tuple[int, str]:
-        """A host's partition and subject, worked out once (the same hosts come every few
-        minutes), for at most SUBJECTS hosts at a time."""
+    def _subject(self, host: bytes) -> tuple[int, str, str | None]:
+        """A host's partition, subject and subject in the copy (nats_copy), worked out
+        once (the same hosts come every few minutes), for at most SUBJECTS hosts at a
+        time."""
         found = self._subjects.get(host)
         if found is None:
             if len(self._subjects) >= SUBJECTS:
                 self._subjects.clear()
             token = host_token(host)
             p = partition_of(token, self.partitions)
-            found = self._subjects[host] = (p, self.stream.subject(p, token))
+            copied = self.copy.subject(p, token) if self.copy is not None else None
+            found = self._subjects[host] = (p, self.stream.subject(p, token), copied)
         return found
 
     def _own_control(self, kind: str) -> None:
@@ -190,9 +214,24 @@ class Relay:
         return self.ready and self.nc is not None and self.nc.is_connected
 
     def _to_spool(self, record: Record) -> None:
+        self._start_spooling()
+        self._keep(record)
+
+    def _start_spooling(self) -> None:
+        """New messages go to the spool from now on, behind every publish not yet
+        answered: those go first, in order, so that the spool keeps the channel's order
+        whatever their answers are (one answered later is dropped as a duplicate when
+        the spool sends it again)."""
         if not self.spooling:
             self.spooling = True
             log.warning("NATS does not take messages now: spooling to %s", self.spool.directory)
+        for sent in self.sent.values():
+            if not sent.spooled:
+                sent.spooled = True
+                self._keep(sent.record)
+        self._wake.set()
+
+    def _keep(self, record: Record) -> None:
         if self.spool.append(record):
             self.counts.add(Event.RELAY_SPOOLED)
             self._wake.set()
@@ -217,7 +256,7 @@ class Relay:
             while self.sent and self.failures == failures:  # the first copy's ack
                 self._space.clear()
                 await self._space.wait()
-            if self.failures != failures or self.nc is None:
+            if self.failures != failures or self.nc is None or (self.spooling and not spooled):
                 if not spooled:
                     self._to_spool(record)
                 return
@@ -237,26 +276,31 @@ class Relay:
             self.fail(f"cannot publish: {e}")
 
     async def _answer(self, msg: Msg) -> None:
-        sent = self.sent.pop(int(msg.subject.rpartition(".")[2]), None)
-        if not self.sent or len(self.sent) < self.settings.nats_window:
-            self._space.set()
+        number = int(msg.subject.rpartition(".")[2])
+        sent = self.sent.get(number)
         if sent is None:
-            return  # spooled since: the spool has it
+            return  # sent again since: the spool has it
         data = msg.data
         if msg.headers and msg.headers.get("Status") == "503":
             self.fail("no stream answers for the subjects")
         elif b'"error"' in data:
             error = json.loads(data).get("error", {})
-            self._swap_watch.add(sent.record.subject)
+            self._refused.setdefault(sent.record.subject, sent.record.id)
             self.fail(f"the stream refused a message: {error.get('description', data[:200])}")
         else:
-            if sent.record.subject in self._swap_watch:
+            del self.sent[number]
+            if len(self.sent) < self.settings.nats_window:
+                self._space.set()
+            refused = self._refused.get(sent.record.subject)
+            if refused == sent.record.id:
+                del self._refused[sent.record.subject]  # stored at last, in its place
+            elif refused is not None and b'"duplicate"' not in data:
                 self.counts.add(Event.RELAY_SWAPPED)
                 log.warning(
                     "%s: a message was stored before an earlier one the stream refused",
                     sent.record.subject,
                 )
-            self.failures = 0
+            self.failing = False
             self.counts.add(Event.RELAY_PUBLISHED)
             if sent.record.id.endswith(FIRST):
                 p = sent.record.subject.split(".")[2]
@@ -265,23 +309,23 @@ class Relay:
                 self.counts.add(Event.RELAY_DUPLICATES)
 
     def fail(self, reason: str) -> None:
-        """A publish failed: everything unanswered goes to the spool, in order."""
-        if self.failures == 0:
+        """A publish failed: everything unanswered goes to the spool, in order, and is
+        sent from there again."""
+        if not self.failing:
             log.warning("NATS: %s", reason)
+        self.failing = True
         self.failures += 1
-        waiting = [s for s in self.sent.values() if not s.spooled]
+        self._start_spooling()
         self.sent.clear()
         self._space.set()
-        self.spooling = True
-        for s in waiting:
-            self._to_spool(s.record)
-        self._wake.set()
 
     def check_timeouts(self) -> None:
         if self.sent:
-            oldest = next(iter(self.sent.values()))
-            if time.monotonic() - oldest.at > ACK_TIMEOUT:
+            waited = time.monotonic() - next(iter(self.sent.values())).at
+            if waited > ACK_TIMEOUT:
                 self.fail(f"no answer to a publish in {ACK_TIMEOUT:g} s")
+            elif waited > STALL and not self.spooling:
+                self._start_spooling()
 
     async def replay(self) -> None:
         """Publish the spool in order whenever NATS takes messages; back to publishing
@@ -294,12 +338,12 @@ class Relay:
                 if not self.spool:
                     if not self.sent:
                         self.spooling = False
-                        self._swap_watch.clear()
+                        self._refused.clear()
                         log.info("The spool is published: messages go to NATS directly again")
                     break
                 if not await self._replay_some():
                     await asyncio.sleep(backoff)
-                    backoff = min(30.0, backoff * 2)
+                    backoff = min(RETRY_MAX, backoff * 2)
                 else:
                     backoff = 1.0
 
@@ -392,7 +436,7 @@ class Relay:
         self.spooling = False
         self._wake.set()
         if self.nc is not None:
-            await self.nc.close()
+            await close(self.nc)
 
 
 async def _main(relay: Relay, loop: Loop, fd: int) -> None:
@@ -402,7 +446,7 @@ async def _main(relay: Relay, loop: Loop, fd: int) -> None:
     with contextlib.suppress(asyncio.TimeoutError):
         await asyncio.wait_for(asyncio.shield(connecting), CONNECT_GRACE)
     replaying = asyncio.ensure_future(relay.replay())
-    loop.every(1.0, relay.check_timeouts)
+    loop.every(STALL / 4, relay.check_timeouts)
     try:
         await relay.read(fd, loop)
     finally:

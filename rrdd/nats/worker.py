@@ -12,19 +12,29 @@ are in the files or in rrdcached, every message of those batches is acknowledged
 it cannot (rrdcached unreachable, a disk full), the messages are kept from redelivery
 (in progress) and tried again.
 
-Leases: a KV bucket ``<stream>_leases`` whose entries expire after nats_lease_ttl (its
-max_age); a worker creates the key of each partition it owns (create fails if the key
-exists) and renews it with its revision every third of the TTL. A key held by someone
-else is watched for a TTL: renewed meanwhile, the partition has a live owner and this
-worker refuses to start; expired, it was a dead worker's (this one's last run, killed)
-and is taken. A renewal that finds another revision means another worker took the
-partition: this one stops (exit 1).
+Leases: a KV bucket ``<stream>_leases`` (as many replicas as the stream) whose entries
+expire after nats_lease_ttl (its max_age); a worker creates the key of each partition
+it owns (create fails if the key exists) and renews it with its revision every third of
+the TTL. A key held by someone else is watched for a TTL: renewed meanwhile, the
+partition has a live owner and this worker refuses to start; expired, it was a dead
+worker's (this one's last run, killed) and is taken. A renewal that finds another
+revision means another worker took the partition: this one stops (exit 1), unless the
+key holds this very process (a renewal whose answer was lost with a server): then it
+goes on with that revision.
 
 Order across a crash: messages delivered to a killed worker and never acknowledged come
 back after ack_wait. When a partition shows such messages at start, the worker waits
-ack_wait before its first fetch, so they come before newer ones. A message delivered
-twice is applied twice only in name: the writer drops values not newer than what their
-file has (counted as nats_duplicate_values, the messages as nats_redelivered).
+ack_wait before its first fetch, so they come before newer ones. Messages can also be
+lost on their way to a live worker, when the server that sent them or the one it is
+connected to goes away: the consumer's sequence (one more per delivery) then skips.
+The worker takes none of the messages after the gap, and waits ack_wait before it
+fetches that partition again, so the lost ones come back first (nats_gaps). A message
+delivered twice is applied twice only in name: the writer drops values not newer than
+what their file has (counted as nats_duplicate_values, the messages as
+nats_redelivered).
+
+While NATS is away (a server killed, a cluster electing a leader) every call is tried
+again, at most RETRY_MAX seconds apart, until it answers or the worker is stopped.
 """
 
 from __future__ import annotations
@@ -32,11 +42,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import logging
+import os
 import signal
+import socket
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import nats.errors
 import nats.js.errors
@@ -53,13 +67,16 @@ from rrdd.events import Counts, Event
 from rrdd.loop import SIGNALS, Loop
 from rrdd.nats import options
 from rrdd.nats.common import (
+    TRANSIENT,
     Stream,
+    close,
     connect,
     consumer_name,
+    find_stream,
     lease_key,
     owner_text,
+    partitions_of,
     read_owner,
-    stream_partitions,
 )
 from rrdd.nats.relay import AFTER
 from rrdd.settings import Settings
@@ -77,7 +94,10 @@ from rrdd.writer.rrdwriter import RrdWriter
 log = logging.getLogger("rrdd.nats")
 
 FETCH_TIMEOUT = 1.0  # seconds a fetch waits for messages: also how soon a stop is seen
-RETRY_MAX = 30.0
+RETRY_MAX = 5.0  # seconds at most between two tries (a cluster elects a leader in 4-9 s)
+RELEASE_PATIENCE = 5.0  # seconds a stopping worker spends giving its leases back
+REPORT_EVERY = 10.0  # seconds between two lines about calls tried again
+T = TypeVar("T")
 
 
 def durable(writer: RrdWriter) -> bool:
@@ -103,6 +123,15 @@ class Leases:
     def _value(self, p: int) -> bytes:
         return owner_text(self.worker, {"acked": self.acked[p], "last_ack": self.last_ack.get(p)})
 
+    def _mine(self, value: bytes | None) -> bool:
+        """The key holds this process: a write whose answer was lost."""
+        owner = read_owner(value)
+        return (owner.get("worker"), owner.get("host"), owner.get("pid")) == (
+            self.worker,
+            socket.gethostname(),
+            os.getpid(),
+        )
+
     async def take(self, running: Callable[[], bool]) -> None:
         for p in self.parts:
             await self._take(p, running)
@@ -115,10 +144,20 @@ class Leases:
                 return
             except nats.js.errors.KeyWrongLastSequenceError:
                 pass
+            except TRANSIENT as e:
+                log.warning("NATS: cannot take the lease of partition %d now: %r", p, e)
+                await asyncio.sleep(1.0)
+                continue
             try:
                 entry = await self.kv.get(key)
             except nats.js.errors.KeyNotFoundError:
                 continue  # expired meanwhile, or deleted
+            except TRANSIENT:
+                await asyncio.sleep(1.0)
+                continue
+            if self._mine(entry.value):
+                self.revisions[p] = entry.revision or 0
+                return
             owner = read_owner(entry.value)
             who = (
                 f"worker {owner.get('worker', '?')} on {owner.get('host', '?')} "
@@ -140,28 +179,47 @@ class Leases:
 
     async def renew(self) -> None:
         """Raises StartError when another worker took a partition."""
-        for p in self.parts:
-            try:
-                self.revisions[p] = await self.kv.update(
-                    lease_key(p), self._value(p), last=self.revisions[p]
+        expired: list[int] = []
+        try:
+            for p in self.parts:
+                if await self._renew(p):
+                    expired.append(p)
+        finally:
+            if expired:
+                log.warning(
+                    "The leases of partitions %s expired before their renewal (NATS did not "
+                    "answer in time); taken again",
+                    ",".join(map(str, expired)),
                 )
-            except nats.js.errors.KeyWrongLastSequenceError:
-                pass
-            else:
-                continue
-            try:  # it expired while this worker was busy: nobody else took it meanwhile?
-                self.revisions[p] = await self.kv.create(lease_key(p), self._value(p))
-            except nats.js.errors.KeyWrongLastSequenceError:
-                raise StartError(
-                    f"the lease of partition {p} was taken by another worker (this one could "
-                    "not renew it in time); stopping"
-                ) from None
-            log.warning("The lease of partition %d expired before its renewal; taken again", p)
+
+    async def _renew(self, p: int) -> bool:
+        """Whether the lease had expired."""
+        try:
+            self.revisions[p] = await self.kv.update(
+                lease_key(p), self._value(p), last=self.revisions[p]
+            )
+            return False
+        except nats.js.errors.KeyWrongLastSequenceError:
+            pass
+        with contextlib.suppress(nats.js.errors.KeyNotFoundError):
+            entry = await self.kv.get(lease_key(p))
+            if self._mine(entry.value):
+                self.revisions[p] = entry.revision or 0
+                return False
+        try:  # it expired while this worker was busy: nobody else took it meanwhile?
+            self.revisions[p] = await self.kv.create(lease_key(p), self._value(p))
+        except nats.js.errors.KeyWrongLastSequenceError:
+            raise StartError(
+                f"the lease of partition {p} was taken by another worker (this one could "
+                "not renew it in time); stopping"
+            ) from None
+        return True
 
     async def release(self) -> None:
+        """Give the leases back, so that a new worker need not wait for them to expire;
+        they expire by themselves when NATS does not answer."""
         for p, revision in self.revisions.items():
-            with contextlib.suppress(nats.errors.Error, asyncio.TimeoutError):
-                await self.kv.delete(lease_key(p), last=revision)
+            await self.kv.delete(lease_key(p), last=revision)
 
 
 class Worker:
@@ -188,9 +246,26 @@ class Worker:
         self._pending: list[Msg] = []  # handled, awaiting the commit
         self._waiters: list[asyncio.Future[None]] = []
         self._have = asyncio.Event()
+        self._delivered: dict[int, int] = {}  # partition -> consumer sequence last taken
+        self._said_retry = -REPORT_EVERY
 
     def stop(self) -> None:
         self.running = False
+
+    async def _retrying(self, what: str, call: Callable[[], Awaitable[T]]) -> T | None:
+        """`call()`'s result, tried again while NATS is away; None once stopped."""
+        backoff = 1.0
+        while self.running:
+            try:
+                return await call()
+            except TRANSIENT as e:
+                now = time.monotonic()
+                if now - self._said_retry > REPORT_EVERY:  # one line for all the calls
+                    self._said_retry = now
+                    log.warning("NATS: cannot %s now (%r); trying again", what, e)
+            await asyncio.sleep(backoff)
+            backoff = min(RETRY_MAX, backoff * 2)
+        return None
 
     # --- start ----------------------------------------------------------------------
 
@@ -205,26 +280,41 @@ class Worker:
             return
         js = nc.jetstream(timeout=10)
         try:
-            partitions = await self._wait_for_stream(js)
-            if partitions is None:
+            info = await self._wait_for_stream(js)
+            if info is None:
                 return
+            self.stream = Stream.of(self.settings, info)
+            partitions = partitions_of(info)
             owned = [p for p in range(partitions) if p % self.count == self.index]
             if not owned:
                 raise StartError(
                     f"worker {self.settings.nats_worker} owns no partition: the stream has "
                     f"{partitions}, fewer than the {self.count} workers"
                 )
-            self.leases = Leases(
-                await self._bucket(js),
-                owned,
-                self.settings.nats_worker,
-                self.settings.nats_lease_ttl,
+            kv = await self._retrying(
+                "open the leases", lambda: self._bucket(js, info.config.num_replicas or 1)
             )
+            if kv is None:
+                return
+            self.leases = Leases(kv, owned, self.settings.nats_worker, self.settings.nats_lease_ttl)
             await self.leases.take(lambda: self.running)
             if not self.running:
                 return
             renewing = asyncio.ensure_future(self._renew())
-            subs = {p: await self._consumer(js, p) for p in owned}
+            # At once: a cluster that lost a server takes seconds to make each one.
+            bound = await asyncio.gather(
+                *(
+                    self._retrying(
+                        f"bind the consumer of partition {p}",
+                        functools.partial(self._consumer, js, p),
+                    )
+                    for p in owned
+                )
+            )
+            subs = {p: sub for p, sub in zip(owned, bound, strict=True) if sub is not None}
+            if len(subs) < len(owned):  # stopped meanwhile
+                renewing.cancel()
+                return
             await self._wait_for_redeliveries(js, owned)
             log.info(
                 "Worker %s consumes partitions %s of stream %s",
@@ -240,17 +330,18 @@ class Worker:
             await asyncio.gather(committing, renewing, return_exceptions=True)
             if self.failed is not None:
                 raise StartError(self.failed)
-            await self.leases.release()
+            with contextlib.suppress(*TRANSIENT, nats.errors.Error):
+                await asyncio.wait_for(self.leases.release(), RELEASE_PATIENCE)
         finally:
             with contextlib.suppress(nats.errors.Error, asyncio.TimeoutError, OSError):
                 await nc.flush(timeout=5)  # the last acks
-            await nc.close()
+            await close(nc)
 
-    async def _wait_for_stream(self, js: JetStreamContext) -> int | None:
+    async def _wait_for_stream(self, js: JetStreamContext) -> api.StreamInfo | None:
         said = False
         while self.running:
             try:
-                found = await stream_partitions(js, self.settings)
+                found = await find_stream(js, self.settings)
             except (TimeoutError, nats.errors.Error) as e:
                 log.error("NATS: cannot read stream %s: %s", self.stream.name, e)
                 found = None
@@ -264,17 +355,28 @@ class Worker:
             await asyncio.sleep(1.0)
         return None
 
-    async def _bucket(self, js: JetStreamContext) -> KeyValue:
+    async def _bucket(self, js: JetStreamContext, replicas: int) -> KeyValue:
+        """The leases' bucket, made with as many replicas as the stream: the leases must
+        outlive the same servers as the messages."""
         try:
-            return await js.key_value(self.stream.leases)
+            kv = await js.key_value(self.stream.leases)
         except nats.js.errors.BucketNotFoundError:
             return await js.create_key_value(
                 bucket=self.stream.leases,
                 ttl=self.settings.nats_lease_ttl,
                 history=1,
-                replicas=self.settings.nats_replicas,
+                replicas=replicas,
                 description="rrdd workers' leases on the partitions",
             )
+        found = (await kv.status()).stream_info.config.num_replicas or 1
+        if found != replicas:
+            log.warning(
+                "The leases' bucket %s has %d replicas and stream %s %d: the leases are "
+                "lost with fewer servers than the messages (stop every worker and delete "
+                "the bucket, the next worker makes it again)",
+                *(self.stream.leases, found, self.stream.name, replicas),
+            )
+        return kv
 
     async def _consumer(self, js: JetStreamContext, p: int) -> JetStreamContext.PullSubscription:
         name = consumer_name(p)
@@ -299,7 +401,12 @@ class Worker:
     async def _wait_for_redeliveries(self, js: JetStreamContext, owned: list[int]) -> None:
         unacked = 0
         for p in owned:
-            info = await js.consumer_info(self.stream.name, consumer_name(p))
+            info = await self._retrying(
+                f"read consumer {consumer_name(p)}",
+                functools.partial(js.consumer_info, self.stream.name, consumer_name(p)),
+            )
+            if info is None:
+                return
             unacked += info.num_ack_pending or 0
         if not unacked:
             return
@@ -341,16 +448,46 @@ class Worker:
                     return
                 continue
             except nats.errors.Error as e:
-                log.warning("NATS: partition %d: cannot fetch: %s", p, e)
+                log.warning("NATS: partition %d: cannot fetch: %r", p, e)
                 await asyncio.sleep(backoff)
                 backoff = min(RETRY_MAX, backoff * 2)
                 continue
             backoff = 1.0
-            await self.handle(js, msgs)
-            await self.commit(msgs)
+            taken, gap = self._in_order(p, msgs)
+            await self.handle(js, taken)
+            await self.commit(taken)
             assert self.leases is not None
-            self.leases.acked[p] += len(msgs)
+            self.leases.acked[p] += len(taken)
             self.leases.last_ack[p] = time.time()
+            if gap:
+                await self._wait_after_gap(p, len(msgs) - len(taken))
+
+    def _in_order(self, p: int, msgs: list[Msg]) -> tuple[list[Msg], bool]:
+        """The messages before a gap in the consumer's sequence, and whether there is
+        one: messages delivered to this worker were lost on the way."""
+        last = self._delivered.get(p)
+        for i, msg in enumerate(msgs):
+            seq = msg.metadata.sequence.consumer
+            if last is not None and seq > last + 1:
+                self._delivered[p] = msgs[-1].metadata.sequence.consumer
+                return msgs[:i], True
+            last = seq
+        if last is not None:
+            self._delivered[p] = last
+        return msgs, False
+
+    async def _wait_after_gap(self, p: int, left: int) -> None:
+        self.counts.add(Event.NATS_GAPS)
+        wait = self.settings.nats_ack_wait + FETCH_TIMEOUT
+        log.warning(
+            "Partition %d: messages sent to this worker were lost on the way (a server went "
+            "away); %d newer ones are left for later, and the partition waits %g s for the "
+            "lost ones to come back first",
+            *(p, left, wait),
+        )
+        deadline = time.monotonic() + wait
+        while self.running and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
 
     async def _empty(self, js: JetStreamContext, p: int) -> bool:
         try:
