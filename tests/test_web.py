@@ -210,34 +210,43 @@ def write_problems(state: Path, now: int) -> None:
 
 @pytest.fixture(scope="module")
 def browser(site: Site) -> Iterator[webdriver.Remote]:
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
+    # Chromium and chromedriver are started here and speak over 127.0.0.1: both would
+    # otherwise reach each other at "localhost", which a new Debian root without
+    # /etc/hosts cannot resolve ("unable to connect to renderer").
     profile = tempfile.mkdtemp(prefix="rrdd-web-chromium-")
-    for arg in (
-        *("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"),
-        *("--disable-background-networking", "--disable-component-update", "--disable-sync"),
-        f"--user-data-dir={profile}",
-        "--window-size=1280,1000",
-    ):
-        options.add_argument(arg)
-    # chromedriver started here and spoken to at 127.0.0.1: selenium's own Service asks
-    # for "localhost", which a new Debian root without /etc/hosts cannot resolve.
-    port = free_port()
+    debugging, driving = free_port(), free_port()
+    chromium = subprocess.Popen(
+        [
+            "/usr/bin/chromium",
+            *("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"),
+            *("--disable-background-networking", "--disable-component-update", "--disable-sync"),
+            f"--user-data-dir={profile}",
+            "--window-size=1280,1000",
+            "--remote-debugging-address=127.0.0.1",
+            f"--remote-debugging-port={debugging}",
+            "about:blank",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     service = subprocess.Popen(
-        ["/usr/bin/chromedriver", f"--port={port}"],
+        ["/usr/bin/chromedriver", f"--port={driving}"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
-        wait_until(lambda: _listening(port))
-        driver = webdriver.Remote(command_executor=f"http://127.0.0.1:{port}", options=options)
+        wait_until(lambda: _listening(debugging) and _listening(driving))
+        options = webdriver.ChromeOptions()
+        options.debugger_address = f"127.0.0.1:{debugging}"
+        driver = webdriver.Remote(command_executor=f"http://127.0.0.1:{driving}", options=options)
         try:
             yield driver
         finally:
             driver.quit()
     finally:
-        service.terminate()
-        service.wait(timeout=30)
+        for process in (service, chromium):
+            process.terminate()
+            process.wait(timeout=30)
         shutil.rmtree(profile, ignore_errors=True)
 
 
