@@ -57,13 +57,43 @@ class Target:
     tests: tuple[str, ...]  # the closest and quickest first: pytest -x stops at a failure
 
 
+# The writer's tests, the quickest first, then the end-to-end ones that run the rrdd
+# command on a stream (drops, renames, flushes, reloads, creator processes, signals).
 WRITER_TESTS = (
     "tests/test_writer_direct.py",
-    "tests/test_writer_control.py",
     "tests/test_writer_property.py",
+    "tests/test_writer_control.py",
+    "tests/test_property.py",
     "tests/test_hostile.py",
     "tests/test_disk.py",
+    "tests/test_policy.py",
+    *(
+        f"tests/test_cli.py::test_{name}"
+        for name in (
+            "a_stream_becomes_rrd_files",
+            "sigterm_writes_pending_values_and_exits",
+            "shutdown_message_stops_reading",
+            "drophost_renamehost_in_stream_order",
+            "droptest_and_renametest_act_on_the_files_of_that_test",
+            "no_rrd_creates_files_without_values",
+            "a_flush_request_writes_a_hosts_cached_values_at_once",
+            "metrics_move_as_a_stream_is_ingested",
+            "root_is_dropped_to_the_configured_user",
+            "reload_applies_a_changed_file_keeps_pending_values_and_survives_a_bad_one",
+            "sighup_reads_rrddefinitions_protocols_and_snmpmibs_again",
+            "a_stream_replayed_under_a_frozen_clock",
+        )
+    ),
+    "tests/test_two_rrdd.py",
+    "tests/test_rrdcached.py",
 )
+
+
+def writer(name: str, *first: str) -> Target:
+    """A writer module's target: its closest tests first, then the rest of the writer's."""
+    return Target(f"rrdd/writer/{name}.py", (*first, *(t for t in WRITER_TESTS if t not in first)))
+
+
 TARGETS = {
     "channel": Target(
         "rrdd/channel.py",
@@ -111,19 +141,16 @@ TARGETS = {
             "tests/test_cli.py::test_flush_with_no_rrdd_running",
         ),
     ),
-    **{
-        name: Target(f"rrdd/writer/{name}.py", WRITER_TESTS)
-        for name in ("rrdwriter", "table", "making", "marks", "hosts", "disk", "store")
-    },
-    "schedule": Target("rrdd/writer/schedule.py", (*WRITER_TESTS, "tests/test_policy.py")),
-    "rrdcached": Target(
-        "rrdd/writer/rrdcached.py",
-        ("tests/test_rrdcached.py", "tests/test_writer_control.py"),
-    ),
-    "creator": Target(
-        "rrdd/writer/creator.py",
-        (*WRITER_TESTS, "tests/test_cli.py::test_a_stream_becomes_rrd_files"),
-    ),
+    "rrdwriter": writer("rrdwriter"),
+    "table": writer("table"),
+    "schedule": writer("schedule", "tests/test_writer_direct.py", "tests/test_policy.py"),
+    "making": writer("making"),
+    "marks": writer("marks", "tests/test_writer_control.py", "tests/test_two_rrdd.py"),
+    "hosts": writer("hosts", "tests/test_writer_control.py", "tests/test_writer_direct.py"),
+    "disk": writer("disk", "tests/test_disk.py"),
+    "store": writer("store"),
+    "rrdcached": writer("rrdcached", "tests/test_rrdcached.py"),
+    "creator": writer("creator"),
 }
 
 # Operators whose mutants are not run, as regular expressions over cosmic-ray's names.
