@@ -242,6 +242,55 @@ def test_host_names_starting_with_a_dot_are_refused(tmp_path: Path) -> None:
     assert w.counts[Event.UPDATES_REFUSED] == 1 and os.listdir(rrddir) == []
 
 
+# --- the marks themselves ------------------------------------------------------------------
+
+
+def aged(path: Path, text: str, seconds: float) -> None:
+    """A mark left `seconds` ago."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+
+
+def test_a_mark_that_leads_outside_or_in_a_circle_leads_nowhere(tmp_path: Path) -> None:
+    w, _, rrddir = two(tmp_path)
+    (tmp_path / "out").mkdir()
+    aged(rrddir / ".renamed/web1", "../out\n", 60)  # no mark rrdd writes
+    put(w, "web1", "la.rrd", 0, 1)
+    assert rows(rrddir / "web1/la.rrd", 1) == [None]  # made under its own name
+    aged(rrddir / ".renamed/web2", "web3\n", 60)
+    aged(rrddir / ".renamed/web3", "web2\n", 60)
+    put(w, "web2", "la.rrd", 0, 2)
+    w.close()
+    assert sorted(os.listdir(rrddir)) == [".renamed", "web1", "web2"]
+    assert os.listdir(tmp_path / "out") == []
+    assert rows(rrddir / "web2/la.rrd", 1) == [2.0]
+
+
+def test_marks_older_than_an_hour_are_swept_when_a_new_one_is_left(tmp_path: Path) -> None:
+    w, _, rrddir = two(tmp_path)
+    aged(rrddir / ".renamed/old1", "old2\n", 7200)
+    aged(rrddir / ".renamed/new1", "new2\n", 60)  # the other rrdd's, a minute ago
+    put(w, "web6", "la.rrd", 0, 1)
+    w.rename_host("web6", "web7")
+    assert sorted(os.listdir(rrddir / ".renamed")) == ["new1", "web6"]
+
+
+def test_a_drophost_over_an_old_drop_mark_leaves_a_new_one(tmp_path: Path) -> None:
+    status, data, rrddir = two(tmp_path)
+    aged(rrddir / ".dropped/web6", "", 7200)  # web6 was dropped before, and came back
+    put(status, "web6", "la.rrd", 0, 1)
+    put(data, "web6", "trend.rrd", 0, 100)
+    status.flush()
+    data.flush()
+    status.drop_host("web6")
+    put(data, "web6", "trend.rrd", 1, 101)  # sent before the drop: let go
+    data.flush()
+    assert not (rrddir / "web6").exists()
+    assert data.stats["values_of_dropped_hosts"] == 1
+
+
 # --- rrdcached: values held while the daemon is away ------------------------------------------
 
 
