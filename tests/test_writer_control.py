@@ -16,6 +16,7 @@ import rrdtool
 from rrdd.events import Counts, Event
 from rrdd.schema import Schema, Update
 from rrdd.writer.creator import Creators
+from rrdd.writer.marks import Marks
 from rrdd.writer.rrdcached import Rrdcached
 from rrdd.writer.rrdwriter import RrdWriter
 from rrdd.xymoncfg import RraDefinitions
@@ -289,6 +290,71 @@ def test_a_drophost_over_an_old_drop_mark_leaves_a_new_one(tmp_path: Path) -> No
     data.flush()
     assert not (rrddir / "web6").exists()
     assert data.stats["values_of_dropped_hosts"] == 1
+
+
+def test_a_drophost_while_the_other_rrdd_deletes_too_keeps_its_mark(tmp_path: Path) -> None:
+    status, data, rrddir = two(tmp_path)
+    put(status, "web6", "la.rrd", 0, 1)
+    status.flush()
+    status.drop_host("web6")  # its mark, then the directory deleted
+    (rrddir / "web6").mkdir()  # as the data rrdd finds it, while the status rrdd deletes
+    data.drop_host("web6")
+    put(status, "web6", "la.rrd", 0, 2)  # after its drophost: a new host of the name
+    status.close()
+    assert rows(rrddir / "web6/la.rrd", 1) == [2.0]
+
+
+def test_a_drophost_of_a_host_without_files_leaves_no_mark(tmp_path: Path) -> None:
+    w, _, rrddir = two(tmp_path)
+    w.drop_host("web6")
+    assert os.listdir(rrddir) == []
+
+
+def test_a_mark_is_followed_for_an_hour_to_the_second(tmp_path: Path) -> None:
+    marks = Marks(str(tmp_path))
+    (tmp_path / "web7").mkdir()
+
+    def followed(age: float) -> bool:
+        """Whether a mark `age` seconds old is followed; tried again if this process
+        stalled for the half second either side of an hour the test relies on."""
+        while True:
+            started = time.monotonic()
+            aged(tmp_path / ".renamed/web6", "web7\n", age)
+            new = marks.new_name("web6")
+            if time.monotonic() - started < 0.25:
+                return new == "web7"
+
+    assert followed(3600 - 0.5)
+    assert not followed(3600 + 0.5)
+
+
+def test_the_record_of_marks_done_with_is_bounded(tmp_path: Path) -> None:
+    # After 10,000 control messages it is emptied: the oldest mark it had, if still
+    # under an hour old, is followed again.
+    marks = Marks(str(tmp_path))
+    marks.renamed("web6", "web7")
+    (tmp_path / "web7").mkdir()
+    marks.rename_done("web6")  # this rrdd moved web6: the next web6 is a new host
+    for i in range(10000):
+        marks.rename_done(f"h{i}")  # renamehosts of hosts this rrdd never had
+    assert marks.new_name("web6") is None
+    marks.rename_done("h10000")
+    assert marks.new_name("web6") == "web7"
+
+
+def test_a_symbolic_link_among_the_marks_is_swept_by_its_own_age(tmp_path: Path) -> None:
+    w, _, rrddir = two(tmp_path)
+    target = tmp_path / "elsewhere"
+    target.write_text("web9\n")
+    (rrddir / ".renamed").mkdir()
+    link = rrddir / ".renamed/old1"
+    link.symlink_to(target)
+    then = time.time() - 7200
+    os.utime(link, (then, then), follow_symlinks=False)
+    put(w, "web6", "la.rrd", 0, 1)
+    w.rename_host("web6", "web7")
+    assert os.listdir(rrddir / ".renamed") == ["web6"]
+    assert target.read_text() == "web9\n"
 
 
 # --- rrdcached: values held while the daemon is away ------------------------------------------
