@@ -200,23 +200,28 @@ def test_what_the_other_rrdd_reads_for_a_host_it_dropped_is_let_go(
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [("tcp.ssh.rrd", "tcp.sshd.rrd"), ("tcp.sshd.rrd", "tcp.ssh.rrd")],
+    ids=["sorts-after", "sorts-before"],
+)
 def test_what_the_other_rrdd_holds_or_reads_for_a_renamed_test_follows_it(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, old: str, new: str
 ) -> None:
     status, data, rrddir = two(tmp_path)
-    put(status, "h1", "tcp.ssh.rrd", 0, 1)
+    put(status, "h1", old, 0, 1)
     put(data, "h1", "t.rrd", 0, 5)
     status.flush()
-    put(status, "h1", "tcp.ssh.rrd", 1, 2)  # held in the status channel's cache
+    put(status, "h1", old, 1, 2)  # held in the status channel's cache
     with caplog.at_level(logging.INFO, logger="rrdd"):
-        data.rename_files("h1", [("tcp.ssh.rrd", "tcp.sshd.rrd")])  # the data rrdd acts first
-        put(status, "h1", "tcp.ssh.rrd", 2, 3)  # sent before the rename
+        data.rename_files("h1", [(old, new)])  # the data rrdd acts first
+        put(status, "h1", old, 2, 3)  # sent before the rename
         status.flush()
-        status.rename_files("h1", [("tcp.ssh.rrd", "tcp.sshd.rrd")])
+        status.rename_files("h1", [(old, new)])
     status.close()
     data.close()
-    assert sorted(os.listdir(rrddir / "h1")) == ["t.rrd", "tcp.sshd.rrd"]
-    assert rows(rrddir / "h1/tcp.sshd.rrd", 3) == [1.0, 2.0, 3.0]
+    assert sorted(os.listdir(rrddir / "h1")) == sorted(["t.rrd", new])
+    assert rows(rrddir / "h1" / new, 3) == [1.0, 2.0, 3.0]
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
@@ -340,6 +345,38 @@ def test_the_record_of_marks_done_with_is_bounded(tmp_path: Path) -> None:
     assert marks.new_name("web6") is None
     marks.rename_done("h10000")
     assert marks.new_name("web6") == "web7"
+
+
+def test_a_file_mark_that_leads_outside_leads_nowhere(tmp_path: Path) -> None:
+    w, _, rrddir = two(tmp_path)
+    (rrddir / "h1").mkdir()
+    rrdtool.create(str(rrddir / "x.rrd"), "DS:v:GAUGE:600:U:U", "RRA:AVERAGE:0.5:1:10")
+    aged(rrddir / ".renamed-files/h1/la.rrd", "../x.rrd\n", 60)  # no mark rrdd writes
+    put(w, "h1", "la.rrd", 0, 1)
+    w.close()
+    assert rows(rrddir / "h1/la.rrd", 1) == [1.0]
+    assert w.stats["updates_refused"] == 0
+
+
+def test_a_mark_older_than_this_rrdds_own_control_message_is_done_with(tmp_path: Path) -> None:
+    # The other rrdd wrote its mark before this one had the message, and put it in
+    # place after: it is no news to this rrdd.
+    marks = Marks(str(tmp_path))
+    (tmp_path / "web7").mkdir()
+    marks.rename_done("web6")  # no mark yet: its time is now
+    aged(tmp_path / ".renamed/web6", "web7\n", 10)
+    assert marks.new_name("web6") is None
+
+
+def test_a_mark_that_cannot_be_left_is_said_and_the_rename_is_done(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    w, _, rrddir = two(tmp_path)
+    (rrddir / ".renamed").write_text("")  # no directory can be made there
+    put(w, "web6", "la.rrd", 0, 1)
+    w.rename_host("web6", "web7")
+    assert sorted(os.listdir(rrddir)) == [".renamed", "web7"]
+    assert "renamehost web6 -> web7: cannot leave a mark in" in caplog.text
 
 
 def test_a_symbolic_link_among_the_marks_is_swept_by_its_own_age(tmp_path: Path) -> None:
