@@ -294,7 +294,7 @@ def test_a_drophost_over_an_old_drop_mark_leaves_a_new_one(tmp_path: Path) -> No
     put(data, "web6", "trend.rrd", 1, 101)  # sent before the drop: let go
     data.flush()
     assert not (rrddir / "web6").exists()
-    assert data.stats["values_of_dropped_hosts"] == 1
+    assert data.counts[Event.VALUES_OF_DROPPED_HOSTS] == 1
 
 
 def test_a_drophost_while_the_other_rrdd_deletes_too_keeps_its_mark(tmp_path: Path) -> None:
@@ -355,7 +355,7 @@ def test_a_file_mark_that_leads_outside_leads_nowhere(tmp_path: Path) -> None:
     put(w, "h1", "la.rrd", 0, 1)
     w.close()
     assert rows(rrddir / "h1/la.rrd", 1) == [1.0]
-    assert w.stats["updates_refused"] == 0
+    assert w.counts[Event.UPDATES_REFUSED] == 0
 
 
 def test_a_mark_older_than_this_rrdds_own_control_message_is_done_with(tmp_path: Path) -> None:
