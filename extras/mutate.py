@@ -13,8 +13,14 @@ each copy a cosmic-ray HTTP worker runs with PYTHONPATH set to the copy, so the 
 rrdd script and ``python -m rrdd`` import the copy's rrdd ahead of the editable install.
 For each module, ``cosmic-ray init`` lists the mutants; this script marks as skipped the
 ones it does not run (SKIP_OPERATORS, and mutations inside annotations, which are never
-evaluated); ``cosmic-ray exec`` sends the rest to the workers, which run only the tests
-of that module (TARGETS), stopping at the first failure, under a timeout.
+evaluated); ``cosmic-ray exec`` sends the rest to the workers, under a timeout.
+
+Which tests a mutant runs: of the module's tests (TARGETS), those that run the line it
+changes, in their order, stopping at the first failure. Each test file (or test) is run
+once per invocation under coverage.py, which follows every Python process it starts or
+forks; a mutant of a line no test runs survives without a test run. A test that does not
+run a line cannot tell its mutant from the module, so the counts are those of running
+every test, and a survivor costs a few tests instead of the module's whole suite.
 
 A survivor that no test can kill is written down in extras/mutate-equivalents.toml with
 the reason; it is counted as equivalent, not as surviving. The exit status is 1 when a
@@ -25,6 +31,8 @@ from __future__ import annotations
 
 import argparse
 import ast
+import difflib
+import json
 import os
 import re
 import shlex
@@ -38,10 +46,12 @@ import tempfile
 import time
 import tomllib
 from collections import Counter
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+import coverage
 from cosmic_ray.work_db import WorkDB, use_db
 from cosmic_ray.work_item import TestOutcome, WorkerOutcome, WorkResult
 
@@ -57,13 +67,43 @@ class Target:
     tests: tuple[str, ...]  # the closest and quickest first: pytest -x stops at a failure
 
 
+# The writer's tests, the quickest first, then the end-to-end ones that run the rrdd
+# command on a stream (drops, renames, flushes, reloads, creator processes, signals).
 WRITER_TESTS = (
     "tests/test_writer_direct.py",
-    "tests/test_writer_control.py",
     "tests/test_writer_property.py",
+    "tests/test_writer_control.py",
+    "tests/test_property.py",
     "tests/test_hostile.py",
     "tests/test_disk.py",
+    "tests/test_policy.py",
+    *(
+        f"tests/test_cli.py::test_{name}"
+        for name in (
+            "a_stream_becomes_rrd_files",
+            "sigterm_writes_pending_values_and_exits",
+            "shutdown_message_stops_reading",
+            "drophost_renamehost_in_stream_order",
+            "droptest_and_renametest_act_on_the_files_of_that_test",
+            "no_rrd_creates_files_without_values",
+            "a_flush_request_writes_a_hosts_cached_values_at_once",
+            "metrics_move_as_a_stream_is_ingested",
+            "root_is_dropped_to_the_configured_user",
+            "reload_applies_a_changed_file_keeps_pending_values_and_survives_a_bad_one",
+            "sighup_reads_rrddefinitions_protocols_and_snmpmibs_again",
+            "a_stream_replayed_under_a_frozen_clock",
+        )
+    ),
+    "tests/test_two_rrdd.py",
+    "tests/test_rrdcached.py",
 )
+
+
+def writer(name: str, *first: str) -> Target:
+    """A writer module's target: its closest tests first, then the rest of the writer's."""
+    return Target(f"rrdd/writer/{name}.py", (*first, *(t for t in WRITER_TESTS if t not in first)))
+
+
 TARGETS = {
     "channel": Target(
         "rrdd/channel.py",
@@ -111,19 +151,16 @@ TARGETS = {
             "tests/test_cli.py::test_flush_with_no_rrdd_running",
         ),
     ),
-    **{
-        name: Target(f"rrdd/writer/{name}.py", WRITER_TESTS)
-        for name in ("rrdwriter", "table", "making", "marks", "hosts", "disk", "store")
-    },
-    "schedule": Target("rrdd/writer/schedule.py", (*WRITER_TESTS, "tests/test_policy.py")),
-    "rrdcached": Target(
-        "rrdd/writer/rrdcached.py",
-        ("tests/test_rrdcached.py", "tests/test_writer_control.py"),
-    ),
-    "creator": Target(
-        "rrdd/writer/creator.py",
-        (*WRITER_TESTS, "tests/test_cli.py::test_a_stream_becomes_rrd_files"),
-    ),
+    "rrdwriter": writer("rrdwriter"),
+    "table": writer("table"),
+    "schedule": writer("schedule", "tests/test_writer_direct.py", "tests/test_policy.py"),
+    "making": writer("making"),
+    "marks": writer("marks", "tests/test_writer_control.py", "tests/test_two_rrdd.py"),
+    "hosts": writer("hosts", "tests/test_writer_control.py", "tests/test_writer_direct.py"),
+    "disk": writer("disk", "tests/test_disk.py"),
+    "store": writer("store"),
+    "rrdcached": writer("rrdcached", "tests/test_rrdcached.py"),
+    "creator": writer("creator"),
 }
 
 # Operators whose mutants are not run, as regular expressions over cosmic-ray's names.
@@ -181,7 +218,10 @@ def main() -> int:
         const="again",
         help="run the survivors of the last run again (after new tests), keep the rest",
     )
+    parser.add_argument("--tests-for", metavar="FILE", help=argparse.SUPPRESS)  # the workers'
     args = parser.parse_args()
+    if args.tests_for:
+        return run_chosen_tests(Path(args.tests_for))
     unknown = [m for m in args.modules if m not in TARGETS]
     if unknown:
         parser.error(f"unknown module {', '.join(unknown)}; known: {', '.join(TARGETS)}")
@@ -277,8 +317,8 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-def test_command(target: Target) -> list[str]:
-    return [str(PYTHON), "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *target.tests]
+def pytest_command(tests: Sequence[str]) -> list[str]:
+    return [str(PYTHON), "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests]
 
 
 def run_module(
@@ -290,15 +330,20 @@ def run_module(
     fresh = mode == "fresh" or not session.exists()
     if fresh:
         took = baseline(name, target, copy)
-        timeout = timeout or round(3 * took + 30)
+        # At most 280 s: cosmic-ray's HTTP distributor gives up on a worker's answer after
+        # 300 s (aiohttp's default), and counts the mutant as an error, not as timed out.
+        timeout = timeout or min(round(3 * took + 30), 280)
     elif timeout is None:  # the session's own
         timeout = float(re.findall(r"^timeout = (.*)$", config.read_text(), re.M)[0])
+    choice = SESSIONS / f"{name}.tests.json"
+    write_choice(name, target, copy, choice)
+    chooser = [str(PYTHON), "extras/mutate.py", "--tests-for", str(choice)]
     config.write_text(
         "[cosmic-ray]\n"
         f'module-path = "{target.path}"\n'
         f"timeout = {timeout}\n"
         "excluded-modules = []\n"
-        f"test-command = {toml_string(shlex.join(test_command(target)))}\n"
+        f"test-command = {toml_string(shlex.join(chooser))}\n"
         '[cosmic-ray.distributor]\nname = "http"\n'
         f"[cosmic-ray.distributor.http]\nworker-urls = [{', '.join(map(toml_string, urls))}]\n"
     )
@@ -343,7 +388,11 @@ def baseline(name: str, target: Target, copy: Path) -> float:
     """The tests of `target` on the unmutated copy: they must pass, and how long they take."""
     start = time.monotonic()
     done = subprocess.run(
-        test_command(target), cwd=copy, env=worker_env(copy), capture_output=True, text=True
+        pytest_command(target.tests),
+        cwd=copy,
+        env=worker_env(copy),
+        capture_output=True,
+        text=True,
     )
     took = time.monotonic() - start
     if done.returncode:
@@ -351,6 +400,114 @@ def baseline(name: str, target: Target, copy: Path) -> float:
         sys.exit(f"mutate: {name}: the tests fail without a mutant")
     print(f"mutate: {name}: its tests take {took:.0f} s unmutated", flush=True)
     return took
+
+
+# --- the tests a mutant runs -------------------------------------------------------------
+
+# coverage.py in pytest's process, in every Python process a test starts (the rrdd command,
+# python -m rrdd), in forks (the create workers, --workers), and up to os._exit.
+COVERAGE_RC = """\
+[run]
+source_pkgs = rrdd
+parallel = true
+patch = subprocess, fork, _exit
+disable_warnings = no-data-collected, module-not-measured, module-not-imported
+"""
+
+_lines_run: dict[str, dict[str, list[int]] | None] = {}  # test -> file -> lines, per run
+
+
+def lines_run(test: str, copy: Path) -> dict[str, list[int]] | None:
+    """The lines of rrdd's files (relative paths) that `test` (a test file, or a test of
+    one) runs, measured once per invocation; None when it failed under measurement, so
+    that what it runs is not known (it is then run for every mutant)."""
+    if test not in _lines_run:
+        with tempfile.TemporaryDirectory(prefix="rrdd-coverage.") as tmp:
+            rc = Path(tmp) / "coveragerc"
+            rc.write_text(COVERAGE_RC + f"data_file = {tmp}/data\n")
+            done = subprocess.run(
+                [PYTHON, "-m", "coverage", "run", f"--rcfile={rc}", *pytest_command([test])[1:]],
+                cwd=copy,
+                env=worker_env(copy),
+                capture_output=True,
+                text=True,
+            )
+            if done.returncode:
+                print(f"mutate: {test} fails under coverage: run for every mutant", flush=True)
+                _lines_run[test] = None
+            else:
+                measured = coverage.Coverage(config_file=str(rc))
+                measured.combine(keep=False)
+                data = measured.get_data()
+                _lines_run[test] = {
+                    os.path.relpath(f, copy): sorted(data.lines(f) or ())
+                    for f in data.measured_files()
+                }
+    return _lines_run[test]
+
+
+def write_choice(name: str, target: Target, copy: Path, choice: Path) -> None:
+    """What a worker needs to choose a mutant's tests: the module unmutated, and the
+    lines of it each of the module's tests runs."""
+    print(f"mutate: {name}: measuring the lines each of its tests runs", flush=True)
+    lines = {}
+    for test in target.tests:
+        runs = lines_run(test, copy)
+        lines[test] = None if runs is None else runs.get(target.path, [])
+    source = (copy / target.path).read_text()
+    choice.write_text(json.dumps({"path": target.path, "source": source, "lines": lines}))
+
+
+def run_chosen_tests(choice: Path) -> int:
+    """cosmic-ray's test command, in a worker, its mutant in place: pytest -x on the
+    module's tests that run a line the mutant changed, in their order; none when no
+    test runs it (the mutant survives)."""
+    spec = json.loads(choice.read_text())
+    tests = list(spec["lines"])
+    try:
+        tests = chosen_tests(spec)
+    except Exception as e:  # a mistake here must not pass for a killed mutant
+        print(f"mutate: cannot choose the tests ({e!r}): all of them")
+    print("mutate: tests:", *tests or ["none runs the mutated line"], flush=True)
+    return subprocess.run(pytest_command(tests)).returncode if tests else 0
+
+
+def chosen_tests(spec: dict[str, object]) -> list[str]:
+    before, lines = str(spec["source"]), spec["lines"]
+    assert isinstance(lines, dict)
+    after = Path(str(spec["path"])).read_text()
+    changed = difflib.SequenceMatcher(None, before.splitlines(), after.splitlines(), False)
+    rows = {
+        row
+        for tag, i1, i2, _, _ in changed.get_opcodes()
+        if tag != "equal"
+        for row in range(i1 + 1, max(i2, i1 + 1) + 1)
+    }
+    wanted: set[int] = set()
+    for row in rows:
+        found = statement_lines(before, row)
+        if found is None:
+            return list(lines)
+        wanted |= found
+    return [t for t, runs in lines.items() if runs is None or wanted & set(runs)]
+
+
+def statement_lines(source: str, row: int) -> set[int] | None:
+    """The lines coverage.py may record for the innermost statement holding `row` (of a
+    compound one, its header); None when no statement holds it (a decorator)."""
+    best: ast.stmt | ast.ExceptHandler | None = None
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.stmt | ast.ExceptHandler):
+            end = node.end_lineno or node.lineno
+            if node.lineno <= row <= end and (best is None or node.lineno >= best.lineno):
+                best = node
+    if best is None:
+        return None
+    body = getattr(best, "body", None)
+    end = best.end_lineno or best.lineno
+    if isinstance(body, list) and body:
+        end = max(best.lineno, body[0].lineno - 1)
+    return set(range(best.lineno, end + 1))
 
 
 def cosmic_ray(*args: object, cwd: Path) -> None:

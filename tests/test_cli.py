@@ -428,7 +428,8 @@ def private_python(top: Path) -> str:
 def test_root_is_dropped_to_the_configured_user(tmp_path: Path, shards: list[str]) -> None:
     # The processes that create files must not need to read rrdd or its Python again.
     python = private_python(tmp_path / "root")
-    env = clean_env()
+    # Its own rrdd, even where PYTHONPATH names another (extras/mutate.sh's copies).
+    env = {k: v for k, v in clean_env().items() if k != "PYTHONPATH"}
     where = subprocess.run([python, "-c", "import rrdd; print(rrdd.__file__)"], env=env,
                            cwd="/", capture_output=True, text=True).stdout  # fmt: skip
     assert where.startswith(f"{tmp_path}/root/venv/")

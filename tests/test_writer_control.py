@@ -16,6 +16,7 @@ import rrdtool
 from rrdd.events import Counts, Event
 from rrdd.schema import Schema, Update
 from rrdd.writer.creator import Creators
+from rrdd.writer.marks import Marks
 from rrdd.writer.rrdcached import Rrdcached
 from rrdd.writer.rrdwriter import RrdWriter
 from rrdd.xymoncfg import RraDefinitions
@@ -199,23 +200,28 @@ def test_what_the_other_rrdd_reads_for_a_host_it_dropped_is_let_go(
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [("tcp.ssh.rrd", "tcp.sshd.rrd"), ("tcp.sshd.rrd", "tcp.ssh.rrd")],
+    ids=["sorts-after", "sorts-before"],
+)
 def test_what_the_other_rrdd_holds_or_reads_for_a_renamed_test_follows_it(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, old: str, new: str
 ) -> None:
     status, data, rrddir = two(tmp_path)
-    put(status, "h1", "tcp.ssh.rrd", 0, 1)
+    put(status, "h1", old, 0, 1)
     put(data, "h1", "t.rrd", 0, 5)
     status.flush()
-    put(status, "h1", "tcp.ssh.rrd", 1, 2)  # held in the status channel's cache
+    put(status, "h1", old, 1, 2)  # held in the status channel's cache
     with caplog.at_level(logging.INFO, logger="rrdd"):
-        data.rename_files("h1", [("tcp.ssh.rrd", "tcp.sshd.rrd")])  # the data rrdd acts first
-        put(status, "h1", "tcp.ssh.rrd", 2, 3)  # sent before the rename
+        data.rename_files("h1", [(old, new)])  # the data rrdd acts first
+        put(status, "h1", old, 2, 3)  # sent before the rename
         status.flush()
-        status.rename_files("h1", [("tcp.ssh.rrd", "tcp.sshd.rrd")])
+        status.rename_files("h1", [(old, new)])
     status.close()
     data.close()
-    assert sorted(os.listdir(rrddir / "h1")) == ["t.rrd", "tcp.sshd.rrd"]
-    assert rows(rrddir / "h1/tcp.sshd.rrd", 3) == [1.0, 2.0, 3.0]
+    assert sorted(os.listdir(rrddir / "h1")) == sorted(["t.rrd", new])
+    assert rows(rrddir / "h1" / new, 3) == [1.0, 2.0, 3.0]
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
@@ -240,6 +246,152 @@ def test_host_names_starting_with_a_dot_are_refused(tmp_path: Path) -> None:
     put(w, ".renamed", "la.rrd", 0, 1)
     w.close()
     assert w.counts[Event.UPDATES_REFUSED] == 1 and os.listdir(rrddir) == []
+
+
+# --- the marks themselves ------------------------------------------------------------------
+
+
+def aged(path: Path, text: str, seconds: float) -> None:
+    """A mark left `seconds` ago."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+
+
+def test_a_mark_that_leads_outside_or_in_a_circle_leads_nowhere(tmp_path: Path) -> None:
+    w, _, rrddir = two(tmp_path)
+    (tmp_path / "out").mkdir()
+    aged(rrddir / ".renamed/web1", "../out\n", 60)  # no mark rrdd writes
+    put(w, "web1", "la.rrd", 0, 1)
+    assert rows(rrddir / "web1/la.rrd", 1) == [None]  # made under its own name
+    aged(rrddir / ".renamed/web2", "web3\n", 60)
+    aged(rrddir / ".renamed/web3", "web2\n", 60)
+    put(w, "web2", "la.rrd", 0, 2)
+    w.close()
+    assert sorted(os.listdir(rrddir)) == [".renamed", "web1", "web2"]
+    assert os.listdir(tmp_path / "out") == []
+    assert rows(rrddir / "web2/la.rrd", 1) == [2.0]
+
+
+def test_marks_older_than_an_hour_are_swept_when_a_new_one_is_left(tmp_path: Path) -> None:
+    w, _, rrddir = two(tmp_path)
+    aged(rrddir / ".renamed/old1", "old2\n", 7200)
+    aged(rrddir / ".renamed/new1", "new2\n", 60)  # the other rrdd's, a minute ago
+    put(w, "web6", "la.rrd", 0, 1)
+    w.rename_host("web6", "web7")
+    assert sorted(os.listdir(rrddir / ".renamed")) == ["new1", "web6"]
+
+
+def test_a_drophost_over_an_old_drop_mark_leaves_a_new_one(tmp_path: Path) -> None:
+    status, data, rrddir = two(tmp_path)
+    aged(rrddir / ".dropped/web6", "", 7200)  # web6 was dropped before, and came back
+    put(status, "web6", "la.rrd", 0, 1)
+    put(data, "web6", "trend.rrd", 0, 100)
+    status.flush()
+    data.flush()
+    status.drop_host("web6")
+    put(data, "web6", "trend.rrd", 1, 101)  # sent before the drop: let go
+    data.flush()
+    assert not (rrddir / "web6").exists()
+    assert data.counts[Event.VALUES_OF_DROPPED_HOSTS] == 1
+
+
+def test_a_drophost_while_the_other_rrdd_deletes_too_keeps_its_mark(tmp_path: Path) -> None:
+    status, data, rrddir = two(tmp_path)
+    put(status, "web6", "la.rrd", 0, 1)
+    status.flush()
+    status.drop_host("web6")  # its mark, then the directory deleted
+    (rrddir / "web6").mkdir()  # as the data rrdd finds it, while the status rrdd deletes
+    data.drop_host("web6")
+    put(status, "web6", "la.rrd", 0, 2)  # after its drophost: a new host of the name
+    status.close()
+    assert rows(rrddir / "web6/la.rrd", 1) == [2.0]
+
+
+def test_a_drophost_of_a_host_without_files_leaves_no_mark(tmp_path: Path) -> None:
+    w, _, rrddir = two(tmp_path)
+    w.drop_host("web6")
+    assert os.listdir(rrddir) == []
+
+
+def test_a_mark_is_followed_for_an_hour_to_the_second(tmp_path: Path) -> None:
+    marks = Marks(str(tmp_path))
+    (tmp_path / "web7").mkdir()
+
+    def followed(age: float) -> bool:
+        """Whether a mark `age` seconds old is followed; tried again if this process
+        stalled for the half second either side of an hour the test relies on."""
+        while True:
+            started = time.monotonic()
+            aged(tmp_path / ".renamed/web6", "web7\n", age)
+            new = marks.new_name("web6")
+            if time.monotonic() - started < 0.25:
+                return new == "web7"
+
+    assert followed(3600 - 0.5)
+    assert not followed(3600 + 0.5)
+
+
+def test_the_record_of_marks_done_with_is_bounded(tmp_path: Path) -> None:
+    # After 10,000 control messages it is emptied: the oldest mark it had, if still
+    # under an hour old, is followed again.
+    marks = Marks(str(tmp_path))
+    marks.renamed("web6", "web7")
+    (tmp_path / "web7").mkdir()
+    marks.rename_done("web6")  # this rrdd moved web6: the next web6 is a new host
+    for i in range(10000):
+        marks.rename_done(f"h{i}")  # renamehosts of hosts this rrdd never had
+    assert marks.new_name("web6") is None
+    marks.rename_done("h10000")
+    assert marks.new_name("web6") == "web7"
+
+
+def test_a_file_mark_that_leads_outside_leads_nowhere(tmp_path: Path) -> None:
+    w, _, rrddir = two(tmp_path)
+    (rrddir / "h1").mkdir()
+    rrdtool.create(str(rrddir / "x.rrd"), "DS:v:GAUGE:600:U:U", "RRA:AVERAGE:0.5:1:10")
+    aged(rrddir / ".renamed-files/h1/la.rrd", "../x.rrd\n", 60)  # no mark rrdd writes
+    put(w, "h1", "la.rrd", 0, 1)
+    w.close()
+    assert rows(rrddir / "h1/la.rrd", 1) == [1.0]
+    assert w.counts[Event.UPDATES_REFUSED] == 0
+
+
+def test_a_mark_older_than_this_rrdds_own_control_message_is_done_with(tmp_path: Path) -> None:
+    # The other rrdd wrote its mark before this one had the message, and put it in
+    # place after: it is no news to this rrdd.
+    marks = Marks(str(tmp_path))
+    (tmp_path / "web7").mkdir()
+    marks.rename_done("web6")  # no mark yet: its time is now
+    aged(tmp_path / ".renamed/web6", "web7\n", 10)
+    assert marks.new_name("web6") is None
+
+
+def test_a_mark_that_cannot_be_left_is_said_and_the_rename_is_done(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    w, _, rrddir = two(tmp_path)
+    (rrddir / ".renamed").write_text("")  # no directory can be made there
+    put(w, "web6", "la.rrd", 0, 1)
+    w.rename_host("web6", "web7")
+    assert sorted(os.listdir(rrddir)) == [".renamed", "web7"]
+    assert "renamehost web6 -> web7: cannot leave a mark in" in caplog.text
+
+
+def test_a_symbolic_link_among_the_marks_is_swept_by_its_own_age(tmp_path: Path) -> None:
+    w, _, rrddir = two(tmp_path)
+    target = tmp_path / "elsewhere"
+    target.write_text("web9\n")
+    (rrddir / ".renamed").mkdir()
+    link = rrddir / ".renamed/old1"
+    link.symlink_to(target)
+    then = time.time() - 7200
+    os.utime(link, (then, then), follow_symlinks=False)
+    put(w, "web6", "la.rrd", 0, 1)
+    w.rename_host("web6", "web7")
+    assert os.listdir(rrddir / ".renamed") == ["web6"]
+    assert target.read_text() == "web9\n"
 
 
 # --- rrdcached: values held while the daemon is away ------------------------------------------
