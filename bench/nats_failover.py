@@ -95,6 +95,7 @@ def outage(cluster: NatsCluster, victims: list[NatsServer]) -> float:
 def one_run(work: Path, rate: float) -> dict[str, float]:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
+    (work / "rrd").mkdir()
     cluster = NatsCluster(work).start()
     procs: list[subprocess.Popen[bytes]] = []
     try:
