@@ -74,14 +74,14 @@ class Feed(threading.Thread):
             time.sleep(0.01)
 
 
-def holds(node: NatsServer, count: int) -> bool:
-    """The node's own copy of the stream has `count` messages or more (its /jsz page)."""
+def last_held(node: NatsServer) -> int:
+    """The last sequence of the node's own copy of the stream (its /jsz page), -1 if none."""
     try:
         page = node.monitoring("/jsz?streams=true")
     except OSError:
-        return False
+        return -1
     streams = [s for a in page.get("account_details") or [] for s in a.get("stream_detail") or []]
-    return any(s["name"] == "RRDD" and s["state"]["last_seq"] >= count for s in streams)
+    return max((int(s["state"]["last_seq"]) for s in streams if s["name"] == "RRDD"), default=-1)
 
 
 def outage(cluster: NatsCluster, victims: list[NatsServer]) -> float:
@@ -132,16 +132,19 @@ def one_run(work: Path, rate: float) -> dict[str, float]:
                 out[f"{name} killed: no store for"] = outage(cluster, [victim])
                 victim.start()
                 started, target = time.monotonic(), stored(cluster)
-                wait(lambda v=victim, t=target: holds(v, t))  # type: ignore[misc]
+                wait(lambda v=victim, t=target: last_held(v) >= t)  # type: ignore[misc]
                 out[f"{name} back: caught up in"] = time.monotonic() - started
                 wait(cluster.current)
             leader = cluster.leader()
             follower = next(n for n in cluster.nodes if n is not leader)
-            outage_start = stored(cluster)
+            survivor = next(n for n in cluster.nodes if n not in (leader, follower))
             leader.kill()
             follower.kill()
             time.sleep(5)  # without a quorum: nothing can be stored meanwhile
+            outage_start = last_held(survivor)  # what the stream held when it lost quorum
+            time.sleep(5)
             assert stored(cluster) in (-1, outage_start), "stored without a quorum"
+            assert last_held(survivor) == outage_start, "stored without a quorum"
             follower.start()
             out["2 of 3 killed, 1 back: stores again in"] = wait(
                 lambda: stored(cluster) > outage_start + 1
