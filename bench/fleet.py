@@ -13,11 +13,11 @@ Each mode of rrdd (MODES) runs the rrdd command twice on one RRD directory:
 - steady state: the files exist (made by the cold run), and the next CYCLES cycles,
   300 s a cycle later, update them: the case a server lives in.
 The real xymond_rrd (the program rrdd replaces: Debian's by default, --xymond=PATH for
-another) does the same on its own directory right after each rrdd run, with a fresh
-XYMONHOME and its default cache. With fewer than 12 cycles both hold every value until
-their input ends and write them at exit. A row of the table is one mode and start:
-rrdd's run and xymond_rrd's run right after it. Only the ratio within a row counts, as
-the machine is shared.
+another) then does the same on its own directory, with a fresh XYMONHOME and its
+default cache. With fewer than 12 cycles both hold every value until their input ends
+and write them at exit. A row of the table is one mode and start: rrdd's run and
+xymond_rrd's run of the same stream, within a minute of each other. Only the ratio
+within a row counts, as the machine is shared.
 
 - direct: rrdd's default mode (a cache, librrd in the process, two create workers);
 - rrdcached: rrdd --rrdcached on a private rrdcached (journal on, -w 3600: it holds the
@@ -193,21 +193,27 @@ def main() -> None:
         print(f"fleet: {hosts} hosts x {cycles} cycles = {hosts * cycles * len(MIX)} messages")
         print(f"per run, {runs} run(s), in {work}; baseline {xymond or 'none'}")
         results: Results = defaultdict(list)
-        stream = work / "stream"
+        streams = [work / "stream.cold", work / "stream.steady"]
         for n in range(runs):
             for mode in modes:
                 print(f"run {n + 1}, {mode}:")
                 t0 = int(time.time()) + AHEAD
-                for k, start in enumerate(STARTS):
+                for k, stream in enumerate(streams):
                     stream.write_bytes(fleet_stream(hosts, cycles, t0 + 300 * cycles * k))
-                    last = t0 + 300 * (cycles * (k + 1) - 1)
-                    rrdd = run(RRDD, mode, work / "rrdd", stream, last, drop[start])
-                    base = None
-                    if xymond:
-                        base = run(xymond, mode, work / "xymond", stream, last, drop[start])
-                    results[mode, start].append((rrdd, base))
-                shutil.rmtree(work / "rrdd")
-                shutil.rmtree(work / "xymond", ignore_errors=True)
+                # Each program's steady run comes right after its cold run, while its files
+                # are in the page cache: the other's cold run would empty it.
+                runs_of: dict[str, list[Run]] = {}
+                for program in (RRDD, xymond) if xymond else (RRDD,):
+                    rrddir = work / ("rrdd" if program == RRDD else "xymond")
+                    runs_of[program] = []
+                    for k, start in enumerate(STARTS):
+                        last = t0 + 300 * (cycles * (k + 1) - 1)  # host00000's last value
+                        done = run(program, mode, rrddir, streams[k], last, drop[start])
+                        runs_of[program].append(done)
+                    shutil.rmtree(rrddir)
+                for k, start in enumerate(STARTS):
+                    base = runs_of[xymond][k] if xymond else None
+                    results[mode, start].append((runs_of[RRDD][k], base))
         table(results, modes, bool(xymond), "wall")
         table(results, modes, bool(xymond), "cpu")
     finally:
