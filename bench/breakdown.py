@@ -13,7 +13,7 @@ and `--stage=none` runs the set-up alone, for valgrind's counts of the first sta
 
 - frame: the channel reader alone (ChannelParser.feed: split, header, Message);
 - parse: + dispatch and the parsers, into a writer that drops the updates;
-- writer: + rrdd's writer (DirectWriter: file records, each file's header read once,
+- writer: + rrdd's writer (RrdWriter: file records, each file's header read once,
   time checks, rows, the cache) over a store that writes nothing;
 - direct: + librrd, as rrdd's default mode (every value at close, < 12 cycles);
 - batch: the writer as in rrdcached mode, its store making each BATCH's text but
@@ -39,7 +39,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -48,10 +47,11 @@ from feed import MIX, T0, fleet_stream
 
 from rrdd.channel import ChannelParser
 from rrdd.daemon import Daemon, load_rras
+from rrdd.events import Counts
 from rrdd.settings import load_settings
-from rrdd.writer.direct import DirectWriter
 from rrdd.writer.memory import MemoryWriter
 from rrdd.writer.rrdcached import Rrdcached as RrdcachedStore
+from rrdd.writer.rrdwriter import RrdWriter
 from rrdd.writer.store import Librrd, Rows, Store
 
 STAGES = ("frame", "parse", "writer", "direct", "batch", "rrdcached")
@@ -83,6 +83,7 @@ class Unsent(RrdcachedStore):
 
     def _settle(self) -> None:
         self._in_flight = []
+        self._creates_in_flight = []
 
 
 def frame_only(stream: Path) -> int:
@@ -99,7 +100,7 @@ def daemon_run(rrddir: Path, stream: Path, writer: object) -> None:
     settings = load_settings({"rrddir": str(rrddir)}, {})
     fd = os.open(stream, os.O_RDONLY)
     try:
-        Daemon(settings, writer, Counter()).run(fd)  # type: ignore[arg-type]
+        Daemon(settings, writer, Counts()).run(fd)  # type: ignore[arg-type]
     finally:
         os.close(fd)
 
@@ -120,7 +121,7 @@ def stage_run(stage: str, rrddir: Path, stream: Path, daemon: Rrdcached | None) 
     elif stage == "rrdcached":
         assert daemon is not None
         store = RrdcachedStore(daemon.address, str(rrddir))
-    writer = DirectWriter(rrddir, load_rras(settings), Counter(), store=store)
+    writer = RrdWriter(rrddir, load_rras(settings), Counts(), store=store)
     daemon_run(rrddir, stream, writer)
 
 
