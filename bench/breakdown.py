@@ -22,9 +22,12 @@ and `--stage=none` runs the set-up alone, for valgrind's counts of the first sta
   --rrdcached. The daemon's own CPU time is printed beside it.
 
 Printed: CPU time (this process) per message of each stage, median and range over the
-rounds, and its wall time. With --profile, one more round of each stage runs under
-cProfile, which prints the functions that take the most time of their own (cProfile
-adds about half again to the time of small Python functions). Run under `valgrind
+rounds, and its wall time. Then the start-up that fleet.py's runs pay and these stages
+do not: the rrdd command, in one process and with --workers=2, on an empty input
+(interpreter, imports, settings, create workers, exit), wall and CPU seconds. With
+--profile, one more round of each stage runs under cProfile, which prints the
+functions that take the most time of their own (cProfile adds about half again to the
+time of small Python functions). Run under `valgrind
 --tool=callgrind` with --stage, the instruction counts of two stages give the part's
 count, which other tenants of the machine do not move.
 """
@@ -34,15 +37,17 @@ from __future__ import annotations
 import cProfile
 import os
 import pstats
+import resource
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from common import Client, Rrdcached, cpu_of, prepare
+from common import RRDD, Client, Rrdcached, cpu_of, prepare
 from feed import MIX, T0, fleet_stream
 
 from rrdd.channel import ChannelParser
@@ -136,6 +141,19 @@ def timed(
     return cpu, wall, (cpu_of(pid) - other if pid else 0.0)
 
 
+def start_up(rrddir: Path, extra: Sequence[str]) -> tuple[float, float]:
+    """Wall and CPU seconds of the rrdd command (and its children) on an empty input."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = usage.ru_utime + usage.ru_stime
+    wall = time.perf_counter()
+    subprocess.run(
+        [RRDD, f"--rrddir={rrddir}", *extra], stdin=subprocess.DEVNULL, capture_output=True
+    )
+    wall = time.perf_counter() - wall
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, usage.ru_utime + usage.ru_stime - cpu
+
+
 def cell(values: list[float]) -> str:
     return f"{statistics.median(values):6.2f} ({min(values):.2f}-{max(values):.2f})"
 
@@ -179,6 +197,15 @@ def main() -> None:
                 profiler = cProfile.Profile()
                 profiler.runcall(stage_run, stage, rrddir, stream, daemon)
                 pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+        if "stage" not in opts:
+            print("start-up       wall s, median (range)     CPU s")
+            for extra in ([], ["--workers=2"]):
+                empty = work / f"empty{len(extra)}"
+                empty.mkdir()
+                times = [start_up(empty, extra) for _ in range(max(rounds, 5))]
+                name = " ".join(["rrdd", *extra])
+                walls, cpus = [t[0] for t in times], [t[1] for t in times]
+                print(f"  {name:20s} {cell(walls):24s} {cell(cpus)}", flush=True)
         if daemon is not None:
             client = Client(daemon.sock)
             client.command("FLUSHALL")
