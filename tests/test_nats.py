@@ -7,6 +7,7 @@ ack_wait and the lease lifetime are a second or two, so that redeliveries come f
 from __future__ import annotations
 
 import contextlib
+import itertools
 import re
 import signal
 import subprocess
@@ -598,3 +599,55 @@ def test_rrdd_flush_is_answered_by_the_relay_in_rrdds_place(
         relay.stdin.close()
         assert relay.wait(timeout=30) == 0
     assert not any(tmp.glob("rrdctl.*"))
+
+
+def data_trends(seq: int, host: str, ts: int, value: float) -> bytes:
+    header = f"@@data#{seq}/{host}|{ts}.5|192.0.2.40||{host}|trends|linux|servers"
+    return f"{header}\ndata {host}.trends\n[trend.rrd]\nDS:v:GAUGE:600:U:U {value}\n@@\n".encode()
+
+
+@pytest.mark.parametrize("first", ["status", "data"])
+def test_a_relay_under_each_channel_writes_what_two_rrdd_write(
+    tmp_path: Path, server: NatsServer, first: str
+) -> None:
+    """Xymon's stock set-up behind NATS: a relay under the status channel and one under
+    the data channel, each publishing every drophost, renamehost and droptest into the
+    one stream, so a worker gets each control message twice, around the other channel's
+    messages. The files end as two rrdd on one directory leave them, whichever channel
+    comes first, and the renamed host's values all end under its new name."""
+    hosts = [f"h{i}.example.com" for i in range(6)]
+    old = next(h for h in hosts if worker_of(h) == 0)
+    new = next(f"renamed{i}" for i in range(100) if worker_of(f"renamed{i}") == 1)
+    dropped, tested = [h for h in hosts if h != old][:2]
+    controls = [("drophost", dropped), ("renamehost", old, new), ("droptest", tested, "cpu")]
+
+    def channel(name: str) -> bytes:
+        def message(seq: int, host: str, r: int) -> bytes:
+            if name == "status":
+                return cpu(seq, host, B + 300 * r, f"{r}.5")
+            return data_trends(seq, host, B + 300 * r, 1000 + r)
+
+        seq = itertools.count(1)
+        before = [message(next(seq), h, r) for r in range(3) for h in hosts]
+        between = [control(next(seq), *c) for c in controls]
+        after = [message(next(seq), new, r) for r in range(3, 5)]
+        return b"".join(before + between + after)
+
+    order = [first, "data" if first == "status" else "status"]
+    two = tmp_path / "two"
+    two.mkdir()
+    for name in order:
+        assert run(two, channel(name)).returncode == 0
+    for name in order:
+        relay(server, tmp_path, channel(name))
+    rrddir = tmp_path / "rrd"
+    rrddir.mkdir()
+    logs = [drained(w) for w in [worker(server, rrddir, f"{i}/2", "--drain") for i in range(2)]]
+    assert all("ERROR" not in log for log in logs), logs
+    assert not (rrddir / old).exists() and not (rrddir / dropped).exists()
+    assert not (rrddir / tested / "la.rrd").exists() and (rrddir / tested / "trend.rrd").exists()
+    assert rrd_contents(rrddir) == rrd_contents(two)
+    for name, ds in (("la.rrd", "la"), ("trend.rrd", "v")):
+        info = rrdtool.info(str(rrddir / new / name))
+        assert info["last_update"] == B + 300 * 4, name
+        assert info[f"ds[{ds}].last_ds"] != "U", name
