@@ -20,7 +20,7 @@ from rrdd.writer.marks import Marks
 from rrdd.writer.rrdcached import Rrdcached
 from rrdd.writer.rrdwriter import RrdWriter
 from rrdd.xymoncfg import RraDefinitions
-from tests.helpers import wait_until
+from tests.helpers import meanwhile, wait_until
 from tests.test_rrdcached import Daemon, rrdcached  # noqa: F401 (a fixture)
 
 NOW = 1795312800  # a multiple of the step: each value below is one row of the file
@@ -423,3 +423,150 @@ def test_values_held_while_rrdcached_is_down_follow_renames(rrdcached: Daemon) -
     assert rows(rrddir / "h1/disk,b.rrd", 2) == [1.0, 2.0]
     assert sorted(os.listdir(rrddir)) == [".renamed", ".renamed-files", "h1", "web7"]
     assert rows(rrddir / "web7/la.rrd", 2) == [10.0, 11.0]
+
+
+# --- the other rrdd acting between two steps of this one ----------------------------------
+
+
+def said(caplog: pytest.LogCaptureFixture, level: int = logging.WARNING) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= level]
+
+
+def make(path: Path) -> None:
+    """An RRD file made by the other rrdd."""
+    rrdtool.create(str(path), "DS:v:GAUGE:600:U:U", "RRA:AVERAGE:0.5:1:10")
+
+
+@pytest.mark.parametrize("times", [10, 11])
+def test_a_directory_the_other_rrdd_writes_into_as_it_is_deleted_is_deleted_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, times: int
+) -> None:
+    # The other rrdd, still reading messages sent before its own drophost, makes a file
+    # in the directory just before this one removes it: deleted again, ten times over.
+    w, _, rrddir = two(tmp_path)
+    put(w, "web6", "la.rrd", 0, 1)
+    w.flush()
+    made = iter(range(times))
+    late = lambda: make(rrddir / f"web6/late{next(made)}.rrd")  # noqa: E731
+    with (
+        caplog.at_level(logging.DEBUG, logger="rrdd"),
+        meanwhile("os.rmdir", "web6", late, times) as ran,
+    ):
+        w.drop_host("web6")
+    assert ran == [times]
+    if times == 10:
+        assert not (rrddir / "web6").exists()
+        assert said(caplog) == []
+    else:  # an rrdd that never stops writing there: said, and left
+        assert os.listdir(rrddir / "web6") == ["late10.rrd"]
+        assert said(caplog) == [
+            f"drophost web6: cannot delete {rrddir}/web6: [Errno 39] Directory not empty: "
+            f"'{rrddir}/web6'"
+        ]
+
+
+def test_a_file_the_other_rrdd_deletes_first_as_this_one_deletes_the_directory(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    w, other, rrddir = two(tmp_path)
+    for name in ("la.rrd", "users.rrd"):
+        put(w, "web6", name, 0, 1)
+    w.flush()
+    first = lambda: os.unlink(rrddir / "web6/users.rrd")  # noqa: E731
+    with (
+        caplog.at_level(logging.DEBUG, logger="rrdd"),
+        meanwhile("os.remove", "users.rrd", first) as ran,
+    ):
+        w.drop_host("web6")
+    assert ran == [1]
+    assert not (rrddir / "web6").exists()
+    assert said(caplog) == []
+
+
+def test_a_directory_the_other_rrdd_deletes_first_is_no_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    w, other, rrddir = two(tmp_path)
+    put(w, "web6", "la.rrd", 0, 1)
+    w.flush()
+    with caplog.at_level(logging.DEBUG, logger="rrdd"):
+        with meanwhile("os.listdir", "web6", lambda: other.drop_host("web6")) as ran:
+            w.drop_host("web6")
+        assert ran == [1]
+        assert not (rrddir / "web6").exists()
+        assert said(caplog) == []
+        assert f"drophost web6: {rrddir}/web6 is gone already" in caplog.text
+
+
+# --- rrdcached on another machine: the files stay as they are ---------------------------------
+
+
+def remote(daemon: Daemon) -> RrdWriter:
+    """An rrdd whose rrdcached keeps the files on its own machine (the test's daemon
+    works in the same directory, which the test reads as that machine's)."""
+    counts = Counts()
+    store = Rrdcached(daemon.address, str(daemon.rrddir), counts=counts, files_here=False)
+    return RrdWriter(
+        daemon.rrddir, RraDefinitions.load(None), counts, store=store, clock=lambda: NOW
+    )
+
+
+def test_control_messages_leave_the_files_on_the_rrdcached_machine_and_write_what_is_held(
+    rrdcached: Daemon,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rrddir = rrdcached.rrddir
+    for host in ("h1", "h2"):
+        (rrddir / host).mkdir()  # the daemon runs without -R: it makes no directory
+    w = remote(rrdcached)
+    for i in range(2):
+        for host, name in (
+            ("h1", "la.rrd"),
+            ("h1", "disk,a.rrd"),
+            ("h1", "users.rrd"),
+            ("h2", "la.rrd"),
+        ):
+            put(w, host, name, i, 10 * i + 1)
+    w.sync()  # the first of each went to the daemon; the second waits in rrdd's cache
+    before = sorted(str(p.relative_to(rrddir)) for p in rrddir.glob("*/*"))
+    with caplog.at_level(logging.INFO, logger="rrdd"):
+        w.drop_files("h1", ["disk,a.rrd"])
+        w.rename_files("h1", [("users.rrd", "who.rrd")])
+        w.rename_host("h2", "h3")
+        w.drop_host("h1")
+    assert sorted(str(p.relative_to(rrddir)) for p in rrddir.glob("*/*")) == before
+    assert said(caplog) == [
+        "droptest h1: the RRD files are on the rrdcached machine, where rrdd cannot delete or "
+        "move them; they stay as they are (this is said once)"
+    ]
+    assert w.pending() == 0  # written, and let go
+    w.close()
+    rrdcached.stop()
+    for name in ("h1/la.rrd", "h1/disk,a.rrd", "h1/users.rrd", "h2/la.rrd"):
+        assert rows(rrddir / name, 2) == [1.0, 11.0], name
+
+
+def test_what_rrdd_holds_for_files_dropped_on_the_rrdcached_machine_is_let_go(
+    rrdcached: Daemon,  # noqa: F811
+) -> None:
+    rrddir = rrdcached.rrddir
+    for host in ("h1", "h2"):
+        (rrddir / host).mkdir()
+    w = remote(rrdcached)
+    files = (("h1", "la.rrd"), ("h1", "disk,a.rrd"), ("h2", "la.rrd"))
+    for host, name in files:
+        put(w, host, name, 0, 1)
+    w.sync()
+    rrdcached.stop()
+    for host, name in files:
+        put(w, host, name, 1, 11)
+    w.sync()  # the daemon is away: rrdd holds them
+    w.drop_files("h1", ["disk,a.rrd"])
+    w.drop_host("h2")
+    rrdcached.start()
+    w.close()  # sends what it holds
+    assert rrdcached.stats()["UpdatesReceived"] == 1
+    rrdcached.stop()
+    assert rows(rrddir / "h1/la.rrd", 2) == [1.0, 11.0]
+    assert rows(rrddir / "h1/disk,a.rrd", 2) == [1.0, None]
+    assert rows(rrddir / "h2/la.rrd", 2) == [1.0, None]
