@@ -237,3 +237,44 @@ def test_rrdd_on_a_read_only_disk_writes_the_values_when_it_is_writable_again(
         check_la(rrddir, [*hosts, late], 2, 2)
     assert text.count("read-only file system") == 15  # one line per file, not per value
     assert "values_written 57" in text and "updates_rejected" not in text
+
+
+def test_a_refused_file_is_tried_again_after_1_2_4_up_to_60_seconds_then_1_once_written(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with tmpfs(tmp_path / "disk", "4m") as disk:
+        rrddir = disk / "rrd"
+        rrddir.mkdir()
+        clock = Clock()
+        w = writer(rrddir, clock, cache=False)
+        put(w, "h1", 0, 1)  # made and written
+
+        def tries(until: float) -> list[float]:
+            """The times the file is tried (each refusal is counted), in half seconds."""
+            out = []
+            while clock.now < until:
+                clock.now += 0.5
+                before = w.counts[Event.DISK_ERRORS]
+                w.sync()
+                if w.counts[Event.DISK_ERRORS] > before:
+                    out.append(clock.now - 1000)
+            return out
+
+        remount(disk, "ro")
+        try:
+            put(w, "h1", 1, 2)  # refused at 0
+            assert tries(1200) == [1, 3, 7, 15, 31, 63, 123, 183]
+        finally:
+            remount(disk, "rw")
+        with caplog.at_level(logging.INFO, logger="rrdd"):
+            assert tries(1243) == []  # written at 243
+        assert "1 files the disk refused are written again" in caplog.text
+        assert rows(rrddir / "h1/v.rrd", B, 2) == [1.0, 2.0]
+        remount(disk, "ro")
+        try:
+            put(w, "h1", 2, 3)  # refused at 243: tried 1 s later again
+            assert tries(1250) == [244, 246, 250]
+            w.close()  # still refused: its value is lost, and said so
+        finally:
+            remount(disk, "rw")
+        assert w.counts[Event.VALUES_LOST_DISK] == 1
