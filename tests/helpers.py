@@ -92,12 +92,13 @@ def count_colour(data: bytes, rgb: str) -> int:
 
 
 @contextlib.contextmanager
-def tmpfs(where: Path, size: str) -> Iterator[Path]:
-    """A real tmpfs of `size` mounted at `where` while in the block: a small disk to fill
-    or to make read-only. It needs root with mount rights (CI has them); without them
-    the test fails, it does not skip."""
+def tmpfs(where: Path, size: str, inodes: int = 0) -> Iterator[Path]:
+    """A real tmpfs of `size` (and of that many `inodes`, if given) mounted at `where`
+    while in the block: a small disk to fill or to make read-only. It needs root with
+    mount rights (CI has them); without them the test fails, it does not skip."""
     where.mkdir()
-    mount = ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)]
+    options = f"size={size}" + (f",nr_inodes={inodes}" if inodes else "")
+    mount = ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)]
     done = subprocess.run(mount, capture_output=True, text=True)
     assert done.returncode == 0, f"cannot mount a tmpfs (root with mount rights needed): {done}"
     try:
