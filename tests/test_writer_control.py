@@ -471,7 +471,7 @@ def test_a_directory_the_other_rrdd_writes_into_as_it_is_deleted_is_deleted_agai
 def test_a_file_the_other_rrdd_deletes_first_as_this_one_deletes_the_directory(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    w, other, rrddir = two(tmp_path)
+    w, _, rrddir = two(tmp_path)
     for name in ("la.rrd", "users.rrd"):
         put(w, "web6", name, 0, 1)
     w.flush()
