@@ -7,8 +7,8 @@ the files the creator processes have made, so that no file is in the making unde
 changes.
 
 With an rrdcached on another machine (whose files are not here) rrdd cannot delete or
-move files: it writes what it holds, has the daemon forget the files, lets go of its
-records and says once that the files stay as they are on that machine.
+move files: it writes what it holds, has the daemon write the files and forget them,
+lets go of its records and says once that the files stay as they are on that machine.
 """
 
 from __future__ import annotations
