@@ -7,6 +7,7 @@ import errno
 import os
 import re
 import subprocess
+import sys
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -91,12 +92,13 @@ def count_colour(data: bytes, rgb: str) -> int:
 
 
 @contextlib.contextmanager
-def tmpfs(where: Path, size: str) -> Iterator[Path]:
-    """A real tmpfs of `size` mounted at `where` while in the block: a small disk to fill
-    or to make read-only. It needs root with mount rights (CI has them); without them
-    the test fails, it does not skip."""
+def tmpfs(where: Path, size: str, inodes: int = 0) -> Iterator[Path]:
+    """A real tmpfs of `size` (and of that many `inodes`, if given) mounted at `where`
+    while in the block: a small disk to fill or to make read-only. It needs root with
+    mount rights (CI has them); without them the test fails, it does not skip."""
     where.mkdir()
-    mount = ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)]
+    options = f"size={size}" + (f",nr_inodes={inodes}" if inodes else "")
+    mount = ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)]
     done = subprocess.run(mount, capture_output=True, text=True)
     assert done.returncode == 0, f"cannot mount a tmpfs (root with mount rights needed): {done}"
     try:
@@ -140,3 +142,47 @@ class Log:
 
     def wait_for(self, words: str, times: int = 1) -> None:
         wait_until(lambda: len(self.said(words)) >= times)
+
+
+# --- what the other rrdd does between two steps of this one ---------------------------------
+
+_hooks: list[Callable[[str, tuple[object, ...]], None]] = []
+
+
+def _audit(event: str, args: tuple[object, ...]) -> None:
+    for hook in _hooks:
+        hook(event, args)
+
+
+sys.addaudithook(_audit)  # for good: an audit hook cannot be taken away, so it dispatches
+
+
+@contextlib.contextmanager
+def meanwhile(
+    event: str, name: str, action: Callable[[], object], times: int = 1
+) -> Iterator[list[int]]:
+    """Run `action` just before this process does `event` (an audit event: "os.rmdir",
+    "os.remove", "os.rename", "os.listdir") on a path whose last part is `name`, the
+    first `times` times: the other rrdd acting between two steps of this one, every
+    time at the same point. Yields the count of times it ran, for the test to check."""
+    ran = [0]
+    busy = [False]
+
+    def hook(seen: str, args: tuple[object, ...]) -> None:
+        if seen != event or busy[0] or ran[0] >= times or not args:
+            return
+        path = args[0]
+        if not isinstance(path, (str, os.PathLike)) or os.path.basename(os.fspath(path)) != name:
+            return
+        busy[0] = True  # what the action does raises events too
+        try:
+            action()
+        finally:
+            busy[0] = False
+        ran[0] += 1
+
+    _hooks.append(hook)
+    try:
+        yield ran
+    finally:
+        _hooks.remove(hook)

@@ -5,6 +5,7 @@ so); where mounting is impossible they fail, they do not skip."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import subprocess
@@ -93,6 +94,8 @@ def test_a_full_disk_keeps_the_values_until_space_returns(
             [10.0 * h + i for i in range(3)] for h in range(4)
         ]
         assert said(caplog, "no space left on device") == 4  # one per file, whatever the tries
+        # librrd said nothing of why (an empty error): nothing of it is quoted
+        assert said(caplog, "no space left on device; its values are kept") == 4
         assert said(caplog, "4 files the disk refused are written again") == 1
 
 
@@ -237,3 +240,103 @@ def test_rrdd_on_a_read_only_disk_writes_the_values_when_it_is_writable_again(
         check_la(rrddir, [*hosts, late], 2, 2)
     assert text.count("read-only file system") == 15  # one line per file, not per value
     assert "values_written 57" in text and "updates_rejected" not in text
+
+
+def test_a_refused_file_is_tried_again_after_1_2_4_up_to_60_seconds_then_1_once_written(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with tmpfs(tmp_path / "disk", "4m") as disk:
+        rrddir = disk / "rrd"
+        rrddir.mkdir()
+        clock = Clock()
+        w = writer(rrddir, clock, cache=False)
+        put(w, "h1", 0, 1)  # made and written
+
+        def tries(until: float) -> list[float]:
+            """The times the file is tried (each refusal is counted), in half seconds."""
+            out = []
+            while clock.now < until:
+                clock.now += 0.5
+                before = w.counts[Event.DISK_ERRORS]
+                w.sync()
+                if w.counts[Event.DISK_ERRORS] > before:
+                    out.append(clock.now - 1000)
+            return out
+
+        remount(disk, "ro")
+        try:
+            put(w, "h1", 1, 2)  # refused at 0
+            assert tries(1200) == [1, 3, 7, 15, 31, 63, 123, 183]
+        finally:
+            remount(disk, "rw")
+        with caplog.at_level(logging.INFO, logger="rrdd"):
+            assert tries(1243) == []  # written at 243
+        assert "1 files the disk refused are written again" in caplog.text
+        assert rows(rrddir / "h1/v.rrd", B, 2) == [1.0, 2.0]
+        remount(disk, "ro")
+        try:
+            put(w, "h1", 2, 3)  # refused at 243: tried 1 s later again
+            assert tries(1250) == [244, 246, 250]
+            w.close()  # still refused: its value is lost, and said so
+        finally:
+            remount(disk, "rw")
+        assert w.counts[Event.VALUES_LOST_DISK] == 1
+
+
+@pytest.mark.parametrize("free", [768, 1024, 1536], ids=lambda kib: f"{kib}KiB")
+def test_a_failed_write_is_the_disks_when_under_1_mib_is_free(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, free: int
+) -> None:
+    # librrd refuses the value itself; with under 1 MiB free rrdd cannot tell that from
+    # the disk's refusal, which librrd words as it likes: the value is kept for a retry.
+    # The host's directory is a link to another disk, whose space is what counts.
+    rrddir = tmp_path / "rrd"
+    rrddir.mkdir()
+    with tmpfs(tmp_path / "disk", "4m") as disk:
+        (disk / "h1").mkdir()
+        (rrddir / "h1").symlink_to(disk / "h1")
+        w = writer(rrddir, Clock(), cache=False)
+        put(w, "h1", 0, 1)  # made and written
+        fs = os.statvfs(disk)
+        (disk / "filler").write_bytes(bytes(fs.f_bavail * fs.f_frsize - free * 1024))
+        fs = os.statvfs(disk)
+        assert fs.f_bavail * fs.f_frsize == free * 1024
+        with caplog.at_level(logging.INFO, logger="rrdd"):
+            w.write("h1", "t", B + 300, Update("v.rrd", GAUGE, ("x" * 300,)))
+        if free < 1024:
+            assert w.pending() == 1 and w.counts[Event.UPDATES_REJECTED] == 0
+            line = next(r.getMessage() for r in caplog.records if "librrd: " in r.getMessage())
+            quoted = line.split("(librrd: ", 1)[1].split("); its values are kept", 1)[0]
+            assert "no space left on device (librrd: " in line
+            assert len(quoted) == 200 and "Cannot convert 'xxx" in quoted  # cut short
+        else:
+            assert w.pending() == 0 and w.counts[Event.UPDATES_REJECTED] == 1
+            assert w.counts[Event.DISK_ERRORS] == 0
+
+
+def test_a_file_refused_for_want_of_inodes_is_made_once_one_is_free(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The host's directory is a link to a disk with room but no inode left.
+    rrddir = tmp_path / "rrd"
+    rrddir.mkdir()
+    with tmpfs(tmp_path / "disk", "4m", inodes=8) as disk:
+        (disk / "h1").mkdir()
+        (rrddir / "h1").symlink_to(disk / "h1")
+        taken = []
+        with contextlib.suppress(OSError):
+            while True:
+                taken.append(disk / f"f{len(taken)}")
+                taken[-1].touch()
+        clock = Clock()
+        w = writer(rrddir, clock, cache=False)
+        with caplog.at_level(logging.INFO, logger="rrdd"):
+            put(w, "h1", 0, 1)
+            assert w.pending() == 1
+            os.unlink(taken[0])
+            clock.now += 1
+            w.sync()
+        w.close()
+        assert rows(rrddir / "h1/v.rrd", B, 1) == [1.0]
+    assert said(caplog, "no free inodes on the file system (librrd: ") == 1
+    assert said(caplog, "1 files the disk refused are written again") == 1

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,8 +21,9 @@ from rrdd.writer.creator import Creators
 from rrdd.writer.marks import Marks
 from rrdd.writer.rrdcached import Rrdcached
 from rrdd.writer.rrdwriter import RrdWriter
+from rrdd.writer.schedule import CachePolicy
 from rrdd.xymoncfg import RraDefinitions
-from tests.helpers import wait_until
+from tests.helpers import meanwhile, wait_until
 from tests.test_rrdcached import Daemon, rrdcached  # noqa: F401 (a fixture)
 
 NOW = 1795312800  # a multiple of the step: each value below is one row of the file
@@ -423,3 +426,385 @@ def test_values_held_while_rrdcached_is_down_follow_renames(rrdcached: Daemon) -
     assert rows(rrddir / "h1/disk,b.rrd", 2) == [1.0, 2.0]
     assert sorted(os.listdir(rrddir)) == [".renamed", ".renamed-files", "h1", "web7"]
     assert rows(rrddir / "web7/la.rrd", 2) == [10.0, 11.0]
+
+
+# --- the other rrdd acting between two steps of this one ----------------------------------
+
+
+def said(caplog: pytest.LogCaptureFixture, level: int = logging.WARNING) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= level]
+
+
+def make(path: Path) -> None:
+    """An RRD file made by the other rrdd."""
+    rrdtool.create(str(path), "DS:v:GAUGE:600:U:U", "RRA:AVERAGE:0.5:1:10")
+
+
+@pytest.mark.parametrize("times", [10, 11])
+def test_a_directory_the_other_rrdd_writes_into_as_it_is_deleted_is_deleted_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, times: int
+) -> None:
+    # The other rrdd, still reading messages sent before its own drophost, makes a file
+    # in the directory just before this one removes it: deleted again, ten times over.
+    w, _, rrddir = two(tmp_path)
+    put(w, "web6", "la.rrd", 0, 1)
+    w.flush()
+    made = iter(range(times))
+    late = lambda: make(rrddir / f"web6/late{next(made)}.rrd")  # noqa: E731
+    with (
+        caplog.at_level(logging.DEBUG, logger="rrdd"),
+        meanwhile("os.rmdir", "web6", late, times) as ran,
+    ):
+        w.drop_host("web6")
+    assert ran == [times]
+    if times == 10:
+        assert not (rrddir / "web6").exists()
+        assert said(caplog) == []
+    else:  # an rrdd that never stops writing there: said, and left
+        assert os.listdir(rrddir / "web6") == ["late10.rrd"]
+        assert said(caplog) == [
+            f"drophost web6: cannot delete {rrddir}/web6: [Errno 39] Directory not empty: "
+            f"'{rrddir}/web6'"
+        ]
+
+
+def test_a_file_the_other_rrdd_deletes_first_as_this_one_deletes_the_directory(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    w, _, rrddir = two(tmp_path)
+    for name in ("la.rrd", "users.rrd"):
+        put(w, "web6", name, 0, 1)
+    w.flush()
+    put(w, "web6", "la.rrd", 1, 2)  # held in the cache: goes with the host
+    first = lambda: os.unlink(rrddir / "web6/users.rrd")  # noqa: E731
+    with (
+        caplog.at_level(logging.DEBUG, logger="rrdd"),
+        meanwhile("os.remove", "users.rrd", first) as ran,
+    ):
+        w.drop_host("web6")
+    assert ran == [1]
+    assert not (rrddir / "web6").exists()
+    assert said(caplog) == []
+    assert "web6: 1 pending values discarded" in caplog.text
+
+
+def test_a_directory_the_other_rrdd_deletes_first_is_no_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    w, other, rrddir = two(tmp_path)
+    put(w, "web6", "la.rrd", 0, 1)
+    w.flush()
+    with caplog.at_level(logging.DEBUG, logger="rrdd"):
+        with meanwhile("os.listdir", "web6", lambda: other.drop_host("web6")) as ran:
+            w.drop_host("web6")
+        assert ran == [1]
+        assert not (rrddir / "web6").exists()
+        assert said(caplog) == []
+        assert f"drophost web6: {rrddir}/web6 is gone already" in caplog.text
+
+
+# --- rrdcached on another machine: the files stay as they are ---------------------------------
+
+
+def remote(daemon: Daemon) -> RrdWriter:
+    """An rrdd whose rrdcached keeps the files on its own machine (the test's daemon
+    works in the same directory, which the test reads as that machine's)."""
+    counts = Counts()
+    store = Rrdcached(daemon.address, str(daemon.rrddir), counts=counts, files_here=False)
+    return RrdWriter(
+        daemon.rrddir, RraDefinitions.load(None), counts, store=store, clock=lambda: NOW
+    )
+
+
+def test_control_messages_leave_the_files_on_the_rrdcached_machine_and_write_what_is_held(
+    rrdcached: Daemon,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rrddir = rrdcached.rrddir
+    for host in ("h1", "h2"):
+        (rrddir / host).mkdir()  # the daemon runs without -R: it makes no directory
+    w = remote(rrdcached)
+    for i in range(2):
+        for host, name in (
+            ("h1", "la.rrd"),
+            ("h1", "disk,a.rrd"),
+            ("h1", "users.rrd"),
+            ("h2", "la.rrd"),
+        ):
+            put(w, host, name, i, 10 * i + 1)
+    w.sync()  # the daemon makes the files; the values wait, in rrdd's cache or in the daemon
+    with caplog.at_level(logging.INFO, logger="rrdd"):
+        w.drop_files("h1", ["disk,a.rrd"])
+        w.rename_files("h1", [("users.rrd", "who.rrd")])
+        w.rename_host("h2", "h3")
+        w.drop_host("h1")
+    files = ["h1/disk,a.rrd", "h1/la.rrd", "h1/users.rrd", "h2/la.rrd"]
+    assert sorted(str(p.relative_to(rrddir)) for p in rrddir.glob("*/*")) == files
+    assert said(caplog) == [
+        "droptest h1: the RRD files are on the rrdcached machine, where rrdd cannot delete or "
+        "move them; they stay as they are (this is said once)"
+    ]
+    assert w.pending() == 0  # written, and let go
+    w.close()
+    rrdcached.stop()
+    for name in files:
+        assert rows(rrddir / name, 2) == [1.0, 11.0], name
+
+
+def test_what_rrdd_holds_for_files_dropped_on_the_rrdcached_machine_is_let_go(
+    rrdcached: Daemon,  # noqa: F811
+) -> None:
+    rrddir = rrdcached.rrddir
+    for host in ("h1", "h2"):
+        (rrddir / host).mkdir()
+    w = remote(rrdcached)
+    files = (("h1", "la.rrd"), ("h1", "disk,a.rrd"), ("h2", "la.rrd"))
+    for host, name in files:
+        put(w, host, name, 0, 1)
+    assert w.commit()  # answered: the daemon has them
+    rrdcached.stop()
+    for host, name in files:
+        put(w, host, name, 1, 11)
+    w.sync()  # the daemon is away: rrdd holds them
+    w.drop_files("h1", ["disk,a.rrd"])
+    w.drop_host("h2")
+    rrdcached.start()
+    w.close()  # sends what it holds
+    assert rrdcached.stats()["UpdatesReceived"] == 1
+    rrdcached.stop()
+    assert rows(rrddir / "h1/la.rrd", 2) == [1.0, 11.0]
+    assert rows(rrddir / "h1/disk,a.rrd", 2) == [1.0, None]
+    assert rows(rrddir / "h2/la.rrd", 2) == [1.0, None]
+
+
+# --- droptest and renametest go on past the files they must leave ------------------------------
+
+
+def test_a_droptest_goes_on_past_a_link_and_a_file_it_cannot_delete(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    w, _, rrddir = two(tmp_path)
+    for name in ("a.rrd", "c.rrd"):
+        put(w, "h1", name, 0, 1)
+    w.flush()
+    (rrddir / "h1/0.rrd").symlink_to("a.rrd")
+    (rrddir / "h1/b.rrd").mkdir()  # no file: it cannot be unlinked
+    w.drop_files("h1", ["0.rrd", "b.rrd", "c.rrd"])
+    assert sorted(os.listdir(rrddir / "h1")) == ["0.rrd", "a.rrd", "b.rrd"]
+    assert said(caplog) == [
+        "droptest h1: 0.rrd is a symbolic link; left alone",
+        f"droptest h1: cannot delete b.rrd: [Errno 21] Is a directory: '{rrddir}/h1/b.rrd'",
+    ]
+
+
+def test_a_renametest_goes_on_past_files_it_must_leave(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    w, other, rrddir = two(tmp_path)
+    for name in ("b.rrd", "b2.rrd", "c.rrd", "d.rrd", "e.rrd"):
+        put(w, "h1", name, 0, 1)
+    w.flush()
+    put(w, "h1", "d.rrd", 1, 2)  # held in the cache
+    (rrddir / "h1/a.rrd").symlink_to("b.rrd")
+
+    def in_the_way() -> None:  # someone makes a directory of the new name meanwhile
+        (rrddir / "h1/c2.rrd").mkdir()
+        make(rrddir / "h1/c2.rrd/x.rrd")
+
+    renames = [(f"{n}.rrd", f"{n}2.rrd") for n in "abcde"]
+    with (
+        caplog.at_level(logging.DEBUG, logger="rrdd"),
+        meanwhile("os.rename", "c.rrd", in_the_way) as c,
+        meanwhile("os.rename", "d.rrd", lambda: other.rename_files("h1", [renames[3]])) as d,
+    ):
+        w.rename_files("h1", renames)
+    assert c == d == [1]
+    w.close()
+    assert sorted(os.listdir(rrddir / "h1")) == [
+        *("a.rrd", "b.rrd", "b2.rrd", "c.rrd", "c2.rrd", "d2.rrd", "e2.rrd")
+    ]
+    assert rows(rrddir / "h1/d2.rrd", 2) == [1.0, 2.0]  # the held value followed
+    assert said(caplog) == [
+        "renametest h1: a.rrd is a symbolic link; left alone",
+        "renametest h1: b2.rrd exists, b.rrd left as it is",
+        f"renametest h1: cannot rename c.rrd to c2.rrd: [Errno 21] Is a directory: "
+        f"'{rrddir}/h1/c.rrd' -> '{rrddir}/h1/c2.rrd'",
+    ]
+    assert "renametest h1: d.rrd renamed by the other rrdd meanwhile" in caplog.text
+
+
+# --- renamehost: what is held, and what goes wrong midway --------------------------------------
+
+
+def test_a_renamehost_says_what_it_holds_for_a_host_the_other_rrdd_moved(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    status, data, rrddir = two(tmp_path)
+    put(status, "web6", "la.rrd", 0, 1)
+    put(data, "web6", "trend.rrd", 0, 100)
+    status.flush()
+    data.flush()
+    put(data, "web6", "trend.rrd", 1, 101)  # held in the data rrdd's cache
+    with caplog.at_level(logging.INFO, logger="rrdd"):
+        status.rename_host("web6", "web7")  # moves the directory; it holds nothing
+        assert "values held" not in caplog.text
+        data.rename_host("web6", "web7")
+    assert "renamehost web6 -> web7: 1 values held for web6 go to web7" in caplog.text
+    data.close()
+    assert rows(rrddir / "web7/trend.rrd", 2) == [100.0, 101.0]
+    assert said(caplog) == []
+
+
+def test_a_renamehost_to_the_same_name_writes_what_is_held(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    w, _, rrddir = two(tmp_path)
+    put(w, "web6", "la.rrd", 0, 1)
+    w.flush()
+    put(w, "web6", "la.rrd", 1, 2)
+    w.rename_host("web6", "".join(["web", "6"]))  # the --workers router's copy of the name
+    assert rows(rrddir / "web6/la.rrd", 2) == [1.0, 2.0]  # written at once
+    assert os.listdir(rrddir) == ["web6"]  # and no mark
+    assert said(caplog) == []
+
+
+def test_a_renamehost_onto_a_file_is_said_and_leaves_no_mark(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    w, _, rrddir = two(tmp_path)
+    put(w, "web6", "la.rrd", 0, 1)
+    w.flush()
+    (rrddir / "web7").write_text("")  # no host directory
+    w.rename_host("web6", "web7")
+    assert os.listdir(rrddir / "web6") == ["la.rrd"]
+    assert os.listdir(rrddir / ".renamed") == []  # nothing leads the other rrdd to web7
+    assert said(caplog) == [
+        f"renamehost web6 -> web7: [Errno 20] Not a directory: '{rrddir}/web6/la.rrd' -> "
+        f"'{rrddir}/web7/la.rrd'"
+    ]
+
+
+def test_a_renamehost_into_a_directory_the_other_rrdd_still_writes_keeps_its_mark(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    w, _, rrddir = two(tmp_path)
+    put(w, "web6", "la.rrd", 0, 1)
+    put(w, "web7", "users.rrd", 0, 2)
+    w.flush()
+    late = lambda: make(rrddir / "web6/late.rrd")  # noqa: E731 (the other rrdd's new file)
+    with meanwhile("os.rmdir", "web6", late) as ran:
+        w.rename_host("web6", "web7")  # web7 exists: the files move into it
+    assert ran == [1]
+    assert sorted(os.listdir(rrddir / "web7")) == ["la.rrd", "users.rrd"]
+    assert os.listdir(rrddir / "web6") == ["late.rrd"]
+    assert (rrddir / ".renamed/web6").read_text() == "web7\n"  # still leads there
+    assert said(caplog) == [
+        f"renamehost web6 -> web7: [Errno 39] Directory not empty: '{rrddir}/web6'"
+    ]
+
+
+@pytest.mark.parametrize("event", ["os.listdir", "os.rename"])
+def test_a_host_the_other_rrdd_moves_meanwhile_is_no_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, event: str
+) -> None:
+    w, other, rrddir = two(tmp_path)
+    put(w, "web6", "la.rrd", 0, 1)
+    w.flush()
+    put(w, "web6", "la.rrd", 1, 2)
+    with meanwhile(event, "web6", lambda: other.rename_host("web6", "web7")) as ran:
+        w.rename_host("web6", "web7")
+    assert ran == [1]
+    w.close()
+    assert sorted(os.listdir(rrddir)) == [".renamed", "web7"]
+    assert rows(rrddir / "web7/la.rrd", 2) == [1.0, 2.0]
+    assert said(caplog) == []
+
+
+# --- files in the making when a control message comes -----------------------------------------
+
+
+def stopped_creator(rrddir: Path) -> tuple[RrdWriter, int]:
+    """A writer whose one creator process is stopped: a file it is asked for stays in
+    the making until SIGCONT."""
+    creators = Creators(1)
+    creators.start()
+    pid = creators.workers[0].pid
+    os.kill(pid, signal.SIGSTOP)
+    return writer(rrddir, creators=creators), pid
+
+
+def test_a_file_in_the_making_in_a_host_the_other_rrdd_moved_follows_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    w, pid = stopped_creator(tmp_path)
+    other = writer(tmp_path)
+    put(w, "web6", "la.rrd", 0, 1)
+    other.rename_host("web6", "web7")  # before the creator makes web6/la.rrd
+    # A slow creator, which cannot make the file in the directory gone: the renamehost
+    # must wait for its answer, to follow the other rrdd's mark with the file.
+    threading.Timer(1.0, os.kill, (pid, signal.SIGCONT)).start()
+    w.rename_host("web6", "web7")
+    w.close()
+    assert sorted(os.listdir(tmp_path)) == [".renamed", "web7"]
+    assert rows(tmp_path / "web7/la.rrd", 1) == [1.0]
+    assert said(caplog) == []
+
+
+def test_a_file_in_the_making_when_its_renametest_comes_is_renamed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    w, pid = stopped_creator(tmp_path)
+    put(w, "h1", "la.rrd", 0, 1)
+    # A slow creator: the renametest must wait for it (it cannot, for a stopped one).
+    threading.Timer(1.0, os.kill, (pid, signal.SIGCONT)).start()
+    w.rename_files("h1", [("la.rrd", "la2.rrd")])
+    w.close()
+    assert os.listdir(tmp_path / "h1") == ["la2.rrd"]
+    assert rows(tmp_path / "h1/la2.rrd", 1) == [1.0]
+    assert said(caplog) == []
+
+
+def test_a_file_in_the_making_when_its_droptest_comes_is_not_made_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    w, pid = stopped_creator(tmp_path)
+    put(w, "h1", "la.rrd", 0, 1)
+    put(w, "h1", "users.rrd", 0, 2)
+    # A slow creator: the droptest must wait for it, or the file is made after it.
+    threading.Timer(1.0, os.kill, (pid, signal.SIGCONT)).start()
+    w.drop_files("h1", ["la.rrd"])
+    w.close()
+    assert os.listdir(tmp_path / "h1") == ["users.rrd"]
+    assert rows(tmp_path / "h1/users.rrd", 1) == [2.0]
+    assert said(caplog) == []
+
+
+def test_a_hosts_files_are_those_in_its_directory_and_those_rrdd_holds_values_for(
+    tmp_path: Path,
+) -> None:
+    # What droptest and renametest pick the files of a test from.
+    w, other, rrddir = two(tmp_path)
+    assert w.host_files("h1") == []  # no directory yet
+    put(w, "h1", "la.rrd", 0, 1)
+    put(w, "h1", "users.rrd", 0, 1)
+    w.flush()
+    put(w, "h1", "la.rrd", 1, 2)  # held in the cache
+    other.rename_files("h1", [("la.rrd", "la2.rrd")])
+    other.drop_files("h1", ["users.rrd"])
+    assert w.host_files("h1") == ["la.rrd", "la2.rrd"]  # la.rrd: its value follows a rename
+
+
+def test_a_file_waiting_to_be_made_when_its_renametest_comes_is_made_under_the_new_name(
+    tmp_path: Path,
+) -> None:
+    # One file made a second, a cache of one value: la.rrd waits to be made, its value
+    # shed. The renametest gives its record the new name; the file is made under it.
+    policy = CachePolicy(max_pending=1, creates_per_second=1)
+    w = writer(tmp_path, policy=policy, monotonic=lambda: 0.0)
+    put(w, "h1", "users.rrd", 0, 1)
+    put(w, "h1", "la.rrd", 0, 2)
+    assert w.counts[Event.VALUES_SHED] == 1
+    w.rename_files("h1", [("la.rrd", "la2.rrd")])
+    w.close()
+    assert sorted(os.listdir(tmp_path / "h1")) == ["la2.rrd", "users.rrd"]
+    assert rows(tmp_path / "h1/users.rrd", 1) == [1.0]

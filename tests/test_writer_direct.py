@@ -19,6 +19,7 @@ from rrdd.writer.rrdwriter import RrdWriter
 from rrdd.writer.schedule import CACHE_SIZE, CachePolicy
 from rrdd.writer.store import read_header
 from rrdd.xymoncfg import RraDefinitions
+from tests.helpers import meanwhile
 
 NOW = 1795312800
 T0 = NOW + 71
@@ -629,3 +630,48 @@ def test_a_reload_changes_the_create_ceiling_and_keeps_it_when_unchanged(
     for i in range(3, 6):
         w.write(f"h{i}", "cpu", T0, Update("la.rrd", GAUGE, ("3",)))
     assert stats[Event.RRD_CREATES] == 5  # no ceiling at all
+
+
+@pytest.mark.parametrize("ceiling", [0, 1], ids=["made-at-once", "waiting"])
+def test_a_file_waiting_for_the_create_ceiling_takes_the_values_one_made_at_once_takes(
+    tmp_path: Path, ceiling: int
+) -> None:
+    # Both start 10 s before the first value (a replayed one, older than now): a value
+    # at that start is too old for the file, one a second later is not, even when the
+    # first value itself was refused.
+    w, counts, clock = policy_writer(tmp_path, creates_per_second=ceiling)
+    old = NOW - 3600
+    w.write("h1", "cpu", old, Update("la.rrd", GAUGE, ("1\x00",)))  # refused
+    w.write("h1", "cpu", old - 10, Update("la.rrd", GAUGE, ("2",)))
+    w.write("h1", "cpu", old - 9, Update("la.rrd", GAUGE, ("3",)))
+    w.write("h2", "cpu", old, Update("la.rrd", GAUGE, ("4",)))
+    clock.now += 2
+    w.close()
+    assert counts[Event.UPDATES_REFUSED] == 1 and counts[Event.UPDATES_DROPPED_OLD] == 1
+    assert last(tmp_path / "rrd/h1/la.rrd") == (old - 9, {"la": 3.0})
+    assert last(tmp_path / "rrd/h2/la.rrd") == (old, {"la": 4.0})
+
+
+def test_a_file_of_another_step_is_made_with_it(tmp_path: Path) -> None:
+    w, _ = writer(tmp_path)
+    w.write("h1", "trends", T0, Update("la.rrd", GAUGE, ("1",), step=60))
+    assert rrdtool.info(str(tmp_path / "rrd/h1/la.rrd"))["step"] == 60
+
+
+def test_a_new_file_that_cannot_be_read_back_is_said_and_its_value_not_written(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    w, counts = writer(tmp_path)
+    path = tmp_path / "rrd/h1/la.rrd"
+
+    def unreadable() -> None:  # as a failing disk would have it: a directory stands in
+        path.unlink()
+        path.mkdir()
+
+    with meanwhile("open", "la.rrd", unreadable) as ran:
+        w.write("h1", "cpu", T0, Update("la.rrd", GAUGE, ("1",)))
+    assert ran == [1]
+    assert counts[Event.RRD_OPEN_ERRORS] == 1 and w.pending() == 0
+    assert f"cannot use {path}: the new file cannot be read: [Errno 21] Is a directory" in (
+        caplog.text
+    )

@@ -7,8 +7,8 @@ the files the creator processes have made, so that no file is in the making unde
 changes.
 
 With an rrdcached on another machine (whose files are not here) rrdd cannot delete or
-move files: it writes what it holds, has the daemon forget the files, lets go of its
-records and says once that the files stay as they are on that machine.
+move files: it writes what it holds, has the daemon write the files and forget them,
+lets go of its records and says once that the files stay as they are on that machine.
 """
 
 from __future__ import annotations
@@ -35,14 +35,17 @@ class HostOps:
         self._said_remote = False
 
     def _remote(self, what: str, host: str, names: list[str] | None = None) -> bool:
-        """With the files on another machine: write and forget what is held for the host
-        (or these files of it), say once that the files stay there (True)."""
+        """With the files on another machine: write what is held for the host (or these
+        files of it) into the files, which stay, have the daemon forget them, and say
+        once that the files stay there (True)."""
         w = self.w
         if w.store.files_here:
             return False
         files = [f for f in w.table.of_host(host) if names is None or f.name in names]
         w._write(files)
-        w.store.forget([f.path for f in files])
+        paths = [f.path for f in files]
+        w.store.flush(paths)  # forgotten unwritten, the daemon's values would never reach them
+        w.store.forget(paths)
         for f in files:
             w.table.remove(f)
         if not self._said_remote:
