@@ -5,8 +5,11 @@ so); where mounting is impossible they fail, they do not skip."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import re
+import shutil
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -237,3 +240,165 @@ def test_rrdd_on_a_read_only_disk_writes_the_values_when_it_is_writable_again(
         check_la(rrddir, [*hosts, late], 2, 2)
     assert text.count("read-only file system") == 15  # one line per file, not per value
     assert "values_written 57" in text and "updates_rejected" not in text
+
+
+# --- when the disk is tried again, and what the log says of the cause -------------------------
+
+
+def leave_free(disk: Path, size: int) -> None:
+    """Fill the tmpfs at `disk`, then give back exactly `size` bytes (whole pages)."""
+    filler = fill(disk)
+    pages = -(-filler.stat().st_size // 4096)
+    os.truncate(filler, (pages - size // 4096) * 4096)
+    free = os.statvfs(disk)
+    assert free.f_bavail * free.f_frsize == size
+
+
+def tries(w: RrdWriter, clock: Clock, until: float) -> list[float]:
+    """Step the clock by half seconds up to `until`, a sync at each: the times at which
+    the disk was tried again (each refusal is counted)."""
+    seen, at = [], w.counts[Event.DISK_ERRORS]
+    while clock.now < until:
+        clock.now += 0.5
+        w.sync()
+        if w.counts[Event.DISK_ERRORS] > at:
+            seen.append(clock.now)
+            at = w.counts[Event.DISK_ERRORS]
+    return seen
+
+
+def test_the_disk_is_tried_again_after_1_2_4_up_to_60_seconds_then_after_1_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with tmpfs(tmp_path / "disk", "4m") as disk:
+        rrddir = disk / "rrd"
+        rrddir.mkdir()
+        clock = Clock()
+        w = writer(rrddir, clock)
+        filler = fill(disk)
+        with caplog.at_level(logging.INFO, logger="rrdd"):
+            put(w, "h1", 0, 1)  # at 1000
+            assert w.counts[Event.DISK_ERRORS] == 1
+            assert tries(w, clock, 1183) == [1001, 1003, 1007, 1015, 1031, 1063, 1123, 1183]
+            filler.unlink()
+            assert tries(w, clock, 1242.5) == []
+            clock.now = 1243
+            w.sync()
+            assert (rrddir / "h1/v.rrd").exists()
+            assert said(caplog, "1 files the disk refused are written again") == 1
+            filler = fill(disk)
+            put(w, "h2", 0, 2)  # refused at 1243: the wait starts at 1 s again
+            assert tries(w, clock, 1250) == [1244, 1246, 1250]
+            w.close()
+        assert rows(rrddir / "h1/v.rrd", B, 1) == [1.0]
+        assert said(caplog, "no space left on device") == 2  # one per file, whatever the tries
+
+
+def test_values_still_refused_at_exit_are_said_lost(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with tmpfs(tmp_path / "disk", "4m") as disk:
+        rrddir = disk / "rrd"
+        rrddir.mkdir()
+        w = writer(rrddir, Clock())
+        fill(disk)
+        with caplog.at_level(logging.INFO, logger="rrdd"):
+            for i in range(3):
+                put(w, "h1", i, i)
+            w.close()
+        assert said(caplog, "3 values lost at exit: the disk still refused the file") == 1
+        assert w.counts[Event.VALUES_LOST_DISK] == 3
+
+
+def refusal(caplog: pytest.LogCaptureFixture, path: Path) -> str:
+    """The one line that says why the disk refused `path`."""
+    [line] = [r.getMessage() for r in caplog.records if f"cannot create {path}:" in r.getMessage()]
+    return line
+
+
+def test_librrd_saying_nothing_of_a_full_disk_is_not_quoted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with tmpfs(tmp_path / "disk", "4m") as disk:
+        rrddir = disk / "rrd"
+        (rrddir / "h1").mkdir(parents=True)
+        w = writer(rrddir, Clock())
+        fill(disk)
+        with caplog.at_level(logging.INFO, logger="rrdd"):
+            put(w, "h1", 0, 1)
+        line = refusal(caplog, rrddir / "h1/v.rrd")
+        assert line.endswith(": no space left on device; its values are kept and it is tried again")
+
+
+@pytest.mark.parametrize(
+    ("free", "cause"),
+    [
+        (768 << 10, "no space left on device (librrd: the new file was cut short (removed))"),
+        (1 << 20, "the new file was cut short (removed)"),
+        (1536 << 10, "the new file was cut short (removed)"),
+        (3 << 20, "the new file was cut short (removed)"),
+    ],
+    ids=["768K", "1M", "1.5M", "3M"],
+)
+def test_a_disk_with_less_than_a_megabyte_free_is_said_full(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, free: int, cause: str
+) -> None:
+    with tmpfs(tmp_path / "disk", "4m") as disk:
+        rrddir = disk / "rrd"
+        (rrddir / "h1").mkdir(parents=True)
+        w = writer(rrddir, Clock(), store=CutShort())
+        leave_free(disk, free)
+        with caplog.at_level(logging.INFO, logger="rrdd"):
+            put(w, "h1", 0, 1)
+        line = refusal(caplog, rrddir / "h1/v.rrd")
+        assert line.endswith(f": {cause}; its values are kept and it is tried again")
+
+
+def test_a_disk_without_free_inodes_is_said_so_with_librrds_words_cut_at_200(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    host = "h" * 150  # librrd's words name the path: longer than 200 characters
+    with tmpfs(tmp_path / "disk", "4m,nr_inodes=32") as disk:
+        rrddir = disk / "rrd"
+        rrddir.mkdir()
+        clock = Clock()
+        w = writer(rrddir, clock)
+        used = disk / "inodes"
+        used.mkdir()
+        with contextlib.suppress(OSError):
+            for n in range(100):
+                (used / str(n)).touch()
+        assert os.statvfs(disk).f_favail == 0
+        with caplog.at_level(logging.INFO, logger="rrdd"):
+            put(w, host, 0, 1)
+        line = refusal(caplog, rrddir / host / "v.rrd")
+        words = re.search(r": no free inodes on the file system \(librrd: (.*)\); its values", line)
+        assert words is not None and len(words[1]) == 200
+        shutil.rmtree(used)
+        clock.now += 1
+        w.sync()
+        w.close()
+        assert rows(rrddir / host / "v.rrd", B, 1) == [1.0]
+
+
+def test_a_bad_file_on_a_good_disk_is_not_blamed_on_the_rrd_directorys_disk(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The host's directory is another file system (a mount) than the RRD directory's,
+    which is read-only: a write that fails there for the file's own sake is rejected."""
+    with tmpfs(tmp_path / "disk", "4m") as disk:
+        rrddir = disk / "rrd"
+        rrddir.mkdir()
+        with tmpfs(rrddir / "h1", "4m"):
+            w = writer(rrddir, Clock(), cache=False)
+            put(w, "h1", 0, 1)
+            path = rrddir / "h1/v.rrd"
+            os.truncate(path, path.stat().st_size // 2)  # someone's doing
+            remount(disk, "ro")
+            try:
+                with caplog.at_level(logging.INFO, logger="rrdd"):
+                    put(w, "h1", 1, 2)
+            finally:
+                remount(disk, "rw")
+        assert "is too small" in caplog.text and "read-only file system" not in caplog.text
+        assert w.counts[Event.UPDATES_REJECTED] == 1 and w.pending() == 0
