@@ -402,3 +402,34 @@ def test_a_bad_file_on_a_good_disk_is_not_blamed_on_the_rrd_directorys_disk(
                 remount(disk, "rw")
         assert "is too small" in caplog.text and "read-only file system" not in caplog.text
         assert w.counts[Event.UPDATES_REJECTED] == 1 and w.pending() == 0
+
+
+def test_an_rrd_directory_gone_under_refused_files_is_said_and_the_writer_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The RRD directory is a link to a disk that went away (unmounted) while it held
+    a file it refused: the file cannot be made at all, which is said, and not that it
+    went through; the writer goes on."""
+    with tmpfs(tmp_path / "disk", "4m") as disk:
+        (disk / "rrd").mkdir()
+        rrddir = tmp_path / "rrd"
+        rrddir.symlink_to(disk / "rrd")
+        clock = Clock()
+        w = writer(rrddir, clock)
+        remount(disk, "ro")
+        try:
+            with caplog.at_level(logging.INFO, logger="rrdd"):
+                put(w, "h1", 0, 1)
+                assert said(caplog, "read-only file system") == 1
+                rrddir.unlink()
+                rrddir.symlink_to(tmp_path / "gone")
+                clock.now += 1
+                w.sync()
+                put(w, "h2", 0, 2)
+                w.close()
+        finally:
+            remount(disk, "rw")
+    assert said(caplog, f"cannot create {rrddir}/h1/v.rrd, 1 values lost: ") == 1
+    assert said(caplog, f"cannot use {rrddir}/h2/v.rrd: ") == 1
+    assert said(caplog, "written again") == 0
+    assert w.counts[Event.VALUES_NOT_CREATED] == 1 and w.pending() == 0
