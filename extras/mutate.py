@@ -154,7 +154,7 @@ TARGETS = {
     "rrdwriter": writer("rrdwriter"),
     "table": writer("table"),
     "schedule": writer("schedule", "tests/test_writer_direct.py", "tests/test_policy.py"),
-    "making": writer("making"),
+    "making": writer("making", "tests/test_making.py"),
     "marks": writer("marks", "tests/test_writer_control.py", "tests/test_two_rrdd.py"),
     "hosts": writer("hosts", "tests/test_writer_control.py", "tests/test_writer_direct.py"),
     "disk": writer("disk", "tests/test_disk.py"),

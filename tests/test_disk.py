@@ -8,6 +8,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
+import shutil
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -94,8 +96,6 @@ def test_a_full_disk_keeps_the_values_until_space_returns(
             [10.0 * h + i for i in range(3)] for h in range(4)
         ]
         assert said(caplog, "no space left on device") == 4  # one per file, whatever the tries
-        # librrd said nothing of why (an empty error): nothing of it is quoted
-        assert said(caplog, "no space left on device; its values are kept") == 4
         assert said(caplog, "4 files the disk refused are written again") == 1
 
 
@@ -242,101 +242,194 @@ def test_rrdd_on_a_read_only_disk_writes_the_values_when_it_is_writable_again(
     assert "values_written 57" in text and "updates_rejected" not in text
 
 
-def test_a_refused_file_is_tried_again_after_1_2_4_up_to_60_seconds_then_1_once_written(
+# --- when the disk is tried again, and what the log says of the cause -------------------------
+
+
+def leave_free(disk: Path, size: int) -> None:
+    """Fill the tmpfs at `disk`, then give back exactly `size` bytes (whole pages)."""
+    filler = fill(disk)
+    pages = -(-filler.stat().st_size // 4096)
+    os.truncate(filler, (pages - size // 4096) * 4096)
+    free = os.statvfs(disk)
+    assert free.f_bavail * free.f_frsize == size
+
+
+def tries(w: RrdWriter, clock: Clock, until: float) -> list[float]:
+    """Step the clock by half seconds up to `until`, a sync at each: the times at which
+    the disk was tried again (each refusal is counted)."""
+    seen, at = [], w.counts[Event.DISK_ERRORS]
+    while clock.now < until:
+        clock.now += 0.5
+        w.sync()
+        if w.counts[Event.DISK_ERRORS] > at:
+            seen.append(clock.now)
+            at = w.counts[Event.DISK_ERRORS]
+    return seen
+
+
+def test_the_disk_is_tried_again_after_1_2_4_up_to_60_seconds_then_after_1_again(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     with tmpfs(tmp_path / "disk", "4m") as disk:
         rrddir = disk / "rrd"
         rrddir.mkdir()
         clock = Clock()
-        w = writer(rrddir, clock, cache=False)
-        put(w, "h1", 0, 1)  # made and written
-
-        def tries(until: float) -> list[float]:
-            """The times the file is tried (each refusal is counted), in half seconds."""
-            out = []
-            while clock.now < until:
-                clock.now += 0.5
-                before = w.counts[Event.DISK_ERRORS]
-                w.sync()
-                if w.counts[Event.DISK_ERRORS] > before:
-                    out.append(clock.now - 1000)
-            return out
-
-        remount(disk, "ro")
-        try:
-            put(w, "h1", 1, 2)  # refused at 0
-            assert tries(1200) == [1, 3, 7, 15, 31, 63, 123, 183]
-        finally:
-            remount(disk, "rw")
+        w = writer(rrddir, clock)
+        filler = fill(disk)
         with caplog.at_level(logging.INFO, logger="rrdd"):
-            assert tries(1243) == []  # written at 243
-        assert "1 files the disk refused are written again" in caplog.text
-        assert rows(rrddir / "h1/v.rrd", B, 2) == [1.0, 2.0]
-        remount(disk, "ro")
-        try:
-            put(w, "h1", 2, 3)  # refused at 243: tried 1 s later again
-            assert tries(1250) == [244, 246, 250]
-            w.close()  # still refused: its value is lost, and said so
-        finally:
-            remount(disk, "rw")
-        assert w.counts[Event.VALUES_LOST_DISK] == 1
+            put(w, "h1", 0, 1)  # at 1000
+            assert w.counts[Event.DISK_ERRORS] == 1
+            assert tries(w, clock, 1183) == [1001, 1003, 1007, 1015, 1031, 1063, 1123, 1183]
+            filler.unlink()
+            assert tries(w, clock, 1242.5) == []
+            clock.now = 1243
+            w.sync()
+            assert (rrddir / "h1/v.rrd").exists()
+            assert said(caplog, "1 files the disk refused are written again") == 1
+            filler = fill(disk)
+            put(w, "h2", 0, 2)  # refused at 1243: the wait starts at 1 s again
+            assert tries(w, clock, 1250) == [1244, 1246, 1250]
+            w.close()
+        assert rows(rrddir / "h1/v.rrd", B, 1) == [1.0]
+        assert said(caplog, "no space left on device") == 2  # one per file, whatever the tries
 
 
-@pytest.mark.parametrize("free", [768, 1024, 1536], ids=lambda kib: f"{kib}KiB")
-def test_a_failed_write_is_the_disks_when_under_1_mib_is_free(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture, free: int
-) -> None:
-    # librrd refuses the value itself; with under 1 MiB free rrdd cannot tell that from
-    # the disk's refusal, which librrd words as it likes: the value is kept for a retry.
-    # The host's directory is a link to another disk, whose space is what counts.
-    rrddir = tmp_path / "rrd"
-    rrddir.mkdir()
-    with tmpfs(tmp_path / "disk", "4m") as disk:
-        (disk / "h1").mkdir()
-        (rrddir / "h1").symlink_to(disk / "h1")
-        w = writer(rrddir, Clock(), cache=False)
-        put(w, "h1", 0, 1)  # made and written
-        fs = os.statvfs(disk)
-        (disk / "filler").write_bytes(bytes(fs.f_bavail * fs.f_frsize - free * 1024))
-        fs = os.statvfs(disk)
-        assert fs.f_bavail * fs.f_frsize == free * 1024
-        with caplog.at_level(logging.INFO, logger="rrdd"):
-            w.write("h1", "t", B + 300, Update("v.rrd", GAUGE, ("x" * 300,)))
-        if free < 1024:
-            assert w.pending() == 1 and w.counts[Event.UPDATES_REJECTED] == 0
-            line = next(r.getMessage() for r in caplog.records if "librrd: " in r.getMessage())
-            quoted = line.split("(librrd: ", 1)[1].split("); its values are kept", 1)[0]
-            assert "no space left on device (librrd: " in line
-            assert len(quoted) == 200 and "Cannot convert 'xxx" in quoted  # cut short
-        else:
-            assert w.pending() == 0 and w.counts[Event.UPDATES_REJECTED] == 1
-            assert w.counts[Event.DISK_ERRORS] == 0
-
-
-def test_a_file_refused_for_want_of_inodes_is_made_once_one_is_free(
+def test_values_still_refused_at_exit_are_said_lost(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # The host's directory is a link to a disk with room but no inode left.
-    rrddir = tmp_path / "rrd"
-    rrddir.mkdir()
-    with tmpfs(tmp_path / "disk", "4m", inodes=8) as disk:
-        (disk / "h1").mkdir()
-        (rrddir / "h1").symlink_to(disk / "h1")
-        taken = []
-        with contextlib.suppress(OSError):
-            while True:
-                taken.append(disk / f"f{len(taken)}")
-                taken[-1].touch()
-        clock = Clock()
-        w = writer(rrddir, clock, cache=False)
+    with tmpfs(tmp_path / "disk", "4m") as disk:
+        rrddir = disk / "rrd"
+        rrddir.mkdir()
+        w = writer(rrddir, Clock())
+        fill(disk)
+        with caplog.at_level(logging.INFO, logger="rrdd"):
+            for i in range(3):
+                put(w, "h1", i, i)
+            w.close()
+        assert said(caplog, "3 values lost at exit: the disk still refused the file") == 1
+        assert w.counts[Event.VALUES_LOST_DISK] == 3
+
+
+def refusal(caplog: pytest.LogCaptureFixture, path: Path) -> str:
+    """The one line that says why the disk refused `path`."""
+    [line] = [r.getMessage() for r in caplog.records if f"cannot create {path}:" in r.getMessage()]
+    return line
+
+
+def test_librrd_saying_nothing_of_a_full_disk_is_not_quoted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with tmpfs(tmp_path / "disk", "4m") as disk:
+        rrddir = disk / "rrd"
+        (rrddir / "h1").mkdir(parents=True)
+        w = writer(rrddir, Clock())
+        fill(disk)
         with caplog.at_level(logging.INFO, logger="rrdd"):
             put(w, "h1", 0, 1)
-            assert w.pending() == 1
-            os.unlink(taken[0])
-            clock.now += 1
-            w.sync()
+        line = refusal(caplog, rrddir / "h1/v.rrd")
+        assert line.endswith(": no space left on device; its values are kept and it is tried again")
+
+
+@pytest.mark.parametrize(
+    ("free", "cause"),
+    [
+        (768 << 10, "no space left on device (librrd: the new file was cut short (removed))"),
+        (1 << 20, "the new file was cut short (removed)"),
+        (1536 << 10, "the new file was cut short (removed)"),
+        (3 << 20, "the new file was cut short (removed)"),
+    ],
+    ids=["768K", "1M", "1.5M", "3M"],
+)
+def test_a_disk_with_less_than_a_megabyte_free_is_said_full(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, free: int, cause: str
+) -> None:
+    with tmpfs(tmp_path / "disk", "4m") as disk:
+        rrddir = disk / "rrd"
+        (rrddir / "h1").mkdir(parents=True)
+        w = writer(rrddir, Clock(), store=CutShort())
+        leave_free(disk, free)
+        with caplog.at_level(logging.INFO, logger="rrdd"):
+            put(w, "h1", 0, 1)
+        line = refusal(caplog, rrddir / "h1/v.rrd")
+        assert line.endswith(f": {cause}; its values are kept and it is tried again")
+
+
+def test_a_disk_without_free_inodes_is_said_so_with_librrds_words_cut_at_200(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    host = "h" * 150  # librrd's words name the path: longer than 200 characters
+    with tmpfs(tmp_path / "disk", "4m,nr_inodes=32") as disk:
+        rrddir = disk / "rrd"
+        rrddir.mkdir()
+        clock = Clock()
+        w = writer(rrddir, clock)
+        used = disk / "inodes"
+        used.mkdir()
+        with contextlib.suppress(OSError):
+            for n in range(100):
+                (used / str(n)).touch()
+        assert os.statvfs(disk).f_favail == 0
+        with caplog.at_level(logging.INFO, logger="rrdd"):
+            put(w, host, 0, 1)
+        line = refusal(caplog, rrddir / host / "v.rrd")
+        words = re.search(r": no free inodes on the file system \(librrd: (.*)\); its values", line)
+        assert words is not None and len(words[1]) == 200
+        shutil.rmtree(used)
+        clock.now += 1
+        w.sync()
         w.close()
-        assert rows(rrddir / "h1/v.rrd", B, 1) == [1.0]
-    assert said(caplog, "no free inodes on the file system (librrd: ") == 1
-    assert said(caplog, "1 files the disk refused are written again") == 1
+        assert rows(rrddir / host / "v.rrd", B, 1) == [1.0]
+
+
+def test_a_bad_file_on_a_good_disk_is_not_blamed_on_the_rrd_directorys_disk(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The host's directory is another file system (a mount) than the RRD directory's,
+    which is read-only: a write that fails there for the file's own sake is rejected."""
+    with tmpfs(tmp_path / "disk", "4m") as disk:
+        rrddir = disk / "rrd"
+        rrddir.mkdir()
+        with tmpfs(rrddir / "h1", "4m"):
+            w = writer(rrddir, Clock(), cache=False)
+            put(w, "h1", 0, 1)
+            path = rrddir / "h1/v.rrd"
+            os.truncate(path, path.stat().st_size // 2)  # someone's doing
+            remount(disk, "ro")
+            try:
+                with caplog.at_level(logging.INFO, logger="rrdd"):
+                    put(w, "h1", 1, 2)
+            finally:
+                remount(disk, "rw")
+        assert "is too small" in caplog.text and "read-only file system" not in caplog.text
+        assert w.counts[Event.UPDATES_REJECTED] == 1 and w.pending() == 0
+
+
+def test_an_rrd_directory_gone_under_refused_files_is_said_and_the_writer_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The RRD directory is a link to a disk that went away (unmounted) while it held
+    a file it refused: the file cannot be made at all, which is said, and not that it
+    went through; the writer goes on."""
+    with tmpfs(tmp_path / "disk", "4m") as disk:
+        (disk / "rrd").mkdir()
+        rrddir = tmp_path / "rrd"
+        rrddir.symlink_to(disk / "rrd")
+        clock = Clock()
+        w = writer(rrddir, clock)
+        remount(disk, "ro")
+        try:
+            with caplog.at_level(logging.INFO, logger="rrdd"):
+                put(w, "h1", 0, 1)
+                assert said(caplog, "read-only file system") == 1
+                rrddir.unlink()
+                rrddir.symlink_to(tmp_path / "gone")
+                clock.now += 1
+                w.sync()
+                put(w, "h2", 0, 2)
+                w.close()
+        finally:
+            remount(disk, "rw")
+    assert said(caplog, f"cannot create {rrddir}/h1/v.rrd, 1 values lost: ") == 1
+    assert said(caplog, f"cannot use {rrddir}/h2/v.rrd: ") == 1
+    assert said(caplog, "written again") == 0
+    assert w.counts[Event.VALUES_NOT_CREATED] == 1 and w.pending() == 0

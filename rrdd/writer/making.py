@@ -103,7 +103,7 @@ class Making:
             os.makedirs(os.path.join(self.rrddir, host), exist_ok=True)
             self.dirs.add(host)
 
-    def finished(self, wait: bool = False) -> list[Made]:
+    def finished(self, wait: bool) -> list[Made]:
         """The files the creators have made, or not (with `wait`, all under way)."""
         if self.creators is None:
             return []
@@ -111,7 +111,7 @@ class Making:
         for path, error, crashed in self.creators.finished(wait):
             f = self.making.pop(path, None)
             if f is None:
-                continue  # let go of meanwhile (drophost, droptest)
+                continue  # none: a drop or rename takes the files under way first
             if error is None:
                 error = self.not_whole(path)
             f.state = State.MADE if error is None else State.WAITING

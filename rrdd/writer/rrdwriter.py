@@ -427,7 +427,7 @@ class RrdWriter:
                 self._make_now(f)
             elif not self.store.batched:
                 self._write([f])
-        self.disk.tried(files)
+        self.disk.tried([f for f in files if self.table.holds(f)])  # not those given up
 
     # --- asked for -----------------------------------------------------------------------
 
