@@ -10,37 +10,20 @@ from pathlib import Path
 import pytest
 import rrdtool
 
-from rrdd.events import Counts, Event
-from rrdd.schema import Schema, Update
+from rrdd.events import Event
+from rrdd.schema import Update
 from rrdd.writer.creator import Creators
 from rrdd.writer.rrdwriter import RrdWriter
 from rrdd.writer.schedule import CachePolicy
 from rrdd.writer.store import cut_short
-from rrdd.xymoncfg import RraDefinitions
 from tests.helpers import wait_until
-
-NOW = 1795312800
-GAUGE = Schema.of("DS:v:GAUGE:600:U:U")
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.test_disk import GAUGE, NOW, Clock
+from tests.test_disk import writer as disk_writer
 
 
 def writer(rrddir: Path, clock: Clock, **kw: object) -> RrdWriter:
     rrddir.mkdir(exist_ok=True)
-    return RrdWriter(
-        rrddir,
-        RraDefinitions.load(None),
-        Counts(),
-        clock=lambda: NOW,
-        monotonic=clock,
-        **kw,  # type: ignore[arg-type]
-    )
+    return disk_writer(rrddir, clock, **kw)
 
 
 def last(path: Path) -> tuple[int, dict[str, object]]:
