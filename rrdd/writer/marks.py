@@ -110,6 +110,10 @@ class Marks:
             return False
         return self._follow(os.path.join(self.rrddir, DROPPED, host)) is not None
 
+    def dropped_lately(self, host: str) -> bool:
+        """Whether either rrdd began a drophost of the host lately (its mark is recent)."""
+        return self._recent(os.path.join(self.rrddir, DROPPED, host))
+
     # --- the files -------------------------------------------------------------------
 
     @staticmethod

@@ -229,7 +229,18 @@ class RrdWriter:
     def _create_failed(self, f: RrdFile, reason: str, again: bool = True) -> None:
         if self._follow_marks(f) is not None:
             return
-        if again and (reason == NO_FILE or not os.path.isdir(os.path.dirname(f.path))):
+        removed = reason == NO_FILE or "temporary file" in reason  # librrd's own words
+        removed = removed or not os.path.isdir(os.path.dirname(f.path))
+        if removed and self.marks.dropped_lately(f.host):
+            # The directory was being deleted as the file was made: a drophost of this
+            # host by one of the two rrdd, whose own turn drops these values anyway.
+            log.debug(
+                "%s/%s: removed by a drophost as it was made; %d values go", f.host, f.name, f.count
+            )
+            self.counts.add(Event.VALUES_OF_DROPPED_HOSTS, f.count)
+            self.table.remove(f)
+            return
+        if again and removed:
             # Made, then removed (or its directory): most likely by the other rrdd's drophost
             # or droptest, which this one gets later in its own stream and then deletes what
             # is made now.
