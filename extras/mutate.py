@@ -50,6 +50,7 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from xml.etree import ElementTree
 
 import coverage
 from cosmic_ray.work_db import WorkDB, use_db
@@ -160,7 +161,7 @@ TARGETS = {
     "disk": writer("disk", "tests/test_disk.py"),
     "store": writer("store"),
     "rrdcached": writer("rrdcached", "tests/test_rrdcached.py"),
-    "creator": writer("creator"),
+    "creator": writer("creator", "tests/test_creator.py"),
 }
 
 # Operators whose mutants are not run, as regular expressions over cosmic-ray's names.
@@ -469,7 +470,26 @@ def run_chosen_tests(choice: Path) -> int:
     except Exception as e:  # a mistake here must not pass for a killed mutant
         print(f"mutate: cannot choose the tests ({e!r}): all of them")
     print("mutate: tests:", *tests or ["none runs the mutated line"], flush=True)
-    return subprocess.run(pytest_command(tests)).returncode if tests else 0
+    if not tests:
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "report.xml"
+        code = subprocess.run([*pytest_command(tests), f"--junitxml={report}"]).returncode
+        return code or failed_in(report)
+
+
+def failed_in(report: Path) -> int:
+    """1 when pytest's report is missing or counts a failure or error. A mutant of a
+    fork's `if pid == 0` swaps parent and child: the process pytest started becomes a
+    creator and exits 0 when its pipe closes, while its copy runs the tests on; only
+    the report that copy writes tells how they went."""
+    try:
+        suite = ElementTree.parse(report).getroot().find("testsuite")
+    except (OSError, ElementTree.ParseError):
+        return 1
+    if suite is None:
+        return 1
+    return 1 if int(suite.get("failures", "1")) or int(suite.get("errors", "1")) else 0
 
 
 def chosen_tests(spec: dict[str, object]) -> list[str]:

@@ -1,0 +1,223 @@
+"""The file creation workers themselves (rrdd/writer/creator.py), without a writer: what
+each process holds, which signals it outlives, its answers, how many requests wait on
+one, and what happens when one cannot be started, dies or is asked to stop."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pwd
+import select
+import signal
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from rrdd.writer import creator
+from rrdd.writer.creator import MAX_IN_FLIGHT, Creator, Creators, Done
+from tests.helpers import wait_until
+
+ARGS = ["-s", "300", "DS:a:GAUGE:600:U:U", "RRA:AVERAGE:0.5:1:10"]
+
+
+def made(creators: Creators, path: Path) -> list[Done]:
+    creators.submit(str(path), ARGS)
+    return creators.finished(wait=True)
+
+
+def test_start_forks_as_many_workers_as_asked_for(tmp_path: Path) -> None:
+    creators = Creators(2)
+    creators.start()
+    pids = {w.pid for w in creators.workers}
+    assert len(creators.workers) == 2 and len(pids) == 2 and os.getpid() not in pids
+    creators.close()
+
+
+def test_a_worker_holds_its_two_pipes_stdout_and_stderr_and_nothing_else(tmp_path: Path) -> None:
+    # Descriptor 0 is the channel in rrdd; the spare one makes sure 3 is open too (the
+    # lowest free number is taken). The worker closes them and every other it inherited.
+    spare = os.open(os.devnull, os.O_RDONLY)
+    try:
+        assert os.fstat(0) and os.fstat(3)
+        creators = Creators(1)
+        assert made(creators, tmp_path / "a.rrd") == [Done(str(tmp_path / "a.rrd"), None)]
+        fds = sorted(int(fd) for fd in os.listdir(f"/proc/{creators.workers[0].pid}/fd"))
+        creators.close()
+    finally:
+        os.close(spare)
+    assert len(fds) == 4 and fds[:2] == [1, 2] and 3 not in fds and spare not in fds
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_a_worker_outlives_the_signals_sent_to_the_whole_unit(
+    tmp_path: Path, signum: signal.Signals
+) -> None:
+    # systemd sends SIGTERM to every process of the unit; a terminal's ^C sends SIGINT
+    # to the process group. rrdd decides when its workers end: when it closes their pipes.
+    creators = Creators(1)
+    assert made(creators, tmp_path / "a.rrd") == [Done(str(tmp_path / "a.rrd"), None)]
+    pid = creators.workers[0].pid
+    os.kill(pid, signum)
+    assert made(creators, tmp_path / "b.rrd") == [Done(str(tmp_path / "b.rrd"), None)]
+    assert [w.pid for w in creators.workers] == [pid]
+    assert creators.workers[0].close() == "exit status 0"
+
+
+def test_an_error_is_cut_to_150_printable_ascii_characters(tmp_path: Path) -> None:
+    creators = Creators(1)
+    bad = [*ARGS, "bogus\t~\u00e9\x7f" + "z" * 200]  # librrd quotes the argument it cannot read
+    creators.submit(str(tmp_path / "a.rrd"), bad)
+    (done,) = creators.finished(wait=True)
+    creators.close()
+    start = "can't parse argument 'bogus?~??"
+    assert done == Done(str(tmp_path / "a.rrd"), start + "z" * (150 - len(start)))
+    assert not (tmp_path / "a.rrd").exists()
+
+
+def test_no_more_than_max_in_flight_requests_wait_on_a_worker(tmp_path: Path) -> None:
+    # Their answers fit in the pipe back: the worker never waits for rrdd to read.
+    creators = Creators(1)
+    for i in range(MAX_IN_FLIGHT):
+        creators.submit(str(tmp_path / f"{i}.rrd"), ARGS)
+    assert creators.busy() == MAX_IN_FLIGHT  # nothing read back yet
+    creators.submit(str(tmp_path / "last.rrd"), ARGS)  # reads answers first
+    assert creators.busy() <= MAX_IN_FLIGHT
+    done = creators.finished(wait=True)
+    creators.close()
+    assert len(done) == MAX_IN_FLIGHT + 1 and all(d.error is None for d in done)
+    assert len(os.listdir(tmp_path)) == MAX_IN_FLIGHT + 1
+
+
+def test_finished_never_waits_unless_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    creators = Creators(1)
+    creators.start()
+    pid = creators.workers[0].pid
+    os.kill(pid, signal.SIGSTOP)
+    waits: list[float | None] = []
+    real = select.select
+
+    def watched(r: list[int], w: list[int], x: list[int], timeout: float | None = None):  # type: ignore[no-untyped-def]
+        waits.append(timeout)
+        return real(r, w, x, timeout)
+
+    monkeypatch.setattr(creator.select, "select", watched)
+    creators.submit(str(tmp_path / "a.rrd"), ARGS)
+    assert creators.finished() == [] and waits == [0]  # a stopped worker: nothing yet
+    os.kill(pid, signal.SIGCONT)
+    assert creators.finished(wait=True) == [Done(str(tmp_path / "a.rrd"), None)]
+    creators.close()
+
+
+def test_close_lets_every_request_under_way_be_made(tmp_path: Path) -> None:
+    creators = Creators(1)
+    creators.start()
+    pid = creators.workers[0].pid
+    os.kill(pid, signal.SIGSTOP)
+    for i in range(50):
+        creators.submit(str(tmp_path / f"{i}.rrd"), ARGS)
+    os.kill(pid, signal.SIGCONT)
+    creators.close()
+    assert len(os.listdir(tmp_path)) == 50 and creators.workers == []
+
+
+def test_read_gives_nothing_when_no_answer_has_come(tmp_path: Path) -> None:
+    # A nested collect may have read the answers a select() saw: read() must not wait.
+    worker = Creator()
+    assert worker.read() == []
+    assert worker.close() == "exit status 0"
+
+
+def test_a_fork_that_fails_leaves_no_descriptor_open(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_fork() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    before = sorted(os.listdir("/proc/self/fd"))
+    with pytest.raises(BlockingIOError):
+        Creator()
+    assert sorted(os.listdir("/proc/self/fd")) == before
+
+
+def test_a_worker_that_cannot_be_started_refuses_the_file_says_so_once_and_is_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    fork = os.fork
+
+    def no_fork() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    creators = Creators(1)
+    for name in ("a", "b"):
+        creators.submit(str(tmp_path / f"{name}.rrd"), ARGS)
+    why = "cannot start a process to create RRD files: [Errno 11] Resource temporarily unavailable"
+    assert creators.finished() == [
+        Done(str(tmp_path / "a.rrd"), why),
+        Done(str(tmp_path / "b.rrd"), why),
+    ]
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert [r.getMessage() for r in errors] == [f"C{why[1:]}"]
+    monkeypatch.setattr(os, "fork", fork)  # the system has processes again
+    assert made(creators, tmp_path / "c.rrd") == [Done(str(tmp_path / "c.rrd"), None)]
+    assert creators.cannot_start == why  # rrdd still ends non-zero: files were lost
+    creators.close()
+    assert sorted(os.listdir(tmp_path)) == ["c.rrd"]
+
+
+def test_a_request_for_a_worker_that_has_ended_goes_to_a_new_one(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    creators = Creators(1)
+    creators.start()
+    old = creators.workers[0].pid
+    os.kill(old, signal.SIGKILL)
+    wait_until(lambda: Path(f"/proc/{old}/stat").read_text().split()[2] == "Z")
+    # Its pipe has no reader: the request cannot be sent, and goes to a new worker.
+    assert made(creators, tmp_path / "a.rrd") == [Done(str(tmp_path / "a.rrd"), None)]
+    assert [w.pid != old for w in creators.workers] == [True]
+    assert "A file creation worker ended (killed by SIGKILL) with nothing to do" in caplog.text
+    creators.close()
+
+
+def in_a_process_without_root(work: Path) -> dict[str, object]:
+    """What creators do in a copy of this process that has dropped root to nobody, as
+    rrdd has when it starts a worker in place of one that died."""
+    nobody = pwd.getpwnam("nobody")
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.close(read)
+            os.setgroups([nobody.pw_gid])
+            os.setgid(nobody.pw_gid)
+            os.setuid(nobody.pw_uid)
+            become = (nobody.pw_uid, nobody.pw_gid)
+            creators = Creators(1, become=become)  # told at start-up, as root
+            done = made(creators, work / "a.rrd")
+            creators.close()
+            refused = Creator(become)  # a uid change, which only root may make
+            report = {"done": [list(d) for d in done], "refused": refused.close()}
+            os.write(write, json.dumps(report).encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write)
+    with os.fdopen(read, "rb") as answer:
+        out = answer.read()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    return dict(json.loads(out))
+
+
+def test_a_worker_forked_without_root_makes_files_as_it_is() -> None:
+    with tempfile.TemporaryDirectory() as name:  # a directory nobody can reach
+        work = Path(name)
+        work.chmod(0o777)
+        out = in_a_process_without_root(work)
+        assert out["done"] == [[str(work / "a.rrd"), None, False]]
+        assert (work / "a.rrd").stat().st_uid == pwd.getpwnam("nobody").pw_uid
+        # A worker that fails before its first request ends with status 1.
+        assert out["refused"] == "exit status 1"
