@@ -23,7 +23,7 @@ RRDDIR = "/var/lib/xymon/rrd"
 
 def record(table: FileTable, host: str, name: str, ds: str = "v") -> RrdFile:
     """The record of a made file with the DS named in `ds`, added to the table."""
-    names = tuple(ds.split())  # a tuple of its own, as each file's read from its header
+    names = tuple(ds.split())  # a tuple of its own, as the DS read from a file are
     schema = Schema.of(*(f"DS:{n}:GAUGE:600:U:U" for n in names))
     f = RrdFile(host, name, table.path(host, name), "t", schema, 300, ds=names)
     table.add(f)
@@ -56,8 +56,8 @@ def test_values_moved_into_a_held_file_join_its_own_in_time_order() -> None:
         table.append(f, f"{T0 + t}:{v}")
     into.last, f.last = T0 + 600, T0 + 1200
     assert table.move(f, "new", "la.rrd") is into
-    times = [f"{T0}:9", f"{T0 + 300}:5", f"{T0 + 600}:1", f"{T0 + 900}:0", f"{T0 + 1200}:7"]
-    assert into.pending.split("\n") == times
+    rows = [f"{T0}:9", f"{T0 + 300}:5", f"{T0 + 600}:1", f"{T0 + 900}:0", f"{T0 + 1200}:7"]
+    assert into.pending.split("\n") == rows
     assert (into.count, into.last) == (5, T0 + 1200)
     assert (f.pending, f.count) == ("", 0)  # the old record holds nothing now
     assert table.get("old", "la.rrd") is None and (table.size, table.pending) == (1, 5)
