@@ -234,6 +234,24 @@ def records(tmp_path: Path, *hosts: str) -> tuple[FileTable, list[RrdFile]]:
     return table, files
 
 
+def test_a_file_given_a_turn_twice_at_one_instant_takes_one_write_of_the_ceiling(
+    tmp_path: Path,
+) -> None:
+    # A rename gives the file its values join a turn again (RrdWriter.move), here due
+    # when its own was: the file is written once, and the ceiling's second write is g's.
+    clock = Clock()
+    schedule = ByAge(CachePolicy(max_age=600, jitter=0, writes_per_second=2), clock)
+    table, (f, g) = records(tmp_path, "h1", "h2")
+    table.append(f, f"{T0}:1")
+    schedule.added(f)
+    table.append(f, f"{T0 + 300}:2")
+    schedule.held(f)
+    table.append(g, f"{T0}:3")
+    schedule.added(g)
+    clock.now += 600
+    assert schedule.due() == [f, g]
+
+
 def test_a_file_handed_out_full_has_no_turn_until_it_is_given_back(tmp_path: Path) -> None:
     clock = Clock()
     schedule = ByAge(CachePolicy(batch=1, writes_per_second=1), clock)
