@@ -127,7 +127,9 @@ class ByAge:
         timers = self._timers
         while timers and timers[0][0] <= now:
             due, _, f = heapq.heappop(timers)
-            if f.pending and f.due == due:  # else written, or given a later turn since
+            # Its current turn is the entry pushed with the very float f.due holds: not
+            # an older one due at the same time (two turns given at one instant).
+            if f.pending and f.due is due:  # else written, or given another turn since
                 self._ready.append(f)
         out = []
         while self._ready and self._writes.take():
