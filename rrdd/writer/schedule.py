@@ -98,8 +98,8 @@ class Schedule(Protocol):
 class ByAge:
     def __init__(self, policy: CachePolicy, monotonic: Callable[[], float] = time.monotonic):
         self.policy, self.monotonic = policy, monotonic
-        self._timers: list[tuple[float, int, RrdFile]] = []  # (due, tie, file): a heap
-        self._tie = itertools.count()
+        self._timers: list[tuple[float, int, RrdFile]] = []  # (due, turn, file): a heap
+        self._turns = itertools.count(1)  # each turn given has its number; a file, its last
         self._ready: deque[RrdFile] = deque()  # whose turn has come, waiting for the ceiling
         self._writes = RateLimit(policy.writes_per_second, monotonic)
 
@@ -107,8 +107,8 @@ class ByAge:
         if f.count >= self.policy.batch and not soon:
             return self._full(f)
         wait = 0.0 if soon else self.policy.max_age * (1 + random.random() * self.policy.jitter)
-        f.due = self.monotonic() + wait
-        heapq.heappush(self._timers, (f.due, next(self._tie), f))
+        f.turn = next(self._turns)
+        heapq.heappush(self._timers, (self.monotonic() + wait, f.turn, f))
         return False
 
     def added(self, f: RrdFile) -> bool:
@@ -126,10 +126,8 @@ class ByAge:
         now = self.monotonic()
         timers = self._timers
         while timers and timers[0][0] <= now:
-            due, _, f = heapq.heappop(timers)
-            # Its current turn is the entry pushed with the very float f.due holds: not
-            # an older one due at the same time (two turns given at one instant).
-            if f.pending and f.due is due:  # else written, or given another turn since
+            _, turn, f = heapq.heappop(timers)
+            if f.pending and f.turn == turn:  # else written, or given another turn since
                 self._ready.append(f)
         out = []
         while self._ready and self._writes.take():
@@ -154,7 +152,7 @@ class ByAge:
 
     def knows(self, f: RrdFile) -> bool:
         return any(g is f for g in self._ready) or any(
-            g is f and due == f.due for due, _, g in self._timers
+            g is f and turn == f.turn for _, turn, g in self._timers
         )
 
 

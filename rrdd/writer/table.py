@@ -53,7 +53,7 @@ class RrdFile:
     pending: str = ""
     count: int = 0  # rows in pending
     state: State = State.MADE
-    due: float = 0.0  # when its oldest pending value is too old (monotonic; schedule.py)
+    turn: int = 0  # the number of its current turn in the schedule (schedule.py); 0: none
 
     @property
     def made(self) -> bool:
