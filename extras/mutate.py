@@ -72,6 +72,8 @@ class Target:
 # command on a stream (drops, renames, flushes, reloads, creator processes, signals).
 WRITER_TESTS = (
     "tests/test_writer_direct.py",
+    "tests/test_schedule.py",
+    "tests/test_table.py",
     "tests/test_writer_property.py",
     "tests/test_writer_control.py",
     "tests/test_property.py",
@@ -153,8 +155,10 @@ TARGETS = {
         ),
     ),
     "rrdwriter": writer("rrdwriter"),
-    "table": writer("table"),
-    "schedule": writer("schedule", "tests/test_writer_direct.py", "tests/test_policy.py"),
+    "table": writer("table", "tests/test_table.py"),
+    "schedule": writer(
+        "schedule", "tests/test_schedule.py", "tests/test_writer_direct.py", "tests/test_policy.py"
+    ),
     "making": writer("making", "tests/test_making.py"),
     "marks": writer("marks", "tests/test_writer_control.py", "tests/test_two_rrdd.py"),
     "hosts": writer("hosts", "tests/test_writer_control.py", "tests/test_writer_direct.py"),
