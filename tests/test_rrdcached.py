@@ -20,23 +20,36 @@ from rrdd.writer.rrdcached import Rrdcached
 from rrdd.writer.rrdwriter import RrdWriter
 from rrdd.xymoncfg import RraDefinitions
 from tests.helpers import Log, rrd_contents, wait_until
-from tests.test_cli import ONE_OR_TWO, T0, control, cpu, lastupdate, run, send, start, status
+from tests.test_cli import (
+    ONE_OR_TWO,
+    T0,
+    control,
+    cpu,
+    free_port,
+    lastupdate,
+    run,
+    send,
+    start,
+    status,
+)
 
 RRDCACHED = shutil.which("rrdcached") or "/usr/bin/rrdcached"
 
 
 class Daemon:
-    """An rrdcached with a journal, writing only when told to (-w one hour)."""
+    """An rrdcached with a journal, writing only when told to (-w one hour). On a Unix
+    socket; or, given a `port`, on 127.0.0.1 as a daemon on another machine is used:
+    with -R (it makes the host directories) and -B (only under its base directory)."""
 
-    def __init__(self, top: Path, rrddir: Path):
-        self.top, self.rrddir = top, rrddir
+    def __init__(self, top: Path, rrddir: Path, port: int | None = None):
+        self.top, self.rrddir, self.port = top, rrddir, port
         self.sock = top / "rrdcached.sock"
         self.proc: subprocess.Popen[bytes] | None = None
         (top / "journal").mkdir(exist_ok=True)
 
     @property
     def address(self) -> str:
-        return f"unix:{self.sock}"
+        return f"unix:{self.sock}" if self.port is None else f"127.0.0.1:{self.port}"
 
     def start(self, permissions: str = "") -> None:
         """`permissions`: the commands the socket allows (rrdcached -P), else all."""
@@ -50,6 +63,7 @@ class Daemon:
                 *(["-P", permissions] if permissions else []),
                 "-l",
                 self.address,
+                *(["-R", "-B"] if self.port is not None else []),
                 "-j",
                 str(self.top / "journal"),
                 "-p",
@@ -82,15 +96,25 @@ class Daemon:
 
     def _stopped(self) -> bool:
         # Its listener looks for the stop when a connection comes, else once a second.
-        with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX) as s:
-            s.connect(str(self.sock))
+        with contextlib.suppress(OSError), self._connect():
+            pass
         assert self.proc is not None
         return self.proc.poll() is not None
 
-    def command(self, text: str) -> list[str]:
-        with socket.socket(socket.AF_UNIX) as s:
+    def _connect(self) -> socket.socket:
+        if self.port is not None:
+            return socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        s = socket.socket(socket.AF_UNIX)
+        try:
             s.settimeout(10)
             s.connect(str(self.sock))
+        except OSError:
+            s.close()
+            raise
+        return s
+
+    def command(self, text: str) -> list[str]:
+        with self._connect() as s:
             reader = s.makefile("r")
             s.sendall(text.encode() + b"\n")
             first = reader.readline().strip()
@@ -117,6 +141,16 @@ def rrdcached(tmp_path: Path) -> Iterator[Daemon]:
     rrddir = tmp_path / "rrd"
     rrddir.mkdir()
     daemon = Daemon(tmp_path, rrddir)
+    daemon.start()
+    yield daemon
+    daemon.stop()
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> Iterator[Daemon]:
+    """An rrdcached over TCP whose files rrdd does not see, in tmp_path/daemon-rrd."""
+    daemon = Daemon(tmp_path, tmp_path / "daemon-rrd", port=free_port())
+    daemon.rrddir.mkdir()
     daemon.start()
     yield daemon
     daemon.stop()
@@ -379,41 +413,22 @@ def test_new_files_are_made_by_rrdd_when_the_daemon_shares_its_directory(
     assert rrd_contents(rrddir) == direct_result(tmp_path, data)
 
 
-def test_a_daemon_on_another_machine_makes_and_reads_the_files_itself(tmp_path: Path) -> None:
+def test_a_daemon_on_another_machine_makes_and_reads_the_files_itself(
+    remote: Daemon, tmp_path: Path
+) -> None:
     """rrdcached over TCP, its files not in rrdd's file system: rrdd asks it for a file's
     data sources (INFO) and has it make new files (CREATE, with the values' BATCH); the
     RRD directory rrdd is given is only the daemon's base, and never touched here."""
-    base, journal = tmp_path / "daemon-rrd", tmp_path / "journal"
-    base.mkdir()
-    journal.mkdir()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    daemon = subprocess.Popen(
-        [RRDCACHED, "-g", "-l", f"127.0.0.1:{port}", "-j", str(journal), "-b", str(base)]
-        + ["-R", "-B", "-F", "-w", "3600", "-p", str(tmp_path / "pid")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_until(lambda: _listening(port))
-        config = tmp_path / "rrdd.toml"
-        config.write_text("rrdcached_shares_files = false\n")
-        elsewhere = tmp_path / "not-here"  # the daemon's directory, as rrdd names it
-        args = (f"--rrdcached=127.0.0.1:{port}", f"--config={config}")
-        first, second = stream(2), stream(2, start=2)
-        p = run(elsewhere, first, *args)
-        assert p.returncode == 0, p.stderr
-        p = run(elsewhere, second, *args)  # the files exist: their DS come from INFO
-        assert p.returncode == 0, p.stderr
-        assert "rrdcached did not make" not in p.stderr and "ERROR" not in p.stderr
-        assert not elsewhere.exists()
-    finally:
-        daemon.terminate()  # -F: it writes everything it holds first
-        daemon.wait(timeout=30)
-    assert rrd_contents(base) == direct_result(tmp_path, first + second)
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
+    config = tmp_path / "rrdd.toml"
+    config.write_text("rrdcached_shares_files = false\n")
+    elsewhere = tmp_path / "not-here"  # the daemon's directory, as rrdd names it
+    args = (f"--rrdcached={remote.address}", f"--config={config}")
+    first, second = stream(2), stream(2, start=2)
+    p = run(elsewhere, first, *args)
+    assert p.returncode == 0, p.stderr
+    p = run(elsewhere, second, *args)  # the files exist: their DS come from INFO
+    assert p.returncode == 0, p.stderr
+    assert "rrdcached did not make" not in p.stderr and "ERROR" not in p.stderr
+    assert not elsewhere.exists()
+    remote.stop()  # -F: it writes everything it holds first
+    assert rrd_contents(remote.rrddir) == direct_result(tmp_path, first + second)
