@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -18,6 +19,7 @@ from rrdd.events import Counts, Event
 from rrdd.schema import Schema, Update
 from rrdd.writer.rrdcached import Rrdcached
 from rrdd.writer.rrdwriter import RrdWriter
+from rrdd.writer.store import StoreUnavailable
 from rrdd.xymoncfg import RraDefinitions
 from tests.helpers import Log, rrd_contents, wait_until
 from tests.test_cli import (
@@ -432,3 +434,47 @@ def test_a_daemon_on_another_machine_makes_and_reads_the_files_itself(
     assert not elsewhere.exists()
     remote.stop()  # -F: it writes everything it holds first
     assert rrd_contents(remote.rrddir) == direct_result(tmp_path, first + second)
+
+
+# A file both librrd and rrdcached make: la.rrd of cpu, with one RRA.
+LA = ["-b", str(T0 - 10), "-s", "300", "DS:la:GAUGE:600:U:U", "RRA:AVERAGE:0.5:1:10"]
+
+
+def test_a_daemon_gone_is_tried_again_after_1_2_4_up_to_60_seconds(
+    rrdcached: Daemon, caplog: pytest.LogCaptureFixture
+) -> None:
+    now = [0.0]
+    counts = Counts()
+    store = Rrdcached(rrdcached.address, str(rrdcached.rrddir), clock=lambda: now[0], counts=counts)
+    path = rrdcached.rrddir / "h1/la.rrd"
+    path.parent.mkdir()
+    rrdtool.create(str(path), *LA)
+    batch = [(str(path), f"{T0}:1")]
+    rrdcached.stop()
+    tried: list[float] = []
+    waits: list[int] = []  # each try that fails says when the next one comes
+    for half_seconds in range(2 * 250):
+        now[0] = half_seconds / 2
+        caplog.clear()
+        with pytest.raises(StoreUnavailable):
+            store.send(batch)
+        said = re.findall(r"trying again in (\d+) s", caplog.text)
+        if said:
+            tried.append(now[0])
+            waits += map(int, said)
+    assert tried == [0, 1, 3, 7, 15, 31, 63, 123, 183, 243]
+    assert waits == [1, 2, 4, 8, 16, 32, 60, 60, 60, 60]
+    rrdcached.start()
+    now[0] = 302.5
+    with pytest.raises(StoreUnavailable):  # not tried yet: it would be reached
+        store.send(batch)
+    now[0] = 303
+    store.send(batch)
+    assert store.answers() == ([], []) and counts[Event.RRDCACHED_RECONNECTS] == 1
+    assert rrdcached.stats()["UpdatesReceived"] == 1
+    rrdcached.stop()  # lost again: the waits start again from one second
+    caplog.clear()
+    with pytest.raises(StoreUnavailable):
+        store.send(batch)
+    assert "trying again in 1 s" in caplog.text
+    store.close()
