@@ -3,40 +3,61 @@
 from __future__ import annotations
 
 import contextlib
+import http.server
+import logging
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import rrdtool
+from prometheus_client import CollectorRegistry
 
 from rrdd.events import Counts, Event
+from rrdd.metrics import Metrics
 from rrdd.schema import Schema, Update
-from rrdd.writer.rrdcached import Rrdcached
+from rrdd.startup import writer_gauges
+from rrdd.writer.rrdcached import Rrdcached, parse_address, shares_files
 from rrdd.writer.rrdwriter import RrdWriter
+from rrdd.writer.store import StoreError, StoreUnavailable
 from rrdd.xymoncfg import RraDefinitions
 from tests.helpers import Log, rrd_contents, wait_until
-from tests.test_cli import ONE_OR_TWO, T0, control, cpu, lastupdate, run, send, start, status
+from tests.test_cli import (
+    ONE_OR_TWO,
+    T0,
+    control,
+    cpu,
+    free_port,
+    lastupdate,
+    run,
+    send,
+    start,
+    status,
+)
 
 RRDCACHED = shutil.which("rrdcached") or "/usr/bin/rrdcached"
 
 
 class Daemon:
-    """An rrdcached with a journal, writing only when told to (-w one hour)."""
+    """An rrdcached with a journal, writing only when told to (-w one hour). On a Unix
+    socket; or, given a `port`, on 127.0.0.1 as a daemon on another machine is used:
+    with -R (it makes the host directories) and -B (only under its base directory)."""
 
-    def __init__(self, top: Path, rrddir: Path):
-        self.top, self.rrddir = top, rrddir
+    def __init__(self, top: Path, rrddir: Path, port: int | None = None):
+        self.top, self.rrddir, self.port = top, rrddir, port
         self.sock = top / "rrdcached.sock"
         self.proc: subprocess.Popen[bytes] | None = None
         (top / "journal").mkdir(exist_ok=True)
 
     @property
     def address(self) -> str:
-        return f"unix:{self.sock}"
+        return f"unix:{self.sock}" if self.port is None else f"127.0.0.1:{self.port}"
 
     def start(self, permissions: str = "") -> None:
         """`permissions`: the commands the socket allows (rrdcached -P), else all."""
@@ -50,6 +71,7 @@ class Daemon:
                 *(["-P", permissions] if permissions else []),
                 "-l",
                 self.address,
+                *(["-R", "-B"] if self.port is not None else []),
                 "-j",
                 str(self.top / "journal"),
                 "-p",
@@ -82,15 +104,25 @@ class Daemon:
 
     def _stopped(self) -> bool:
         # Its listener looks for the stop when a connection comes, else once a second.
-        with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX) as s:
-            s.connect(str(self.sock))
+        with contextlib.suppress(OSError), self._connect():
+            pass
         assert self.proc is not None
         return self.proc.poll() is not None
 
-    def command(self, text: str) -> list[str]:
-        with socket.socket(socket.AF_UNIX) as s:
+    def _connect(self) -> socket.socket:
+        if self.port is not None:
+            return socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        s = socket.socket(socket.AF_UNIX)
+        try:
             s.settimeout(10)
             s.connect(str(self.sock))
+        except OSError:
+            s.close()
+            raise
+        return s
+
+    def command(self, text: str) -> list[str]:
+        with self._connect() as s:
             reader = s.makefile("r")
             s.sendall(text.encode() + b"\n")
             first = reader.readline().strip()
@@ -117,6 +149,16 @@ def rrdcached(tmp_path: Path) -> Iterator[Daemon]:
     rrddir = tmp_path / "rrd"
     rrddir.mkdir()
     daemon = Daemon(tmp_path, rrddir)
+    daemon.start()
+    yield daemon
+    daemon.stop()
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> Iterator[Daemon]:
+    """An rrdcached over TCP whose files rrdd does not see, in tmp_path/daemon-rrd."""
+    daemon = Daemon(tmp_path, tmp_path / "daemon-rrd", port=free_port())
+    daemon.rrddir.mkdir()
     daemon.start()
     yield daemon
     daemon.stop()
@@ -373,47 +415,264 @@ def test_new_files_are_made_by_rrdd_when_the_daemon_shares_its_directory(
         data = stream(2)
         p = run(rrddir, data, f"--rrdcached={daemon.address}", *makers)
         assert p.returncode == 0, p.stderr
-        assert ("rrdcached does not create files" in p.stderr) == bool(makers)
+        # Said once, when told no: the daemon is not asked for each file.
+        assert p.stderr.count("rrdcached does not create files") == (1 if makers else 0)
     finally:
         daemon.stop()
     assert rrd_contents(rrddir) == direct_result(tmp_path, data)
 
 
-def test_a_daemon_on_another_machine_makes_and_reads_the_files_itself(tmp_path: Path) -> None:
+def test_a_daemon_on_another_machine_makes_and_reads_the_files_itself(
+    remote: Daemon, tmp_path: Path
+) -> None:
     """rrdcached over TCP, its files not in rrdd's file system: rrdd asks it for a file's
     data sources (INFO) and has it make new files (CREATE, with the values' BATCH); the
     RRD directory rrdd is given is only the daemon's base, and never touched here."""
-    base, journal = tmp_path / "daemon-rrd", tmp_path / "journal"
+    config = tmp_path / "rrdd.toml"
+    config.write_text("rrdcached_shares_files = false\n")
+    elsewhere = tmp_path / "not-here"  # the daemon's directory, as rrdd names it
+    args = (f"--rrdcached={remote.address}", f"--config={config}")
+    first, second = stream(2), stream(2, start=2)
+    p = run(elsewhere, first, *args)
+    assert p.returncode == 0, p.stderr
+    p = run(elsewhere, second, *args)  # the files exist: their DS come from INFO
+    assert p.returncode == 0, p.stderr
+    assert "rrdcached did not make" not in p.stderr and "ERROR" not in p.stderr
+    assert not elsewhere.exists()
+    remote.stop()  # -F: it writes everything it holds first
+    assert rrd_contents(remote.rrddir) == direct_result(tmp_path, first + second)
+
+
+@pytest.mark.parametrize(
+    ("address", "family", "target"),
+    [
+        ("unix:/run/rrdcached.sock", socket.AF_UNIX, "/run/rrdcached.sock"),
+        ("/run/rrdcached.sock", socket.AF_UNIX, "/run/rrdcached.sock"),
+        ("graphs.example.com", socket.AF_INET, ("graphs.example.com", 42217)),
+        ("graphs.example.com:4217", socket.AF_INET, ("graphs.example.com", 4217)),
+        ("10.1.2.3:42218", socket.AF_INET, ("10.1.2.3", 42218)),
+        ("[2001:db8::7]", socket.AF_INET6, ("2001:db8::7", 42217)),
+        ("[2001:db8::7]:4217", socket.AF_INET6, ("2001:db8::7", 4217)),
+    ],
+)
+def test_an_address_is_read_as_librrd_reads_it(
+    address: str, family: int, target: str | tuple[str, int]
+) -> None:
+    assert parse_address(address) == (family, target)
+
+
+@pytest.mark.parametrize(
+    ("address", "shared"),
+    [
+        ("unix:/run/rrdcached.sock", True),
+        ("/run/rrdcached.sock", True),
+        ("localhost", True),
+        ("localhost:4217", True),
+        ("127.0.0.1:42217", True),
+        ("127.1.2.3", True),
+        ("[::1]:4217", True),
+        ("graphs.example.com:42217", False),
+        ("10.1.2.3", False),
+        ("[2001:db8::7]:4217", False),
+    ],
+)
+def test_a_daemon_on_a_unix_socket_or_loopback_shares_rrdds_directory(
+    address: str, shared: bool
+) -> None:
+    assert shares_files(address) is shared
+    assert shares_files(address, said=not shared) is not shared  # rrdcached_shares_files
+
+
+# A file both librrd and rrdcached make: la.rrd of cpu, with one RRA.
+LA = ["-b", str(T0 - 10), "-s", "300", "DS:la:GAUGE:600:U:U", "RRA:AVERAGE:0.5:1:10"]
+
+
+def test_the_connected_gauge_follows_the_daemon(rrdcached: Daemon) -> None:
+    now = [0.0]
+    counts = Counts()
+    store = Rrdcached(rrdcached.address, str(rrdcached.rrddir), clock=lambda: now[0], counts=counts)
+    writer = RrdWriter(rrdcached.rrddir, RraDefinitions.load(None), counts, store=store)
+    metrics = Metrics(counts, version="1", registry=CollectorRegistry())
+    writer_gauges(metrics, writer, lambda: 0.0)
+
+    def connected() -> float | None:
+        return metrics.registry.get_sample_value("rrdd_rrdcached_connected")
+
+    assert connected() == 1
+    rrdcached.stop()
+    gauge = Schema.of("DS:la:GAUGE:600:U:U")
+    writer.write("h1", "cpu", T0, Update("la.rrd", gauge, ("1",)))
+    writer.sync()
+    assert connected() == 0 and writer.pending() == 1
+    rrdcached.start()
+    now[0] += 1  # the store's wait before it tries the daemon again
+    writer.sync()
+    assert connected() == 1 and writer.pending() == 0
+    writer.close()
+
+
+def test_a_daemon_gone_is_tried_again_after_1_2_4_up_to_60_seconds(
+    rrdcached: Daemon, caplog: pytest.LogCaptureFixture
+) -> None:
+    now = [0.0]
+    counts = Counts()
+    store = Rrdcached(rrdcached.address, str(rrdcached.rrddir), clock=lambda: now[0], counts=counts)
+    path = rrdcached.rrddir / "h1/la.rrd"
+    path.parent.mkdir()
+    rrdtool.create(str(path), *LA)
+    batch = [(str(path), f"{T0}:1")]
+    rrdcached.stop()
+    tried: list[float] = []
+    waits: list[int] = []  # each try that fails says when the next one comes
+    for half_seconds in range(2 * 250):
+        now[0] = half_seconds / 2
+        caplog.clear()
+        with pytest.raises(StoreUnavailable):
+            store.send(batch)
+        said = re.findall(r"trying again in (\d+) s", caplog.text)
+        if said:
+            tried.append(now[0])
+            waits += map(int, said)
+    assert tried == [0, 1, 3, 7, 15, 31, 63, 123, 183, 243]
+    assert waits == [1, 2, 4, 8, 16, 32, 60, 60, 60, 60]
+    rrdcached.start()
+    now[0] = 302.5
+    with pytest.raises(StoreUnavailable):  # not tried yet: it would be reached
+        store.send(batch)
+    now[0] = 303
+    store.send(batch)
+    assert store.answers() == ([], []) and counts[Event.RRDCACHED_RECONNECTS] == 1
+    assert rrdcached.stats()["UpdatesReceived"] == 1
+    rrdcached.stop()  # lost again: the waits start again from one second
+    caplog.clear()
+    with pytest.raises(StoreUnavailable):
+        store.send(batch)
+    assert "trying again in 1 s" in caplog.text
+    store.close()
+
+
+def test_over_a_unix_socket_the_daemon_is_given_whole_paths(tmp_path: Path) -> None:
+    """The files are where rrdd says, whatever the daemon's base directory."""
+    base, rrddir = tmp_path / "base", tmp_path / "rrd"
     base.mkdir()
-    journal.mkdir()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    daemon = subprocess.Popen(
-        [RRDCACHED, "-g", "-l", f"127.0.0.1:{port}", "-j", str(journal), "-b", str(base)]
-        + ["-R", "-B", "-F", "-w", "3600", "-p", str(tmp_path / "pid")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    (rrddir / "h1").mkdir(parents=True)
+    daemon = Daemon(tmp_path, base)
+    daemon.start()
     try:
-        wait_until(lambda: _listening(port))
-        config = tmp_path / "rrdd.toml"
-        config.write_text("rrdcached_shares_files = false\n")
-        elsewhere = tmp_path / "not-here"  # the daemon's directory, as rrdd names it
-        args = (f"--rrdcached=127.0.0.1:{port}", f"--config={config}")
-        first, second = stream(2), stream(2, start=2)
-        p = run(elsewhere, first, *args)
-        assert p.returncode == 0, p.stderr
-        p = run(elsewhere, second, *args)  # the files exist: their DS come from INFO
-        assert p.returncode == 0, p.stderr
-        assert "rrdcached did not make" not in p.stderr and "ERROR" not in p.stderr
-        assert not elsewhere.exists()
+        store = Rrdcached(daemon.address, str(rrddir))
+        path = str(rrddir / "h1/la.rrd")
+        store.create(path, LA)
+        store.send([(path, f"{T0}:1\n{T0 + 300}:2")])
+        assert store.answers() == ([], [])
+        store.close()
     finally:
-        daemon.terminate()  # -F: it writes everything it holds first
-        daemon.wait(timeout=30)
-    assert rrd_contents(base) == direct_result(tmp_path, first + second)
+        daemon.stop()  # -F: it writes everything it holds
+    assert lastupdate(rrddir / "h1/la.rrd") == (T0 + 300, {"la": 2.0})
+    assert os.listdir(base) == []
 
 
-def _listening(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
+def test_a_file_the_daemon_refuses_to_make_is_refused_with_its_reason(
+    rrdcached: Daemon, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="rrdd.rrdcached")
+    store = Rrdcached(rrdcached.address, str(rrdcached.rrddir))
+    (rrdcached.rrddir / "h1").mkdir()
+    path = str(rrdcached.rrddir / "h1/la.rrd")
+    with pytest.raises(StoreError, match="^RRD Error: you must define at least one Round Robin"):
+        store.create(path, LA[:-1])  # no RRA
+    assert not os.path.exists(path)
+    store.create(path, LA)  # the daemon makes the next one still
+    assert "does not create files" not in caplog.text
+    assert lastupdate(Path(path))[0] == T0 - 10
+    store.close()
+
+
+def test_a_file_is_made_here_while_the_daemon_is_away(rrdcached: Daemon) -> None:
+    store = Rrdcached(rrdcached.address, str(rrdcached.rrddir))
+    (rrdcached.rrddir / "h1").mkdir()
+    path = rrdcached.rrddir / "h1/la.rrd"
+    rrdcached.stop()
+    store.create(str(path), LA)  # the directory is shared: its values need not wait
+    assert lastupdate(path)[0] == T0 - 10 and not store.connected
+    store.close()  # without the daemon too
+
+
+def test_a_daemon_away_cannot_say_what_a_file_holds(remote: Daemon, tmp_path: Path) -> None:
+    here = tmp_path / "not-here"
+    store = Rrdcached(remote.address, str(here), files_here=False)
+    remote.stop()
+    with pytest.raises(StoreError, match="rrdcached cannot say"):
+        store.info(str(here / "h1/la.rrd"))
+
+
+def test_a_batch_of_new_files_and_values_names_each_the_daemon_refuses(
+    remote: Daemon, tmp_path: Path
+) -> None:
+    """The daemon numbers the lines of a BATCH in its error lines; the CREATE lines of new
+    files come first, then a line per value."""
+    here = tmp_path / "not-here"
+    store = Rrdcached(remote.address, str(here), files_here=False)
+    a, b, c = (str(here / f"h1/{name}.rrd") for name in "abc")
+    store.create(a, LA[:-1])  # no RRA
+    store.create(b, LA)
+    store.create(c, ["-b", "100", *LA[2:]])  # before 1980
+    batch = [(a, f"{T0}:1\n{T0 + 300}:2"), (b, f"{T0}:1\n{T0}:2\n{T0 + 300}:3"), (c, f"{T0}:5")]
+    store.send(batch)
+    assert store.unmade() == [
+        (a, "RRD Error: you must define at least one Round Robin Archive"),
+        (c, "The first entry must be after 1980."),
+    ]
+    refused, returned = store.answers()
+    assert returned == []
+    assert [(path, row) for path, row, _ in refused] == [
+        (a, f"{T0}:1"),
+        (a, f"{T0 + 300}:2"),
+        (b, f"{T0}:2"),
+        (c, f"{T0}:5"),
+    ]
+    reasons = [reason for _, _, reason in refused]
+    assert "No such file" in reasons[0] and "No such file" in reasons[3]
+    assert "illegal attempt to update" in reasons[2]
+    store.close()
+    remote.stop()  # -F: it writes everything it holds
+    assert sorted(os.listdir(remote.rrddir / "h1")) == ["b.rrd"]
+    assert lastupdate(remote.rrddir / "h1/b.rrd") == (T0 + 300, {"la": 3.0})
+
+
+def test_a_batch_the_daemon_will_not_take_is_kept_to_send_again(tmp_path: Path) -> None:
+    rrddir = tmp_path / "rrd"
+    rrddir.mkdir()
+    daemon = Daemon(tmp_path, rrddir)
+    daemon.start(permissions="PING")  # no BATCH, no UPDATE
+    try:
+        store = Rrdcached(daemon.address, str(rrddir))
+        batch = [(str(rrddir / "h1/la.rrd"), f"{T0}:1\n{T0 + 300}:2")]
+        store.send(batch)
+        assert store.answers() == ([], batch) and not store.connected
+    finally:
+        daemon.stop()
+
+
+def test_a_server_that_is_not_rrdcached_makes_no_file_and_takes_no_value(tmp_path: Path) -> None:
+    """rrdd given the port of another service: its answer, no rrdcached status, is an
+    error, not a file made; the values are kept to send again."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    thread = threading.Thread(target=server.serve_forever)
+    thread.start()
+    try:
+        rrddir = tmp_path / "rrd"
+        (rrddir / "h1").mkdir(parents=True)
+        store = Rrdcached(f"127.0.0.1:{server.server_address[1]}", str(rrddir))
+        with pytest.raises(StoreError):
+            store.create(str(rrddir / "h1/la.rrd"), LA)
+        assert os.listdir(rrddir / "h1") == []
+        store.close()
+        store = Rrdcached(f"127.0.0.1:{server.server_address[1]}", str(rrddir))
+        batch = [(str(rrddir / "h1/la.rrd"), f"{T0}:1")]
+        store.send(batch)
+        assert store.answers() == ([], batch)
+        store.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

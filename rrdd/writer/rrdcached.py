@@ -107,8 +107,12 @@ class Rrdcached:
     def _connect(self) -> None:
         try:
             sock = socket.socket(self.family, socket.SOCK_STREAM)
-            sock.settimeout(self.timeout)
-            sock.connect(self.target)
+            try:
+                sock.settimeout(self.timeout)
+                sock.connect(self.target)
+            except OSError:
+                sock.close()  # now, not when the exception that holds it is freed
+                raise
         except OSError as e:
             raise StoreUnavailable(f"cannot connect to rrdcached at {self.address}: {e}") from None
         self.sock = sock
