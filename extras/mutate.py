@@ -223,6 +223,13 @@ def main() -> int:
         const="again",
         help="run the survivors of the last run again (after new tests), keep the rest",
     )
+    mode.add_argument(
+        "--report",
+        dest="mode",
+        action="store_const",
+        const="report",
+        help="run nothing: the last run's figures, with the equivalents written down since",
+    )
     parser.add_argument("--tests-for", metavar="FILE", help=argparse.SUPPRESS)  # the workers'
     args = parser.parse_args()
     if args.tests_for:
@@ -234,6 +241,11 @@ def main() -> int:
     SESSIONS.mkdir(exist_ok=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # the clean-up below still runs
     failed = False
+    if args.mode == "report":
+        for name in args.modules or TARGETS:
+            if (SESSIONS / f"{name}.sqlite").exists():
+                failed |= report(name, *classify(SESSIONS / f"{name}.sqlite"), equivalents)
+        return 1 if failed else 0
     with ExitStack() as stack:
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rrdd-mutate.")))
         copies = [copy_tree(scratch / f"w{i}") for i in range(args.workers)]

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Mutation testing of rrdd's core modules with cosmic-ray (extras/mutate.py says how):
-#   bash extras/mutate.sh [MODULE...] [--resume | --again] [--timeout SECONDS] [--workers 1|2]
+#   bash extras/mutate.sh [MODULE...] [--resume | --again | --report] [--timeout SECONDS] [--workers 1|2]
 # Slow (see bench/RESULTS.md, "Mutation testing"), so not part of extras/test.sh. Niced,
 # and two workers at most: the machine is shared.
 set -euo pipefail
