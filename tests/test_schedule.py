@@ -159,6 +159,20 @@ def test_a_full_file_waiting_for_the_ceiling_takes_one_write_however_many_values
     assert last(tmp_path / "rrd/h0/la.rrd") == (T0 + 900, {"la": 3.0})
 
 
+def test_a_file_written_while_it_waits_for_the_ceiling_takes_none_of_its_writes(
+    tmp_path: Path,
+) -> None:
+    w, counts, clock = policy_writer(tmp_path, batch=1, writes_per_second=1)
+    for h in range(3):  # each full at once: all three wait for the ceiling, h0 first
+        w.write(f"h{h}", "cpu", T0, Update("la.rrd", GAUGE, ("1",)))
+    w.flush("h0")  # written now, past the ceiling
+    assert counts[Event.RRD_WRITES] == 1
+    clock.now += 1  # one write of the ceiling: h1's, not spent on h0's old place
+    w.sync()
+    assert counts[Event.RRD_WRITES] == 2
+    assert last(tmp_path / "rrd/h1/la.rrd") == (T0, {"la": 1.0})
+
+
 def test_under_the_ceiling_files_are_written_in_the_order_their_turns_came(
     tmp_path: Path,
 ) -> None:

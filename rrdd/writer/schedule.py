@@ -130,10 +130,13 @@ class ByAge:
             if f.pending and f.turn == turn:  # else written, or given another turn since
                 self._ready.append(f)
         out = []
-        while self._ready and self._writes.take():
-            f = self._ready.popleft()
-            if f.pending:
-                out.append(f)
+        while self._ready:
+            if not self._ready[0].pending:  # written since (a flush, or its other place)
+                self._ready.popleft()
+            elif self._writes.take():
+                out.append(self._ready.popleft())
+            else:
+                break
         return out
 
     def again(self, files: Iterable[RrdFile]) -> None:
