@@ -218,6 +218,51 @@ def test_a_request_for_a_worker_that_has_ended_goes_to_a_new_one(
     creators.close()
 
 
+def state(pid: int) -> str:
+    """The process's state letter: S sleeping, T stopped, Z ended but not waited for."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def test_finished_gives_every_answer_that_has_come_when_workers_died_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two of three workers die with requests under way and no new one can be started:
+    # their files are refused and their other requests go to the third, whose answers
+    # had come meanwhile and are read in the same call.
+    creators = Creators(3)
+    creators.start()
+    a, b, c = creators.workers
+    for worker in (a, b):
+        os.kill(worker.pid, signal.SIGSTOP)
+    paths = [str(tmp_path / f"{i}.rrd") for i in range(6)]
+    for path in paths:  # a worker each in turn: a has 0 and 3, b 1 and 4, c 2 and 5
+        creators.submit(path, ARGS)
+    wait_until(lambda: unread(c) == len(b"null\n") * 2)
+    os.kill(c.pid, signal.SIGSTOP)  # it answers the others' requests only when let go
+    for worker in (a, b):
+        os.kill(worker.pid, signal.SIGKILL)
+    wait_until(lambda: [state(w.pid) for w in (a, b, c)] == ["Z", "Z", "T"])
+    fork = os.fork
+
+    def no_fork() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    died = "the process creating it died (killed by SIGKILL): refused, and not made by rrdd"
+    assert creators.finished() == [
+        Done(paths[0], died, crashed=True),
+        Done(paths[1], died, crashed=True),
+        Done(paths[2], None),
+        Done(paths[5], None),
+    ]
+    assert creators.workers == [c]
+    monkeypatch.setattr(os, "fork", fork)
+    os.kill(c.pid, signal.SIGCONT)
+    assert creators.finished(wait=True) == [Done(paths[4], None), Done(paths[3], None)]
+    creators.close()
+    assert sorted(os.listdir(tmp_path)) == ["2.rrd", "3.rrd", "4.rrd", "5.rrd"]
+
+
 # Set by a test for the forks it makes: the new process hangs up on itself at once, as
 # if a SIGHUP had come before it could set that signal aside.
 _hang_up_in_child: list[bool] = []
