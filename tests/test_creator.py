@@ -4,6 +4,7 @@ one, and what happens when one cannot be started, dies or is asked to stop."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import logging
@@ -14,7 +15,7 @@ import signal
 import struct
 import tempfile
 import termios
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,22 @@ def made(creators: Creators, path: Path) -> list[Done]:
 def unread(worker: Creator) -> int:
     """The bytes of answers the worker has written that rrdd has not read."""
     return int(struct.unpack("i", fcntl.ioctl(worker.answers, termios.FIONREAD, b"\0" * 4))[0])
+
+
+@pytest.fixture
+def stop() -> Iterator[Callable[[int], None]]:
+    """SIGSTOP for a worker; those a test leaves stopped, failing, go on at its end
+    (a stopped worker would hold the test run's output open for ever)."""
+    stopped: list[int] = []
+
+    def stop(pid: int) -> None:
+        os.kill(pid, signal.SIGSTOP)
+        stopped.append(pid)
+
+    yield stop
+    for pid in stopped:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)
 
 
 def test_start_forks_as_many_workers_as_asked_for(tmp_path: Path) -> None:
@@ -123,11 +140,13 @@ def test_finished_gives_every_answer_that_has_come(tmp_path: Path) -> None:
     creators.close()
 
 
-def test_finished_never_waits_unless_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_finished_never_waits_unless_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stop: Callable[[int], None]
+) -> None:
     creators = Creators(1)
     creators.start()
     pid = creators.workers[0].pid
-    os.kill(pid, signal.SIGSTOP)
+    stop(pid)
     waits: list[float | None] = []
     real = select.select
 
@@ -224,7 +243,7 @@ def state(pid: int) -> str:
 
 
 def test_finished_gives_every_answer_that_has_come_when_workers_died_too(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stop: Callable[[int], None]
 ) -> None:
     # Two of three workers die with requests under way and no new one can be started:
     # their files are refused and their other requests go to the third, whose answers
@@ -233,12 +252,12 @@ def test_finished_gives_every_answer_that_has_come_when_workers_died_too(
     creators.start()
     a, b, c = creators.workers
     for worker in (a, b):
-        os.kill(worker.pid, signal.SIGSTOP)
+        stop(worker.pid)
     paths = [str(tmp_path / f"{i}.rrd") for i in range(6)]
     for path in paths:  # a worker each in turn: a has 0 and 3, b 1 and 4, c 2 and 5
         creators.submit(path, ARGS)
     wait_until(lambda: unread(c) == len(b"null\n") * 2)
-    os.kill(c.pid, signal.SIGSTOP)  # it answers the others' requests only when let go
+    stop(c.pid)  # it answers the others' requests only when let go
     for worker in (a, b):
         os.kill(worker.pid, signal.SIGKILL)
     wait_until(lambda: [state(w.pid) for w in (a, b, c)] == ["Z", "Z", "T"])
