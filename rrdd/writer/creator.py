@@ -228,7 +228,7 @@ class Creators:
         for fd in readable:
             worker = busy[fd]
             if worker not in self.workers:
-                continue  # it died, and was taken care of, in a nested collect
+                continue  # found dead since the select (a send to it failed, or a nested collect)
             answers = worker.read()
             if answers is None:
                 self._died(worker)
