@@ -112,7 +112,7 @@ class Librrd:
                     # librrd applies a batch in order and stops at the first bad row;
                     # a file it cannot open (read-only, gone) takes none of them.
                     opened = not str(e).startswith("opening '")
-                    bad = self._first_unapplied(path, rows, done) if opened else None
+                    bad = self._first_unapplied(path, rows, done, str(e)) if opened else None
                     if bad is None:
                         self._refused += [(path, row, str(e)) for row in rows[done:]]
                         break
@@ -127,7 +127,15 @@ class Librrd:
     def unmade(self) -> list[tuple[str, str]]:
         return []
 
-    def _first_unapplied(self, path: str, rows: Sequence[str], start: int) -> int | None:
+    def _first_unapplied(
+        self, path: str, rows: Sequence[str], start: int, reason: str
+    ) -> int | None:
+        """The row librrd stopped at, those before it applied; None when it cannot be told."""
+        if "illegal attempt to update using time" in reason:
+            # A row not newer than the file: of rows in rising time only the first can be,
+            # the file having been written since rrdd read its last update (the other rrdd,
+            # an rrdtool update run by hand), and nothing was applied.
+            return start
         try:
             applied = rrdtool.last(path)
         except RRD_ERRORS:
