@@ -172,7 +172,8 @@ def read_header(path: str) -> tuple[int, tuple[str, ...]] | None:
 
     rrdtool.info() builds a dict of every value in the header (about 80 us for a 17-DS
     file); this reads one page (about 10 us). None when the file is not laid out as
-    expected (another platform or version): the caller asks librrd. Raises OSError
+    expected (another platform or version, a header cut short or damaged: counting no
+    DS or RRA, or 10000 or more): the caller asks librrd. Raises OSError
     (FileNotFoundError when it does not exist).
     """
     if not _NATIVE_LP64:
@@ -213,7 +214,8 @@ _PDP_PREP, _CDP_PREP, _RRA_PTR, _VALUE = 112, 80, 8, 8
 
 
 def cut_short(path: str) -> bool:
-    """True when a file is no whole RRD: shorter than its header says, or without one.
+    """True when a file is no whole RRD: shorter than its header says, or without one
+    (a header counting no DS or RRA, or 10000 or more, is damage).
 
     Checked after a create: librrd 1.7 on a full disk removes its half-written file,
     but another version or a file system that fills during the write can leave one
