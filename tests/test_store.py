@@ -144,6 +144,16 @@ def test_a_file_damaged_in_its_header_is_refused_with_librrds_reason(
     assert Librrd().info(path) == (T0, ("in", "out"))
 
 
+def test_a_ds_name_damaged_to_fill_its_20_bytes_is_read_as_librrd_reads_it(
+    tmp_path: Path,
+) -> None:
+    path = made(tmp_path / "la.rrd")
+    rrdtool.update(path, f"{T0}:1:2")
+    broken = damaged(path, 128, b"twenty_characters_in", tmp_path / "broken.rrd")
+    assert read_header(broken) is None
+    assert Librrd().info(broken) == (T0, ("twenty_characters_inGAUGE", "out"))  # and the type
+
+
 def test_a_file_cut_short_in_its_header_is_refused_with_librrds_reason(tmp_path: Path) -> None:
     path = made(tmp_path / "la.rrd")
     for size in (100, 600, live_head(2, 4), live_head(2, 4) + 4):

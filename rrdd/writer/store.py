@@ -202,7 +202,9 @@ def read_header(path: str) -> tuple[int, tuple[str, ...]] | None:
     names = []
     for i in range(ds_cnt):
         at = _STAT_HEAD.size + _DEF_SIZE * i
-        raw = data[at : at + 20].partition(b"\0")[0]
+        raw, nul, _ = data[at : at + 20].partition(b"\0")
+        if not nul:
+            return None  # a name damaged to fill its 20 bytes: librrd reads on into the type
         names.append(raw.decode("ascii", "surrogateescape"))
     return _LAST_UP.unpack_from(data, last_up)[0], tuple(names)
 
