@@ -8,6 +8,8 @@ writes, and the same files cut short or damaged on disk at a known place.
 from __future__ import annotations
 
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -264,3 +266,33 @@ def test_a_file_of_a_version_this_does_not_read_is_left_to_librrd(tmp_path: Path
     assert not cut_short(other)
     assert not cut_short(cut(other, 128, tmp_path / "v9-head.rrd"))
     assert read_header(other) is None
+
+
+# --- another machine --------------------------------------------------------------------
+
+MACHINE = """
+import struct
+calcsize, pack = struct.calcsize, struct.pack
+struct.calcsize = lambda fmt: {long} if fmt == "@L" else calcsize(fmt)
+struct.pack = lambda fmt, *v: {one!r} if (fmt, v) == ("@H", (1,)) else pack(fmt, *v)
+from rrdd.writer.store import Librrd, cut_short, read_header
+print(read_header({path!r}), cut_short({short!r}), Librrd().info({path!r}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("long", "one"),
+    [(4, b"\x01\x00"), (8, b"\x00\x01"), (4, b"\x00\x01")],
+    ids=["32-bit", "big-endian", "32-bit big-endian"],
+)
+def test_where_librrd_lays_files_out_otherwise_it_reads_them_and_is_trusted(
+    tmp_path: Path, long: int, one: bytes
+) -> None:
+    # rrdd started where a C long or the byte order is not the one the header reader
+    # knows (struct answers as there; the file is this machine's, librrd reads it).
+    path = made(tmp_path / "la.rrd")
+    rrdtool.update(path, f"{T0}:1:2")
+    short = cut(path, Path(path).stat().st_size - 1, tmp_path / "short.rrd")
+    code = MACHINE.format(long=long, one=one, path=path, short=short)
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout == f"None False ({T0}, ('in', 'out'))\n"
