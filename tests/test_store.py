@@ -27,12 +27,10 @@ T0 = 1795312871
 XYMON_RRAS = [f"RRA:AVERAGE:0.5:{steps}:576" for steps in (1, 6, 24, 288)]
 
 
-def made(
-    path: Path, ds: tuple[str, ...] = ("in", "out"), kind: str = "GAUGE", rras: int = 4
-) -> str:
+def made(path: Path, ds: tuple[str, ...] = ("in", "out"), kind: str = "GAUGE") -> str:
     """A file librrd makes as rrdd has it made: step 300, started 10 s before T0."""
     defs = [f"DS:{name}:{kind}:600:U:U" for name in ds]
-    rrdtool.create(str(path), "-b", str(T0 - 10), "-s", "300", *defs, *XYMON_RRAS[:rras])
+    rrdtool.create(str(path), "-b", str(T0 - 10), "-s", "300", *defs, *XYMON_RRAS)
     return str(path)
 
 
@@ -53,6 +51,7 @@ def cut(path: str, size: int, to: Path) -> str:
 # Where librrd keeps a header's fields on a 64-bit Linux (rrd_format.h): the stat_head is
 # 128 bytes, a DS or RRA definition 120, and the live_head follows the definitions.
 COOKIE, VERSION, FLOAT_COOKIE, DS_COUNT, RRA_COUNT = 0, 4, 16, 24, 32
+FIRST_DS_NAME = 128  # 20 bytes, the name and its NUL
 
 
 def live_head(ds: int, rras: int) -> int:
@@ -151,7 +150,7 @@ def test_a_ds_name_damaged_to_fill_its_20_bytes_is_read_as_librrd_reads_it(
 ) -> None:
     path = made(tmp_path / "la.rrd")
     rrdtool.update(path, f"{T0}:1:2")
-    broken = damaged(path, 128, b"twenty_characters_in", tmp_path / "broken.rrd")
+    broken = damaged(path, FIRST_DS_NAME, b"twenty_characters_in", tmp_path / "broken.rrd")
     assert read_header(broken) is None
     assert Librrd().info(broken) == (T0, ("twenty_characters_inGAUGE", "out"))  # and the type
 
