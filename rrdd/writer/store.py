@@ -112,7 +112,7 @@ class Librrd:
                     # librrd applies a batch in order and stops at the first bad row;
                     # a file it cannot open (read-only, gone) takes none of them.
                     opened = not str(e).startswith("opening '")
-                    bad = self._first_unapplied(path, rows, done) if opened else None
+                    bad = self._first_unapplied(path, rows, done, str(e)) if opened else None
                     if bad is None:
                         self._refused += [(path, row, str(e)) for row in rows[done:]]
                         break
@@ -127,7 +127,15 @@ class Librrd:
     def unmade(self) -> list[tuple[str, str]]:
         return []
 
-    def _first_unapplied(self, path: str, rows: Sequence[str], start: int) -> int | None:
+    def _first_unapplied(
+        self, path: str, rows: Sequence[str], start: int, reason: str
+    ) -> int | None:
+        """The row librrd stopped at, those before it applied; None when it cannot be told."""
+        if "illegal attempt to update using time" in reason:
+            # A row not newer than the file: of rows in rising time only the first can be,
+            # the file having been written since rrdd read its last update (the other rrdd,
+            # an rrdtool update run by hand), and nothing was applied.
+            return start
         try:
             applied = rrdtool.last(path)
         except RRD_ERRORS:
@@ -164,7 +172,8 @@ def read_header(path: str) -> tuple[int, tuple[str, ...]] | None:
 
     rrdtool.info() builds a dict of every value in the header (about 80 us for a 17-DS
     file); this reads one page (about 10 us). None when the file is not laid out as
-    expected (another platform or version): the caller asks librrd. Raises OSError
+    expected (another platform or version, a header cut short or damaged: counting no
+    DS or RRA, or 10000 or more): the caller asks librrd. Raises OSError
     (FileNotFoundError when it does not exist).
     """
     if not _NATIVE_LP64:
@@ -193,7 +202,9 @@ def read_header(path: str) -> tuple[int, tuple[str, ...]] | None:
     names = []
     for i in range(ds_cnt):
         at = _STAT_HEAD.size + _DEF_SIZE * i
-        raw = data[at : at + 20].partition(b"\0")[0]
+        raw, nul, _ = data[at : at + 20].partition(b"\0")
+        if not nul:
+            return None  # a name damaged to fill its 20 bytes: librrd reads on into the type
         names.append(raw.decode("ascii", "surrogateescape"))
     return _LAST_UP.unpack_from(data, last_up)[0], tuple(names)
 
@@ -205,7 +216,8 @@ _PDP_PREP, _CDP_PREP, _RRA_PTR, _VALUE = 112, 80, 8, 8
 
 
 def cut_short(path: str) -> bool:
-    """True when a file is no whole RRD: shorter than its header says, or without one.
+    """True when a file is no whole RRD: shorter than its header says, or without one
+    (a header counting no DS or RRA, or 10000 or more, is damage).
 
     Checked after a create: librrd 1.7 on a full disk removes its half-written file,
     but another version or a file system that fills during the write can leave one
