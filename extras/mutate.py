@@ -163,7 +163,7 @@ TARGETS = {
     "marks": writer("marks", "tests/test_writer_control.py", "tests/test_two_rrdd.py"),
     "hosts": writer("hosts", "tests/test_writer_control.py", "tests/test_writer_direct.py"),
     "disk": writer("disk", "tests/test_disk.py"),
-    "store": writer("store"),
+    "store": writer("store", "tests/test_store.py"),
     "rrdcached": writer("rrdcached", "tests/test_rrdcached.py"),
     "creator": writer("creator", "tests/test_creator.py"),
 }
