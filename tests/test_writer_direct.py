@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import shutil
 import signal
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,9 @@ from rrdd.writer.rrdwriter import RrdWriter
 from rrdd.writer.schedule import CACHE_SIZE, CachePolicy
 from rrdd.writer.store import read_header
 from rrdd.xymoncfg import RraDefinitions
-from tests.helpers import meanwhile
+from tests.helpers import meanwhile, wait_until
+from tests.test_disk import CutShort
+from tests.test_writer_control import stopped_creator
 
 NOW = 1795312800
 T0 = NOW + 71
@@ -675,3 +679,239 @@ def test_a_new_file_that_cannot_be_read_back_is_said_and_its_value_not_written(
     assert f"cannot use {path}: the new file cannot be read: [Errno 21] Is a directory" in (
         caplog.text
     )
+
+
+# --- the update path, files made late, and values that follow a rename --------------------
+
+
+def test_the_writers_options_are_given_by_name(tmp_path: Path) -> None:
+    rrddir = tmp_path / "rrd"
+    rrddir.mkdir()
+    rras, counts = RraDefinitions.load(None), Counts()
+    w = RrdWriter(rrddir=rrddir, rras=rras, counts=counts, clock=lambda: NOW, cache=False)
+    w.write("h1", "cpu", T0, Update("la.rrd", GAUGE, ("1",)))
+    assert last(rrddir / "h1/la.rrd") == (T0, {"la": 1.0})
+    with pytest.raises(TypeError):
+        RrdWriter(rrddir, rras, counts, None)  # type: ignore[misc]
+
+
+def test_a_ds_list_built_anew_for_each_message_is_said_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # trends and ncv build the DS list of each message anew: the same list, another object.
+    w, counts = writer(tmp_path)
+    w.write("h1", "t", T0, Update("t.rrd", Schema.of("DS:a:GAUGE:600:U:U"), ("1",)))
+    with caplog.at_level(logging.WARNING):
+        for i in range(1, 4):
+            ab = Schema.of("DS:a:GAUGE:600:U:U", "DS:b:GAUGE:600:U:U")
+            w.write("h1", "t", T0 + 300 * i, Update("t.rrd", ab, (str(i), "9")))
+    w.close()
+    assert last(tmp_path / "rrd/h1/t.rrd") == (T0 + 900, {"a": 3.0})
+    assert caplog.text.count("has no DS b") == 1 and counts[Event.DS_MISMATCHES] == 1
+
+
+def test_a_reload_that_lowers_max_pending_below_what_is_held_writes_new_values_at_once(
+    tmp_path: Path,
+) -> None:
+    w, counts, _ = policy_writer(tmp_path, max_pending=100)
+    for h in range(5):
+        w.write(f"h{h}", "cpu", T0, Update("la.rrd", GAUGE, ("1",)))
+    w.reconfigure(RraDefinitions.load(None), CachePolicy(max_pending=3))  # 5 held: over it
+    w.write("h0", "cpu", T0 + 300, Update("la.rrd", GAUGE, ("2",)))
+    assert last(tmp_path / "rrd/h0/la.rrd") == (T0 + 300, {"la": 2.0})
+    assert w.pending() == 4 and counts[Event.VALUES_SHED] == 0
+
+
+def test_a_value_for_a_file_the_other_rrdd_renamed_goes_to_its_new_name(tmp_path: Path) -> None:
+    w, counts = writer(tmp_path)  # has not seen the file yet
+    other, _ = writer(tmp_path)
+    other.write("h1", "tcp", T0, Update("tcp.ssh.rrd", GAUGE, ("1",)))
+    other.flush()
+    other.rename_files("h1", [("tcp.ssh.rrd", "tcp.sshd.rrd")])
+    w.write("h1", "tcp", T0 + 300, Update("tcp.ssh.rrd", GAUGE, ("2",)))  # sent before it
+    w.close()
+    assert os.listdir(tmp_path / "rrd/h1") == ["tcp.sshd.rrd"]
+    assert last(tmp_path / "rrd/h1/tcp.sshd.rrd") == (T0 + 300, {"la": 2.0})
+    assert counts[Event.RRD_CREATES] == 0
+
+
+def test_a_file_whose_create_the_disk_refused_takes_the_values_one_made_at_once_takes(
+    tmp_path: Path,
+) -> None:
+    # As test_a_file_waiting_for_the_create_ceiling_takes_the_values_one_made_at_once_takes:
+    # a value at the start the file is made with is too old for it, one a second later
+    # is not, even when the first value itself was refused.
+    clock = Clock()
+    w, counts = writer(tmp_path, store=CutShort(), monotonic=clock)
+    old = NOW - 3600
+    w.write("h1", "cpu", old, Update("la.rrd", GAUGE, ("1\x00",)))  # refused
+    assert counts[Event.DISK_ERRORS] == 1 and not (tmp_path / "rrd/h1/la.rrd").exists()
+    w.write("h1", "cpu", old - 10, Update("la.rrd", GAUGE, ("2",)))
+    w.write("h1", "cpu", old - 9, Update("la.rrd", GAUGE, ("3",)))
+    clock.now += 2
+    w.sync()  # the disk is tried again: made
+    w.close()
+    assert counts[Event.UPDATES_REFUSED] == 1 and counts[Event.UPDATES_DROPPED_OLD] == 1
+    assert last(tmp_path / "rrd/h1/la.rrd") == (old - 9, {"la": 3.0})
+
+
+def test_files_in_the_making_do_not_hold_up_the_reading(tmp_path: Path) -> None:
+    w, pid = stopped_creator(tmp_path)
+    w.write("h1", "cpu", T0, Update("la.rrd", GAUGE, ("1",)))
+    # Let go in two seconds, so that a sync that waits for the creator ends, and says so.
+    threading.Timer(2.0, os.kill, (pid, signal.SIGCONT)).start()
+    w.sync()
+    assert w.counts[Event.RRD_CREATES] == 0  # still in the making
+    wait_until(lambda: w.sync() or w.counts[Event.RRD_CREATES] == 1)
+    w.close()
+    assert last(tmp_path / "h1/la.rrd") == (T0, {"la": 1.0})
+
+
+@pytest.mark.parametrize(
+    ("ds", "rras", "reason"),
+    [
+        ("DS:la:FOO:600:U:U", "", "invalid DS type specified (FOO)"),
+        ("DS:la:GAUGE:600:U:U", "--step=300", "you must define at least one Round Robin Archive"),
+    ],
+    ids=["bad-ds", "no-rra"],
+)
+def test_a_file_librrd_will_not_make_is_given_up_once_with_its_reason(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, ds: str, rras: str, reason: str
+) -> None:
+    cfg = tmp_path / "rrddefinitions.cfg"
+    cfg.write_text(f"[t]\n{rras}\n")
+    clock = Clock()
+    policy = CachePolicy(creates_per_second=1)
+    w, counts = writer(tmp_path, policy=policy, monotonic=clock)
+    w.reconfigure(RraDefinitions.load(cfg), policy)
+    w.write("h1", "t", T0, Update("t.rrd", Schema.of(ds), ("1",)))  # waits for the ceiling
+    with caplog.at_level(logging.INFO, logger="rrdd"):
+        clock.now += 1
+        w.sync()
+    path = tmp_path / "rrd/h1/t.rrd"
+    assert counts[Event.VALUES_NOT_CREATED] == 1 and not path.exists() and w.pending() == 0
+    assert [r.getMessage() for r in caplog.records] == [
+        f"h1/t.rrd: cannot create {path}, 1 values lost: {reason}"
+    ]
+
+
+def test_a_file_removed_as_it_is_made_in_a_host_dropped_lately_is_not_made_again(
+    tmp_path: Path,
+) -> None:
+    w, counts, clock = policy_writer(tmp_path, creates_per_second=1)
+    clock.now += 1
+    w.write("h1", "cpu", T0, Update("users.rrd", GAUGE, ("1",)))
+    w.drop_host("h1")  # its mark says a drophost began lately
+    w.write("h1", "cpu", T0 + 300, Update("la.rrd", GAUGE, ("2",)))  # waits for the ceiling
+    assert counts[Event.CREATES_DEFERRED] == 1
+    # The other rrdd's drophost deletes the directory again as the file is made.
+    clock.now += 1
+    with meanwhile("open", "la.rrd", lambda: shutil.rmtree(tmp_path / "rrd/h1")) as ran:
+        w.sync()
+    assert ran == [1]
+    w.close()
+    assert not (tmp_path / "rrd/h1").exists()
+    assert counts[Event.VALUES_OF_DROPPED_HOSTS] == 1 and counts[Event.RRD_CREATES] == 1
+
+
+def test_a_file_that_waited_removed_as_it_is_made_is_made_again_at_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    w, counts, clock = policy_writer(tmp_path, creates_per_second=1)
+    w.write("h1", "cpu", T0, Update("la.rrd", GAUGE, ("1",)))  # waits for the ceiling
+    path = tmp_path / "rrd/h1/la.rrd"
+    clock.now += 1
+    with (
+        caplog.at_level(logging.INFO, logger="rrdd"),
+        meanwhile("open", "la.rrd", path.unlink) as ran,  # the other rrdd's droptest
+    ):
+        w.sync()
+    assert ran == [1]
+    assert last(path) == (T0, {"la": 1.0})
+    assert [r.getMessage() for r in caplog.records] == [
+        "h1/la.rrd: removed as it was made; made again"
+    ]
+    assert counts[Event.RRD_CREATES] == 1 and counts[Event.DISK_ERRORS] == 0
+
+
+def test_a_file_waiting_to_be_made_in_a_host_the_other_rrdd_renamed_is_made_under_the_new_name(
+    tmp_path: Path,
+) -> None:
+    w, counts, clock = policy_writer(tmp_path, creates_per_second=1)
+    other, _ = writer(tmp_path)
+    clock.now += 1
+    w.write("web6", "cpu", T0, Update("users.rrd", GAUGE, ("1",)))  # made: web6 is known
+    w.write("web6", "cpu", T0, Update("la.rrd", GAUGE, ("2",)))  # waits for the ceiling
+    other.rename_host("web6", "web7")
+    clock.now += 1
+    w.sync()  # its turn: web6 is gone, and the mark leads to web7
+    assert last(tmp_path / "rrd/web7/la.rrd") == (T0, {"la": 2.0})
+    assert not (tmp_path / "rrd/web6").exists()
+
+
+def test_values_waiting_for_their_file_go_into_the_file_a_renametest_gives_them(
+    tmp_path: Path,
+) -> None:
+    w, counts, _ = policy_writer(tmp_path, creates_per_second=1)
+    sshd = tmp_path / "rrd/h1/tcp.sshd.rrd"
+    made_elsewhere(sshd)  # by the other rrdd, with the other name
+    rrdtool.update(str(sshd), f"{T0}:1")
+    w.write("h1", "tcp", T0 + 300, Update("tcp.ssh.rrd", GAUGE, ("2",)))  # waits for the ceiling
+    assert counts[Event.CREATES_DEFERRED] == 1
+    w.rename_files("h1", [("tcp.ssh.rrd", "tcp.sshd.rrd")])
+    w.close()
+    assert os.listdir(tmp_path / "rrd/h1") == ["tcp.sshd.rrd"]
+    assert rrdtool.info(str(sshd))["rra[0].rows"] == 10  # the file that was there, not made over
+    assert last(sshd) == (T0 + 300, {"la": 2.0})
+
+
+@pytest.mark.parametrize("values", [1])
+def test_values_that_follow_a_rename_into_a_file_written_before_get_their_turn(
+    tmp_path: Path, values: int
+) -> None:
+    w, counts, clock = policy_writer(tmp_path, creates_per_second=1)
+    other, _ = writer(tmp_path)
+    clock.now += 1
+    w.write("web7", "cpu", T0, Update("la.rrd", GAUGE, ("0",)))
+    w.flush()
+    clock.now += 3600 * 1.2 + 1
+    w.sync()  # web7/la.rrd's turn comes and finds it written: it has none to come
+    w.write("web6", "cpu", T0, Update("users.rrd", GAUGE, ("0",)))  # made: web6 is known
+    for i in range(1, values + 1):  # wait for the ceiling
+        w.write("web6", "cpu", T0 + 300 * i, Update("la.rrd", GAUGE, (str(i),)))
+    other.rename_host("web6", "web7")
+    clock.now += 1
+    w.sync()  # la.rrd's turn to be made: web6 is gone, its values join web7's la.rrd
+    # As any values: written at once when they are twelve, else in their turn.
+    assert last(tmp_path / "rrd/web7/la.rrd")[0] == (
+        T0 + 300 * values if values == CACHE_SIZE else T0
+    )
+    clock.now += 3600 * 1.2 + 1
+    w.sync()
+    assert last(tmp_path / "rrd/web7/la.rrd") == (T0 + 300 * values, {"la": float(values)})
+    assert w.pending() == 0
+
+
+def test_values_held_for_a_renamed_host_whose_new_name_has_that_file_with_other_ds_are_said_lost(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    w, counts, clock = policy_writer(tmp_path, creates_per_second=1)
+    clock.now += 1
+    w.write("web7", "cpu", T0, Update("la.rrd", Schema.of("DS:other:GAUGE:600:U:U"), ("7",)))
+    w.write("web6", "cpu", T0, Update("la.rrd", GAUGE, ("1",)))  # waits for the ceiling
+    w.rename_host("web6", "web7")
+    w.close()
+    assert counts[Event.VALUES_NOT_MOVED] == 1 and w.pending() == 0
+    assert last(tmp_path / "rrd/web7/la.rrd") == (T0, {"other": 7.0})
+    assert "1 values held for web6/la.rrd dropped: the files have other DS" in caplog.text
+
+
+def test_a_long_shutdown_says_how_far_it_is_every_500_files(tmp_path: Path) -> None:
+    ticks = itertools.count(0, 6)  # each look at the clock finds it six seconds later
+    said: list[str] = []
+    w, _ = writer(tmp_path, monotonic=lambda: float(next(ticks)), progress=said.append)
+    for h in range(501):
+        w.write(f"h{h}", "cpu", T0, Update("la.rrd", GAUGE, ("1",)))
+    w.close()
+    assert said == ["Flushed 500 of 501 files", "Flushed 501 of 501 files"]
+    assert last(tmp_path / "rrd/h500/la.rrd") == (T0, {"la": 1.0})
