@@ -23,7 +23,7 @@ from rrdd.writer.store import read_header
 from rrdd.xymoncfg import RraDefinitions
 from tests.helpers import meanwhile, wait_until
 from tests.test_disk import CutShort
-from tests.test_writer_control import stopped_creator
+from tests.test_writer_control import rows, stopped_creator
 
 NOW = 1795312800
 T0 = NOW + 71
@@ -915,3 +915,18 @@ def test_a_long_shutdown_says_how_far_it_is_every_500_files(tmp_path: Path) -> N
     w.close()
     assert said == ["Flushed 500 of 501 files", "Flushed 501 of 501 files"]
     assert last(tmp_path / "rrd/h500/la.rrd") == (T0, {"la": 1.0})
+
+
+def test_a_file_a_flush_made_while_it_waited_for_the_ceiling_is_not_made_again(
+    tmp_path: Path,
+) -> None:
+    w, counts, clock = policy_writer(tmp_path, creates_per_second=1)
+    w.write("h1", "cpu", NOW + 300, Update("la.rrd", GAUGE, ("1",)))  # waits for the ceiling
+    w.flush("h1")  # asked for: made and written now
+    w.write("h1", "cpu", NOW + 600, Update("la.rrd", GAUGE, ("2",)))
+    for _ in range(2):  # its turn to be made comes
+        clock.now += 1
+        w.sync()
+    w.close()
+    assert rows(tmp_path / "rrd/h1/la.rrd", 2) == [1.0, 2.0]
+    assert counts[Event.RRD_CREATES] == 1

@@ -214,6 +214,8 @@ class RrdWriter:
     def _make_now(self, f: RrdFile, again: bool = True) -> None:
         """Make a file that waited (the ceiling, the disk, a rename) in this process;
         its values are written at the next turn."""
+        if f.made:  # meanwhile (a flush, a rename onto a file): never made over
+            return
         try:
             self.making.now(f, int(f.pending.split(":", 1)[0]) if f.pending else f.last)
         except Refused as e:  # its DS changed since it was queued (devmon, trends ...)
