@@ -917,6 +917,23 @@ def test_a_long_shutdown_says_how_far_it_is_every_500_files(tmp_path: Path) -> N
     assert last(tmp_path / "rrd/h500/la.rrd") == (T0, {"la": 1.0})
 
 
+@pytest.mark.parametrize("ceiling", [0, 1], ids=["made-at-once", "waiting"])
+def test_a_file_made_late_has_the_ds_list_of_its_first_value(tmp_path: Path, ceiling: int) -> None:
+    # As test_changed_ds_list_writes_pending_values_first, for a file whose making waits:
+    # its held rows follow the first DS list, so the file is made with that one.
+    ab = Schema.of("DS:a:GAUGE:600:U:U", "DS:b:GAUGE:600:U:U")
+    only_b = Schema.of("DS:b:GAUGE:600:U:U")
+    w, counts, clock = policy_writer(tmp_path, creates_per_second=ceiling)
+    w.write("h1", "t", T0, Update("t.rrd", ab, ("1", "2")))
+    w.write("h1", "t", T0 + 300, Update("t.rrd", only_b, ("5",)))
+    clock.now += 1
+    w.sync()
+    w.write("h1", "t", T0 + 600, Update("t.rrd", only_b, ("6",)))
+    w.close()
+    assert last(tmp_path / "rrd/h1/t.rrd") == (T0 + 600, {"a": None, "b": 6.0})
+    assert counts[Event.UPDATES_REJECTED] == 0 and counts[Event.VALUES_WRITTEN] == 3
+
+
 def test_a_file_a_flush_made_while_it_waited_for_the_ceiling_is_not_made_again(
     tmp_path: Path,
 ) -> None:

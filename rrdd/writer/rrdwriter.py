@@ -177,7 +177,10 @@ class RrdWriter:
             self.disk.hold(f, "create", cause, str(e))
 
     def _fit(self, f: RrdFile, update: Update) -> None:
+        first = f.schema
         missing = f.fit(update.schema)
+        if not f.made:  # made later with the DS list its held rows follow: the first one's
+            f.schema = first
         if missing:
             reason = (
                 f"the file has no DS {', '.join(missing)}, so those values are dropped "
@@ -218,7 +221,7 @@ class RrdWriter:
             return
         try:
             self.making.now(f, int(f.pending.split(":", 1)[0]) if f.pending else f.last)
-        except Refused as e:  # its DS changed since it was queued (devmon, trends ...)
+        except Refused as e:  # an argument librrd must not get, checked only now
             self._give_up(f, str(e))
             return
         except (OSError, StoreError) as e:
