@@ -865,7 +865,7 @@ def test_values_waiting_for_their_file_go_into_the_file_a_renametest_gives_them(
     assert last(sshd) == (T0 + 300, {"la": 2.0})
 
 
-@pytest.mark.parametrize("values", [1])
+@pytest.mark.parametrize("values", [1, CACHE_SIZE])
 def test_values_that_follow_a_rename_into_a_file_written_before_get_their_turn(
     tmp_path: Path, values: int
 ) -> None:

@@ -306,8 +306,9 @@ class RrdWriter:
             return self.table.get(host, name) or f
         if into is f and not f.made and f.state is not State.MAKING and os.path.lexists(f.path):
             f.state = State.MADE  # the file moved there: never made over it
-        if into.pending and into.made:
-            self.schedule.held(into)  # under its new name: the old one's turn finds nothing
+        # Under its new name: the old one's turn finds nothing.
+        if into.pending and into.made and self.schedule.held(into):
+            self._write([into])
         return into
 
     # --- writing -----------------------------------------------------------------------
