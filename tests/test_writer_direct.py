@@ -906,6 +906,26 @@ def test_values_held_for_a_renamed_host_whose_new_name_has_that_file_with_other_
     assert "1 values held for web6/la.rrd dropped: the files have other DS" in caplog.text
 
 
+def test_values_that_cannot_follow_the_other_rrdds_rename_are_said_lost_and_stay_there(
+    tmp_path: Path,
+) -> None:
+    w, counts, clock = policy_writer(tmp_path, creates_per_second=1)
+    other, _ = writer(tmp_path)
+    clock.now += 1
+    w.write("web7", "cpu", T0, Update("la.rrd", Schema.of("DS:other:GAUGE:600:U:U"), ("7",)))
+    clock.now += 1
+    w.write("web6", "cpu", T0, Update("users.rrd", GAUGE, ("1",)))  # made: web6 is known
+    w.write("web6", "cpu", T0, Update("la.rrd", GAUGE, ("2",)))  # waits for the ceiling
+    other.rename_host("web6", "web7")
+    clock.now += 1
+    w.sync()  # la.rrd's turn: web6 is gone, and web7's la.rrd has other DS
+    w.close()
+    assert counts[Event.VALUES_NOT_MOVED] == 1
+    assert sorted(os.listdir(tmp_path / "rrd")) == [".renamed", "web7"]  # web6 not made again
+    assert last(tmp_path / "rrd/web7/la.rrd") == (T0, {"other": 7.0})
+    assert last(tmp_path / "rrd/web7/users.rrd") == (T0, {"la": 1.0})
+
+
 def test_a_long_shutdown_says_how_far_it_is_every_500_files(tmp_path: Path) -> None:
     ticks = itertools.count(0, 6)  # each look at the clock finds it six seconds later
     said: list[str] = []
