@@ -967,3 +967,20 @@ def test_a_file_a_flush_made_while_it_waited_for_the_ceiling_is_not_made_again(
     w.close()
     assert rows(tmp_path / "rrd/h1/la.rrd", 2) == [1.0, 2.0]
     assert counts[Event.RRD_CREATES] == 1
+
+
+def test_a_file_made_again_with_another_ds_list_takes_the_values_that_follow(
+    tmp_path: Path,
+) -> None:
+    ab = Schema.of("DS:a:GAUGE:600:U:U", "DS:b:GAUGE:600:U:U")
+    only_b = Schema.of("DS:b:GAUGE:600:U:U")
+    w, counts = writer(tmp_path, cache=False)
+    w.write("h1", "t", T0, Update("t.rrd", ab, ("1", "2")))
+    w.write("h1", "t", T0 + 300, Update("t.rrd", only_b, ("5",)))  # into a and b: U and 5
+    (tmp_path / "rrd/h1/t.rrd").unlink()  # by someone: made again with the list of now
+    for i in range(2, 5):
+        w.write("h1", "t", T0 + 300 * i, Update("t.rrd", only_b, (str(i),)))
+    w.close()
+    assert last(tmp_path / "rrd/h1/t.rrd") == (T0 + 1200, {"b": 4.0})
+    # Only the value that found the file missing, sent for a and b, is refused.
+    assert counts[Event.UPDATES_REJECTED] == 1 and counts[Event.VALUES_WRITTEN] == 4

@@ -227,6 +227,7 @@ class RrdWriter:
         except (OSError, StoreError) as e:
             self._create_failed(f, str(e), again)
             return
+        f.order = None  # its DS are its schema's now, in their order (a file made again)
         self.counts.add(Event.RRD_CREATES)
         if f.pending and self.schedule.held(f, soon=True):
             self._write([f])
