@@ -1,0 +1,248 @@
+"""The writer's answers from its store, its flushes and its shutdown: real RRD files in a
+temporary directory (a real tmpfs where the disk must refuse), a real rrdcached where
+the daemon answers, a fake clock."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import rrdtool
+
+from rrdd.events import Counts, Event
+from rrdd.problems import Problem, Problems
+from rrdd.schema import Schema, Update
+from rrdd.writer.creator import Creators
+from rrdd.writer.rrdwriter import RrdWriter
+from rrdd.xymoncfg import RraDefinitions
+from tests.helpers import fill, meanwhile, remount, tmpfs
+from tests.test_cli import lastupdate
+from tests.test_disk import Clock
+
+NOW = 1795312800  # a multiple of the step: each value below is one row of the file
+B = NOW + 300
+GAUGE = Schema.of("DS:v:GAUGE:600:U:U")
+DERIVE = Schema.of("DS:n:DERIVE:600:0:U")  # takes whole numbers only
+
+
+class Seen:
+    """A writer's problems as it reports them."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def of(self, event: Event) -> list[Problem]:
+        return [p for p in self.problems if p.event is event]
+
+
+def writer(rrddir: Path, **kw: Any) -> tuple[RrdWriter, Seen, Clock]:
+    counts, seen, clock = Counts(), Seen(), Clock()
+    problems = Problems(counts, hook=seen.problems.append, monotonic=clock)
+    rras = RraDefinitions.load(None)
+    kw.setdefault("clock", lambda: NOW)
+    w = RrdWriter(rrddir, rras, counts, problems=problems, monotonic=clock, **kw)
+    return w, seen, clock
+
+
+@pytest.fixture
+def rrddir(tmp_path: Path) -> Path:
+    rrddir = tmp_path / "rrd"
+    rrddir.mkdir()
+    return rrddir
+
+
+def put(w: RrdWriter, name: str, i: int, value: str, schema: Schema = GAUGE) -> None:
+    w.write("h1", "t", B + 300 * i, Update(name, schema, (value,)))
+
+
+# --- what the writer is asked ----------------------------------------------------------------
+
+
+def test_the_files_holding_values_are_counted(rrddir: Path) -> None:
+    w, _, _ = writer(rrddir)
+    for name in ("a.rrd", "b.rrd"):
+        put(w, name, 0, "1")
+        put(w, name, 1, "2")
+    assert w.pending_files() == 2 and w.pending() == 4
+    w.flush("h1", "a.rrd")
+    assert w.pending_files() == 1
+
+
+def test_a_flush_of_one_file_writes_that_file_and_no_other(rrddir: Path) -> None:
+    w, _, _ = writer(rrddir)
+    for name in ("la.rrd", "cpu.rrd", "users.rrd"):  # names sorting before and after it
+        put(w, name, 0, "1")
+    assert w.flush("h1", "la.rrd") == [str(rrddir / "h1/la.rrd")]
+    assert lastupdate(rrddir / "h1/la.rrd")[0] == B
+    assert [lastupdate(rrddir / f"h1/{n}")[0] for n in ("cpu.rrd", "users.rrd")] == [NOW - 10] * 2
+    assert w.pending() == 2
+
+
+def test_a_commit_waits_for_the_files_the_creators_are_making(rrddir: Path) -> None:
+    w, _, _ = writer(rrddir, creators=Creators(2))
+    for i in range(20):
+        w.write(f"h{i}", "t", B, Update("v.rrd", GAUGE, (str(i),)))
+    assert w.commit() and w.pending() == 0
+    assert [lastupdate(rrddir / f"h{i}/v.rrd") for i in range(20)] == [
+        (B, {"v": float(i)}) for i in range(20)
+    ]
+    w.close()
+
+
+# --- what librrd answers -----------------------------------------------------------------------
+
+
+def test_a_file_removed_under_its_values_is_made_again_and_the_next_file_answered(
+    rrddir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    w, seen, _ = writer(rrddir)
+    put(w, "a.rrd", 0, "1")
+    put(w, "a.rrd", 1, "2")
+    put(w, "b.rrd", 0, "10", DERIVE)
+    put(w, "b.rrd", 1, "0.5", DERIVE)
+    (rrddir / "h1/a.rrd").unlink()  # by hand: the rest of the host is there
+    with caplog.at_level(logging.INFO, logger="rrdd"):
+        w.flush("h1")
+    said = [r for r in caplog.records if "the file disappeared" in r.getMessage()]
+    assert [(r.levelno, r.getMessage()) for r in said] == [
+        (logging.WARNING, "h1/a.rrd: the file disappeared; creating it again")
+    ]
+    assert lastupdate(rrddir / "h1/a.rrd") == (B + 300, {"v": 2.0})
+    rejected = seen.of(Event.UPDATES_REJECTED)
+    assert [(p.host, p.test, p.file) for p in rejected] == [("h1", "t", "b.rrd")]
+    assert rejected[0].reason.startswith(f"value {B + 300}:0.5 rejected: ")
+    assert lastupdate(rrddir / "h1/b.rrd") == (B, {"n": 10.0})
+    assert w.pending() == 0
+
+
+def test_a_host_directory_removed_under_its_values_is_said_quietly_and_made_again(
+    rrddir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Most likely the other rrdd's drophost, which this one gets later in its stream."""
+    w, _, _ = writer(rrddir)
+    put(w, "a.rrd", 0, "1")
+    shutil.rmtree(rrddir / "h1")
+    with caplog.at_level(logging.INFO, logger="rrdd"):
+        w.flush("h1")
+    said = [r for r in caplog.records if "the file disappeared" in r.getMessage()]
+    assert [r.levelno for r in said] == [logging.INFO]
+    assert lastupdate(rrddir / "h1/a.rrd") == (B, {"v": 1.0})
+
+
+# --- what the disk refuses -------------------------------------------------------------------
+
+
+def kept(path: Path, cause: str, librrd: str = "") -> str:
+    said = f" (librrd: {librrd})" if librrd else ""
+    return f"cannot write {path}: {cause}{said}; its values are kept and it is tried again"
+
+
+def test_every_file_the_read_only_disk_refused_is_written_once_it_is_writable(
+    tmp_path: Path,
+) -> None:
+    with tmpfs(tmp_path / "disk", "4m") as disk:
+        rrddir = disk / "rrd"
+        rrddir.mkdir()
+        w, seen, clock = writer(rrddir)
+        for name in ("a.rrd", "b.rrd"):
+            put(w, name, 0, "1")
+        remount(disk, "ro")
+        try:
+            w.flush("h1")
+        finally:
+            remount(disk, "rw")
+        # librrd's words name the cause: not said twice
+        assert [p.reason for p in seen.of(Event.DISK_ERRORS)] == [
+            kept(rrddir / "h1/a.rrd", "read-only file system"),
+            kept(rrddir / "h1/b.rrd", "read-only file system"),
+        ]
+        assert w.pending() == 2
+        clock.now += 1
+        w.sync()
+        assert [lastupdate(rrddir / f"h1/{n}") for n in ("a.rrd", "b.rrd")] == [(B, {"v": 1.0})] * 2
+
+
+def test_a_write_librrd_says_the_disk_refused_is_kept_though_the_disk_is_writable_again(
+    tmp_path: Path,
+) -> None:
+    with tmpfs(tmp_path / "disk", "4m") as disk:
+        rrddir = disk / "rrd"
+        rrddir.mkdir()
+        w, seen, clock = writer(rrddir)
+        put(w, "a.rrd", 0, "1")
+        remount(disk, "ro")
+        try:
+            # writable again by the time rrdd looks at the disk for why
+            with meanwhile("os.utime", "a.rrd", lambda: remount(disk, "rw")) as ran:
+                w.flush("h1")
+        finally:
+            remount(disk, "rw")
+        assert ran == [1]
+        held = seen.of(Event.DISK_ERRORS)
+        assert [p.reason for p in held] == [kept(rrddir / "h1/a.rrd", "read-only file system")]
+        assert w.pending() == 1 and not seen.of(Event.UPDATES_REJECTED)
+        clock.now += 1
+        w.sync()
+        assert lastupdate(rrddir / "h1/a.rrd") == (B, {"v": 1.0})
+
+
+def test_values_the_file_has_already_are_dropped_as_old_on_a_full_disk_too(
+    tmp_path: Path,
+) -> None:
+    """Someone wrote the file (rrdtool update by hand, the other rrdd) after rrdd read its
+    last update: its older values are dropped, not kept for a disk that cannot help."""
+    with tmpfs(tmp_path / "disk", "4m") as disk:
+        rrddir = disk / "rrd"
+        rrddir.mkdir()
+        w, seen, _ = writer(rrddir)
+        put(w, "a.rrd", 0, "10", DERIVE)
+        put(w, "a.rrd", 2, "0.5", DERIVE)  # refused for itself: not a whole number
+        rrdtool.update(str(rrddir / "h1/a.rrd"), f"{B + 300}:20")
+        fill(disk)
+        w.flush("h1")
+        old = seen.of(Event.UPDATES_DROPPED_OLD)
+        assert len(old) == 1 and f"illegal attempt to update using time {B} " in old[0].reason
+        assert len(seen.of(Event.UPDATES_REJECTED)) == 1
+        assert not seen.of(Event.DISK_ERRORS) and w.pending() == 0
+
+
+# --- shutdown ----------------------------------------------------------------------------------
+
+
+def test_a_long_shutdown_flush_says_its_progress_every_five_seconds(
+    rrddir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    lines: list[str] = []
+    w, _, clock = writer(rrddir, progress=lines.append)
+    names = [f"n{i:04d}.rrd" for i in range(1001)]  # three turns of 500 files
+    for name in names:
+        put(w, name, 0, "1")
+
+    def slow(seconds: float) -> None:
+        clock.now += seconds
+
+    # The first 500 files take 6 s to write, the next 500 none, the last one 5 s.
+    with (
+        caplog.at_level(logging.INFO, logger="rrdd"),
+        meanwhile("os.utime", "n0100.rrd", lambda: slow(6)),
+        meanwhile("os.utime", "n1000.rrd", lambda: slow(5)),
+    ):
+        w.close()
+    assert lines == ["Flushed 500 of 1001 files"]
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Flushed")]
+    assert said == ["Flushed 500 of 1001 files", "Flushed 1001 files in 11.0 s"]
+    assert all(lastupdate(rrddir / "h1" / n)[0] == B for n in (names[0], names[-1]))
+
+
+def test_a_shutdown_with_nothing_held_says_nothing_of_a_flush(
+    rrddir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    w, _, _ = writer(rrddir, progress=print)
+    put(w, "a.rrd", 0, "1")
+    w.flush()
+    with caplog.at_level(logging.INFO, logger="rrdd"):
+        w.close()
+    assert "Flushed" not in caplog.text
