@@ -5,7 +5,10 @@ the daemon answers, a fake clock."""
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +19,13 @@ from rrdd.events import Counts, Event
 from rrdd.problems import Problem, Problems
 from rrdd.schema import Schema, Update
 from rrdd.writer.creator import Creators
+from rrdd.writer.rrdcached import Rrdcached
 from rrdd.writer.rrdwriter import RrdWriter
 from rrdd.xymoncfg import RraDefinitions
-from tests.helpers import fill, meanwhile, remount, tmpfs
+from tests.helpers import fill, meanwhile, remount, tmpfs, wait_until
 from tests.test_cli import lastupdate
 from tests.test_disk import Clock
+from tests.test_rrdcached import Daemon, remote, rrdcached  # noqa: F401 (fixtures)
 
 NOW = 1795312800  # a multiple of the step: each value below is one row of the file
 B = NOW + 300
@@ -40,10 +45,11 @@ class Seen:
 
 def writer(rrddir: Path, **kw: Any) -> tuple[RrdWriter, Seen, Clock]:
     counts, seen, clock = Counts(), Seen(), Clock()
-    problems = Problems(counts, hook=seen.problems.append, monotonic=clock)
+    problems = Problems(counts, hook=seen.problems.append)
     rras = RraDefinitions.load(None)
     kw.setdefault("clock", lambda: NOW)
-    w = RrdWriter(rrddir, rras, counts, problems=problems, monotonic=clock, **kw)
+    kw.setdefault("monotonic", clock)
+    w = RrdWriter(rrddir, rras, counts, problems=problems, **kw)
     return w, seen, clock
 
 
@@ -90,6 +96,32 @@ def test_a_commit_waits_for_the_files_the_creators_are_making(rrddir: Path) -> N
         (B, {"v": float(i)}) for i in range(20)
     ]
     w.close()
+
+
+def test_the_data_sources_of_a_file_outside_the_hosts_directory_are_not_read(
+    rrddir: Path,
+) -> None:
+    w, _, _ = writer(rrddir)
+    w.write("h1", "t", B, Update("v.rrd", GAUGE, ("1",)))
+    w.write("h2", "t", B, Update("v.rrd", GAUGE, ("2",)))
+    w.close()
+    again, _, _ = writer(rrddir)  # a writer that has not seen them: it reads the files
+    assert again.existing_ds("h2", "v.rrd") == ("v",)
+    assert again.existing_ds("h1", "../h2/v.rrd") is None
+    assert again.existing_ds("..", "h2") is None
+
+
+def test_each_write_to_the_store_is_timed(rrddir: Path) -> None:
+    took: list[float] = []
+    w, _, clock = writer(rrddir, observe=took.append)
+    put(w, "a.rrd", 0, "1")
+
+    def slow() -> None:
+        clock.now += 2.5
+
+    with meanwhile("os.utime", "a.rrd", slow):
+        w.flush()
+    assert took == [2.5]
 
 
 # --- what librrd answers -----------------------------------------------------------------------
@@ -151,11 +183,11 @@ def test_every_file_the_read_only_disk_refused_is_written_once_it_is_writable(
             put(w, name, 0, "1")
         remount(disk, "ro")
         try:
-            w.flush("h1")
+            assert not w.commit()  # not written: kept for a retry
         finally:
             remount(disk, "rw")
         # librrd's words name the cause: not said twice
-        assert [p.reason for p in seen.of(Event.DISK_ERRORS)] == [
+        assert sorted(p.reason for p in seen.of(Event.DISK_ERRORS)) == [
             kept(rrddir / "h1/a.rrd", "read-only file system"),
             kept(rrddir / "h1/b.rrd", "read-only file system"),
         ]
@@ -246,3 +278,35 @@ def test_a_shutdown_with_nothing_held_says_nothing_of_a_flush(
     with caplog.at_level(logging.INFO, logger="rrdd"):
         w.close()
     assert "Flushed" not in caplog.text
+
+
+# --- rrdcached ---------------------------------------------------------------------------------
+
+
+def stopped(daemon: Daemon) -> Daemon:
+    """The daemon stopped (SIGSTOP): it takes what is sent and reads none of it."""
+    assert daemon.proc is not None
+    daemon.proc.send_signal(signal.SIGSTOP)
+    stat = Path(f"/proc/{daemon.proc.pid}/stat")
+    wait_until(lambda: stat.read_text().rsplit(")", 1)[1].split()[0] == "T")
+    return daemon
+
+
+def test_a_file_the_remote_daemon_will_not_make_is_given_up_with_its_values(
+    remote: Daemon,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    here = tmp_path / "not-here"
+    store = Rrdcached(remote.address, str(here), files_here=False)
+    w, seen, _ = writer(here, store=store, monotonic=time.monotonic)
+    w.write("h1", "t", 100, Update("a.rrd", GAUGE, ("1",)))  # a client whose clock says 1970
+    put(w, "b.rrd", 0, "2")
+    w.sync()  # the files' CREATE lines go with their values, in one BATCH
+    w.sync()  # its answer
+    lost = seen.of(Event.VALUES_NOT_CREATED)
+    assert [(p.file, p.count) for p in lost] == [("a.rrd", 1)]
+    assert lost[0].reason.endswith("rrdcached did not make it: The first entry must be after 1980.")
+    w.close()
+    assert not here.exists()
+    remote.stop()
+    assert os.listdir(remote.rrddir / "h1") == ["b.rrd"]

@@ -332,11 +332,8 @@ class RrdWriter:
     def take_answers(self) -> None:
         """Report the values the store refused; take back those to send again, those
         the disk refused (for a retry), and those of a missing file. None of them was
-        written after all."""
-        for path, reason in self.store.unmade():
-            f = self.table.at(path)
-            if f is not None:
-                self._give_up(f, f"rrdcached did not make it: {reason}")
+        written after all. A file the store did not make is given up with its values."""
+        unmade = self.store.unmade()
         refused, returned = self.store.answers()
         for path, lines in returned:
             self.counts.add(Event.VALUES_WRITTEN, -(lines.count("\n") + 1))
@@ -345,6 +342,13 @@ class RrdWriter:
         for path, row, reason in refused:
             self.counts.add(Event.VALUES_WRITTEN, -1)
             by_file.setdefault(path, []).append((row, reason))
+        for path, reason in unmade:
+            rows = by_file.pop(path, [])  # refused for want of the file: lost with it
+            f = self.table.at(path)
+            if f is not None:
+                if rows:
+                    self.table.put_back(f, "\n".join(row for row, _ in rows))
+                self._give_up(f, f"rrdcached did not make it: {reason}")
         for path, rows in by_file.items():
             f = self.table.at(path)
             if self._missing(path, rows[0][1]):
