@@ -21,6 +21,7 @@ from rrdd.schema import Schema, Update
 from rrdd.writer.creator import Creators
 from rrdd.writer.rrdcached import Rrdcached
 from rrdd.writer.rrdwriter import RrdWriter
+from rrdd.writer.schedule import CachePolicy
 from rrdd.xymoncfg import RraDefinitions
 from tests.helpers import fill, meanwhile, remount, tmpfs, wait_until
 from tests.test_cli import lastupdate
@@ -192,6 +193,8 @@ def test_every_file_the_read_only_disk_refused_is_written_once_it_is_writable(
             kept(rrddir / "h1/b.rrd", "read-only file system"),
         ]
         assert w.pending() == 2
+        w.sync()
+        assert w.pending() == 2  # tried again after a second, not at once
         clock.now += 1
         w.sync()
         assert [lastupdate(rrddir / f"h1/{n}") for n in ("a.rrd", "b.rrd")] == [(B, {"v": 1.0})] * 2
@@ -292,6 +295,92 @@ def stopped(daemon: Daemon) -> Daemon:
     return daemon
 
 
+def test_between_reads_the_writer_sends_and_does_not_wait_for_the_answer(
+    rrdcached: Daemon,  # noqa: F811
+) -> None:
+    store = Rrdcached(rrdcached.address, str(rrdcached.rrddir), timeout=2)
+    w, _, _ = writer(rrdcached.rrddir, store=store)
+    put(w, "a.rrd", 0, "1")
+    assert rrdcached.proc is not None
+    stopped(rrdcached)
+    try:
+        w.sync()  # rrdd reads on while the daemon applies the batch
+        assert store.connected and w.pending() == 0
+    finally:
+        rrdcached.proc.send_signal(signal.SIGCONT)
+    w.close()
+    assert w.counts[Event.VALUES_WRITTEN] == 1 and w.counts[Event.RRDCACHED_RECONNECTS] == 0
+    rrdcached.stop()
+    assert lastupdate(rrdcached.rrddir / "h1/a.rrd") == (B, {"v": 1.0})
+
+
+def test_at_shutdown_the_daemons_answers_are_taken_until_every_value_is_placed(
+    rrdcached: Daemon,  # noqa: F811
+) -> None:
+    """A file removed by hand is made again and its values sent once more; a value older
+    than what the daemon has is dropped as old."""
+    store = Rrdcached(rrdcached.address, str(rrdcached.rrddir))
+    w, seen, _ = writer(rrdcached.rrddir, store=store)
+    put(w, "a.rrd", 0, "1")  # the daemon makes the files; their values wait for a turn
+    put(w, "b.rrd", 0, "1")
+    assert w.commit()
+    b = rrdcached.rrddir / "h1/b.rrd"
+    rrdcached.command(f"UPDATE {b} {B + 5000}:7")  # someone else's, newer than rrdd's
+    put(w, "c.rrd", 0, "1")
+    (rrdcached.rrddir / "h1/c.rrd").unlink()  # before the daemon heard of it
+    put(w, "b.rrd", 1, "2")
+    w.close()
+    old = seen.of(Event.UPDATES_DROPPED_OLD)
+    assert [(p.file, f"update using time {B + 300}." in p.reason) for p in old] == [("b.rrd", True)]
+    assert not seen.of(Event.UPDATES_REJECTED)
+    rrdcached.stop()  # -F: it writes what it holds
+    assert lastupdate(rrdcached.rrddir / "h1/c.rrd") == (B, {"v": 1.0})
+
+
+def test_a_file_waiting_for_the_create_ceiling_at_shutdown_is_made_and_sent(
+    rrdcached: Daemon,  # noqa: F811
+) -> None:
+    store = Rrdcached(rrdcached.address, str(rrdcached.rrddir))
+    w, _, _ = writer(rrdcached.rrddir, store=store, policy=CachePolicy(creates_per_second=0.001))
+    put(w, "a.rrd", 0, "1")
+    put(w, "b.rrd", 0, "2")
+    assert w.counts[Event.CREATES_DEFERRED] == 2
+    w.close()
+    rrdcached.stop()
+    assert [lastupdate(rrdcached.rrddir / f"h1/{n}") for n in ("a.rrd", "b.rrd")] == [
+        (B, {"v": 1.0}),
+        (B, {"v": 2.0}),
+    ]
+
+
+def test_at_shutdown_an_away_daemon_is_tried_for_ten_seconds(
+    rrdcached: Daemon,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ms = [1_000_000]  # the clock in milliseconds: its steps add up exactly
+    reads = [0]
+
+    def clock() -> float:
+        reads[0] += 1
+        assert reads[0] < 100_000, "rrdd goes round and round without a pause"
+        return ms[0] / 1000
+
+    def pause(seconds: float) -> None:
+        ms[0] += round(seconds * 1000)
+        assert ms[0] < 1_100_000, "rrdd waits on and on"
+
+    store = Rrdcached(rrdcached.address, str(rrdcached.rrddir), clock=clock)
+    w, seen, _ = writer(rrdcached.rrddir, store=store, monotonic=clock)
+    put(w, "a.rrd", 0, "1")
+    put(w, "b.rrd", 0, "2")
+    rrdcached.stop()
+    with monkeypatch.context() as m:
+        m.setattr(time, "sleep", pause)  # the writer's pauses pass on its clock alone
+        w.close()
+    assert 10_000 < ms[0] - 1_000_000 <= 10_200
+    assert w.counts[Event.VALUES_LOST_RRDCACHED] == 2
+
+
 def test_a_file_the_remote_daemon_will_not_make_is_given_up_with_its_values(
     remote: Daemon,  # noqa: F811
     tmp_path: Path,
@@ -310,3 +399,26 @@ def test_a_file_the_remote_daemon_will_not_make_is_given_up_with_its_values(
     assert not here.exists()
     remote.stop()
     assert os.listdir(remote.rrddir / "h1") == ["b.rrd"]
+
+
+def test_a_file_gone_from_the_remote_daemon_is_made_again_and_an_old_value_dropped(
+    remote: Daemon,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    here = tmp_path / "not-here"
+    store = Rrdcached(remote.address, str(here), files_here=False)
+    w, seen, _ = writer(here, store=store, monotonic=time.monotonic)
+    put(w, "a.rrd", 0, "1")
+    put(w, "b.rrd", 0, "1")
+    assert w.commit()
+    remote.command("FORGET h1/a.rrd")  # and removed, on the daemon's machine
+    (remote.rrddir / "h1/a.rrd").unlink()
+    remote.command(f"UPDATE h1/b.rrd {B + 5000}:7")  # someone else's, newer than rrdd's
+    put(w, "a.rrd", 1, "2")
+    put(w, "b.rrd", 1, "2")
+    w.close()
+    old = seen.of(Event.UPDATES_DROPPED_OLD)
+    assert [p.file for p in old] == ["b.rrd"] and not seen.of(Event.UPDATES_REJECTED)
+    assert not here.exists()
+    remote.stop()
+    assert lastupdate(remote.rrddir / "h1/a.rrd") == (B + 300, {"v": 2.0})
