@@ -422,3 +422,16 @@ def test_a_file_gone_from_the_remote_daemon_is_made_again_and_an_old_value_dropp
     assert not here.exists()
     remote.stop()
     assert lastupdate(remote.rrddir / "h1/a.rrd") == (B + 300, {"v": 2.0})
+
+
+def test_a_flush_writes_the_values_of_a_file_made_again_on_the_way(
+    rrdcached: Daemon,  # noqa: F811
+) -> None:
+    store = Rrdcached(rrdcached.address, str(rrdcached.rrddir))
+    w, _, _ = writer(rrdcached.rrddir, store=store)
+    put(w, "a.rrd", 0, "1")  # made, its value not sent yet
+    (rrdcached.rrddir / "h1/a.rrd").unlink()  # by hand
+    w.flush("h1", to_disk=True)
+    assert w.pending() == 0
+    assert lastupdate(rrdcached.rrddir / "h1/a.rrd") == (B, {"v": 1.0})
+    w.close()

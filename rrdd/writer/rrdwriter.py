@@ -382,7 +382,8 @@ class RrdWriter:
 
     def _gone(self, f: RrdFile, rows: str) -> None:
         """The file of these refused rows is missing: its values follow the other rrdd's
-        rename, go with its drop, or the file is made again."""
+        rename, go with its drop, or the file is made again. They are written at once,
+        with rrdcached too: a flush or commit under way must not leave them behind."""
         self._put_back(f.path, rows)
         into = self._follow_marks(f)
         if into is None:
@@ -397,7 +398,7 @@ class RrdWriter:
             self.making.dirs.discard(f.host)  # perhaps with its directory
             f.state, into = State.WAITING, f
             self._make_now(f)
-        if into.made and self.table.holds(into) and not self.store.batched:
+        if into.made and self.table.holds(into):
             self._write([into])
 
     def _put_back(self, path: str, rows: str) -> None:
