@@ -435,3 +435,31 @@ def test_a_flush_writes_the_values_of_a_file_made_again_on_the_way(
     assert w.pending() == 0
     assert lastupdate(rrdcached.rrddir / "h1/a.rrd") == (B, {"v": 1.0})
     w.close()
+
+
+def test_at_shutdown_values_the_disk_refuses_the_daemon_are_lost_once_and_at_once(
+    tmp_path: Path,
+) -> None:
+    """The daemon is there; the read-only disk under it refuses a file it has not seen
+    yet: its values are tried once more, then said lost with the disk's, not sent again
+    and again for the ten seconds an away daemon gets, nor counted twice."""
+    with tmpfs(tmp_path / "disk", "4m") as disk:
+        rrddir = disk / "rrd"
+        rrddir.mkdir()
+        daemon = Daemon(tmp_path, rrddir)
+        daemon.start()
+        try:
+            store = Rrdcached(daemon.address, str(rrddir))
+            w, seen, _ = writer(rrddir, store=store, monotonic=time.monotonic)
+            put(w, "a.rrd", 0, "1")
+            put(w, "a.rrd", 1, "2")
+            remount(disk, "ro")
+            try:
+                w.close()
+            finally:
+                remount(disk, "rw")
+        finally:
+            daemon.stop()
+    assert len(seen.of(Event.DISK_ERRORS)) == 1
+    assert [p.count for p in seen.of(Event.VALUES_LOST_DISK)] == [2]
+    assert w.counts[Event.VALUES_LOST_RRDCACHED] == 0

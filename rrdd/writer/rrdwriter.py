@@ -518,11 +518,14 @@ class RrdWriter:
         deadline = self.monotonic() + patience
         while True:
             sent = self._send_due(wait=True)
-            if sent and not any(f.pending and f.made for f in self.table):
+            # Those the disk refused once more are not sent again: disk.say_lost says them.
+            left = [f for f in self.table if f.pending and f.made and not self.disk.holds(f)]
+            if sent and not left:
                 return
             if self.monotonic() > deadline:
-                log.error("rrdcached is unreachable: %d values are lost", self.table.pending)
-                self.counts.add(Event.VALUES_LOST_RRDCACHED, self.table.pending)
+                lost = sum(f.count for f in left)
+                log.error("rrdcached is unreachable: %d values are lost", lost)
+                self.counts.add(Event.VALUES_LOST_RRDCACHED, lost)
                 return
             if not sent:
                 time.sleep(0.2)
