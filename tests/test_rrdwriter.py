@@ -463,3 +463,34 @@ def test_at_shutdown_values_the_disk_refuses_the_daemon_are_lost_once_and_at_onc
     assert len(seen.of(Event.DISK_ERRORS)) == 1
     assert [p.count for p in seen.of(Event.VALUES_LOST_DISK)] == [2]
     assert w.counts[Event.VALUES_LOST_RRDCACHED] == 0
+
+
+def test_at_shutdown_a_batch_whose_answer_never_came_is_sent_again(
+    rrdcached: Daemon,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ms = [1_000_000]
+    assert rrdcached.proc is not None
+    proc = rrdcached.proc
+
+    def clock() -> float:
+        return ms[0] / 1000
+
+    def pause(seconds: float) -> None:
+        ms[0] += round(seconds * 1000)
+        proc.send_signal(signal.SIGCONT)  # the daemon answers again while rrdd waits
+
+    store = Rrdcached(rrdcached.address, str(rrdcached.rrddir), timeout=1, clock=clock)
+    w, _, _ = writer(rrdcached.rrddir, store=store, monotonic=clock)
+    put(w, "a.rrd", 0, "1")
+    stopped(rrdcached)
+    try:
+        with monkeypatch.context() as m:
+            m.setattr(time, "sleep", pause)
+            w.close()  # no answer within its second: the batch is taken back
+    finally:
+        proc.send_signal(signal.SIGCONT)
+    assert w.pending() == 0 and w.counts[Event.VALUES_LOST_RRDCACHED] == 0
+    assert store.counts[Event.RRDCACHED_RECONNECTS] == 1
+    rrdcached.stop()
+    assert lastupdate(rrdcached.rrddir / "h1/a.rrd") == (B, {"v": 1.0})
