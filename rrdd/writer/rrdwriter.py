@@ -398,8 +398,7 @@ class RrdWriter:
             self.making.dirs.discard(f.host)  # perhaps with its directory
             f.state, into = State.WAITING, f
             self._make_now(f)
-        if into.made and self.table.holds(into):
-            self._write([into])
+        self._write([into])  # when made, and not let go with its values (_write checks)
 
     def _put_back(self, path: str, rows: str) -> None:
         """Rows sent (one per line) that must go again, ahead of the file's newer values."""
