@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import shutil
 import signal
 import time
@@ -224,24 +225,29 @@ def test_a_write_librrd_says_the_disk_refused_is_kept_though_the_disk_is_writabl
         assert lastupdate(rrddir / "h1/a.rrd") == (B, {"v": 1.0})
 
 
-def test_values_the_file_has_already_are_dropped_as_old_on_a_full_disk_too(
+def test_on_a_full_disk_a_value_the_file_has_already_is_dropped_and_the_rest_kept(
     tmp_path: Path,
 ) -> None:
     """Someone wrote the file (rrdtool update by hand, the other rrdd) after rrdd read its
-    last update: its older values are dropped, not kept for a disk that cannot help."""
+    last update: its older value is dropped, not kept for a disk that cannot help; on a
+    disk without room any other refusal may be the disk's, and that value waits."""
     with tmpfs(tmp_path / "disk", "4m") as disk:
         rrddir = disk / "rrd"
         rrddir.mkdir()
         w, seen, _ = writer(rrddir)
+        path = rrddir / "h1/a.rrd"
         put(w, "a.rrd", 0, "10", DERIVE)
-        put(w, "a.rrd", 2, "0.5", DERIVE)  # refused for itself: not a whole number
-        rrdtool.update(str(rrddir / "h1/a.rrd"), f"{B + 300}:20")
+        put(w, "a.rrd", 2, "0.5", DERIVE)  # not a whole number either
+        rrdtool.update(str(path), f"{B + 300}:20")
         fill(disk)
         w.flush("h1")
         old = seen.of(Event.UPDATES_DROPPED_OLD)
         assert len(old) == 1 and f"illegal attempt to update using time {B} " in old[0].reason
-        assert len(seen.of(Event.UPDATES_REJECTED)) == 1
-        assert not seen.of(Event.DISK_ERRORS) and w.pending() == 0
+        librrd = f"{path}: not a simple signed integer: '0.5'"
+        assert [p.reason for p in seen.of(Event.DISK_ERRORS)] == [
+            kept(path, "no space left on device", librrd)
+        ]
+        assert w.pending() == 1 and not seen.of(Event.UPDATES_REJECTED)
 
 
 # --- shutdown ----------------------------------------------------------------------------------
@@ -494,3 +500,31 @@ def test_at_shutdown_a_batch_whose_answer_never_came_is_sent_again(
     assert store.counts[Event.RRDCACHED_RECONNECTS] == 1
     rrdcached.stop()
     assert lastupdate(rrdcached.rrddir / "h1/a.rrd") == (B, {"v": 1.0})
+
+
+def test_each_value_of_a_file_is_judged_by_what_the_daemon_said_of_it(
+    remote: Daemon,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """One answer can hold a file's values of two batches (a flush sends while the last
+    batch's answer is unread): here one the daemon refused as old, then one it refused
+    because the file had gone. The first is dropped; the file is made for the second."""
+    here = tmp_path / "not-here"
+    store = Rrdcached(remote.address, str(here), files_here=False)
+    w, seen, _ = writer(here, store=store, monotonic=time.monotonic)
+    put(w, "a.rrd", 0, "1")
+    assert w.commit()
+    remote.command(f"UPDATE h1/a.rrd {B + 500}:7")  # someone else's, newer than rrdd's next
+    put(w, "a.rrd", 1, "2")
+    w.sync()
+    assert store.sock is not None
+    wait_until(lambda: select.select([store.sock], [], [], 0)[0])  # answered, not read yet
+    remote.command("FORGET h1/a.rrd")  # and removed, on the daemon's machine
+    (remote.rrddir / "h1/a.rrd").unlink()
+    put(w, "a.rrd", 2, "3")
+    w.flush("h1")
+    old = seen.of(Event.UPDATES_DROPPED_OLD)
+    assert [p.file for p in old] == ["a.rrd"] and not seen.of(Event.UPDATES_REJECTED)
+    w.close()
+    remote.stop()
+    assert lastupdate(remote.rrddir / "h1/a.rrd") == (B + 600, {"v": 3.0})

@@ -350,26 +350,28 @@ class RrdWriter:
                     self.table.put_back(f, "\n".join(row for row, _ in rows))
                 self._give_up(f, f"rrdcached did not make it: {reason}")
         for path, rows in by_file.items():
+            # Each row by what was said of it: one answer can hold two batches' rows.
             f = self.table.at(path)
-            if self._missing(path, rows[0][1]):
-                if f is not None:  # else let go since (drophost, droptest): values too
-                    self._gone(f, "\n".join(row for row, _ in rows))
-                continue
-            stale = "illegal attempt to update using time" in rows[0][1]  # never the disk's
-            cause = None if f is None or stale else self._disk_cause(path, rows[0][1])
-            if f is not None and cause is not None:
-                self._put_back(path, "\n".join(row for row, _ in rows))
-                self.disk.hold(f, "write", cause, rows[0][1])
-                continue
             host, _, name = path.removeprefix(self.rrddir + "/").partition("/")
             test = "" if f is None else f.test
+            gone: list[str] = []  # with f None, let go since (drophost, droptest): values too
+            held: list[tuple[str, str, str]] = []  # (row, the disk's cause, reason)
             for row, reason in rows:
-                if "illegal attempt to update using time" in reason:
+                if self._missing(path, reason):
+                    gone.append(row)
+                elif "illegal attempt to update using time" in reason:  # never the disk's
                     # rrdcached already has a newer value (sent before a restart of rrdd).
                     self.problems.report(Problem(OLD, host, test, name, reason))
-                    continue
-                reason = f"value {row:.80} rejected: {reason}"
-                self.problems.report(Problem(Event.UPDATES_REJECTED, host, test, name, reason))
+                elif f is not None and (cause := self._disk_cause(path, reason)) is not None:
+                    held.append((row, cause, reason))
+                else:
+                    reason = f"value {row:.80} rejected: {reason}"
+                    self.problems.report(Problem(Event.UPDATES_REJECTED, host, test, name, reason))
+            if f is not None and held:
+                self._put_back(path, "\n".join(row for row, _, _ in held))
+                self.disk.hold(f, "write", *held[0][1:])
+            if gone and f is not None:
+                self._gone(f, "\n".join(gone))
 
     def _missing(self, path: str, reason: str) -> bool:
         if self.store.files_here:
