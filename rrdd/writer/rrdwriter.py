@@ -355,7 +355,7 @@ class RrdWriter:
             host, _, name = path.removeprefix(self.rrddir + "/").partition("/")
             test = "" if f is None else f.test
             gone: list[str] = []  # with f None, let go since (drophost, droptest): values too
-            held: list[tuple[str, str, str]] = []  # (row, the disk's cause, reason)
+            held: list[str] = []  # the disk's refusals: kept for a retry
             for row, reason in rows:
                 if self._missing(path, reason):
                     gone.append(row)
@@ -363,13 +363,14 @@ class RrdWriter:
                     # rrdcached already has a newer value (sent before a restart of rrdd).
                     self.problems.report(Problem(OLD, host, test, name, reason))
                 elif f is not None and (cause := self._disk_cause(path, reason)) is not None:
-                    held.append((row, cause, reason))
+                    held.append(row)
+                    said = (cause, reason)  # the disk is told once, with the last
                 else:
                     reason = f"value {row:.80} rejected: {reason}"
                     self.problems.report(Problem(Event.UPDATES_REJECTED, host, test, name, reason))
             if f is not None and held:
-                self._put_back(path, "\n".join(row for row, _, _ in held))
-                self.disk.hold(f, "write", *held[0][1:])
+                self._put_back(path, "\n".join(held))
+                self.disk.hold(f, "write", *said)
             if gone and f is not None:
                 self._gone(f, "\n".join(gone))
 
