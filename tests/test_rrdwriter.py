@@ -301,11 +301,38 @@ def stopped(daemon: Daemon) -> Daemon:
     return daemon
 
 
+class Ticks:
+    """A monotonic clock in whole milliseconds (its steps add up exactly) that only the
+    writer's pauses move on (`pause`, put in for time.sleep); a writer that goes round
+    without a pause, or waits on and on, fails the test instead of hanging it."""
+
+    def __init__(self) -> None:
+        self.start = self.ms = 1_000_000
+        self.reads = 0
+
+    def __call__(self) -> float:
+        self.reads += 1
+        assert self.reads < 100_000, "the writer goes round and round without a pause"
+        return self.ms / 1000
+
+    def pause(self, seconds: float) -> None:
+        self.ms += round(seconds * 1000)
+        assert self.ms - self.start < 100_000, "the writer waits on and on"
+
+    def waited(self) -> int:
+        return self.ms - self.start
+
+
+def daemon_writer(daemon: Daemon, ticks: Ticks, **kw: Any) -> tuple[RrdWriter, Rrdcached, Seen]:
+    store = Rrdcached(daemon.address, str(daemon.rrddir), clock=ticks, **kw)
+    w, seen, _ = writer(daemon.rrddir, store=store, monotonic=ticks)
+    return w, store, seen
+
+
 def test_between_reads_the_writer_sends_and_does_not_wait_for_the_answer(
     rrdcached: Daemon,  # noqa: F811
 ) -> None:
-    store = Rrdcached(rrdcached.address, str(rrdcached.rrddir), timeout=2)
-    w, _, _ = writer(rrdcached.rrddir, store=store)
+    w, store, _ = daemon_writer(rrdcached, Ticks(), timeout=2)
     put(w, "a.rrd", 0, "1")
     assert rrdcached.proc is not None
     stopped(rrdcached)
@@ -325,8 +352,7 @@ def test_at_shutdown_the_daemons_answers_are_taken_until_every_value_is_placed(
 ) -> None:
     """A file removed by hand is made again and its values sent once more; a value older
     than what the daemon has is dropped as old."""
-    store = Rrdcached(rrdcached.address, str(rrdcached.rrddir))
-    w, seen, _ = writer(rrdcached.rrddir, store=store)
+    w, _, seen = daemon_writer(rrdcached, Ticks())
     put(w, "a.rrd", 0, "1")  # the daemon makes the files; their values wait for a turn
     put(w, "b.rrd", 0, "1")
     assert w.commit()
@@ -346,8 +372,10 @@ def test_at_shutdown_the_daemons_answers_are_taken_until_every_value_is_placed(
 def test_a_file_waiting_for_the_create_ceiling_at_shutdown_is_made_and_sent(
     rrdcached: Daemon,  # noqa: F811
 ) -> None:
-    store = Rrdcached(rrdcached.address, str(rrdcached.rrddir))
-    w, _, _ = writer(rrdcached.rrddir, store=store, policy=CachePolicy(creates_per_second=0.001))
+    ticks = Ticks()
+    store = Rrdcached(rrdcached.address, str(rrdcached.rrddir), clock=ticks)
+    policy = CachePolicy(creates_per_second=0.001)
+    w, _, _ = writer(rrdcached.rrddir, store=store, monotonic=ticks, policy=policy)
     put(w, "a.rrd", 0, "1")
     put(w, "b.rrd", 0, "2")
     assert w.counts[Event.CREATES_DEFERRED] == 2
@@ -363,27 +391,15 @@ def test_at_shutdown_an_away_daemon_is_tried_for_ten_seconds(
     rrdcached: Daemon,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    ms = [1_000_000]  # the clock in milliseconds: its steps add up exactly
-    reads = [0]
-
-    def clock() -> float:
-        reads[0] += 1
-        assert reads[0] < 100_000, "rrdd goes round and round without a pause"
-        return ms[0] / 1000
-
-    def pause(seconds: float) -> None:
-        ms[0] += round(seconds * 1000)
-        assert ms[0] < 1_100_000, "rrdd waits on and on"
-
-    store = Rrdcached(rrdcached.address, str(rrdcached.rrddir), clock=clock)
-    w, seen, _ = writer(rrdcached.rrddir, store=store, monotonic=clock)
+    ticks = Ticks()
+    w, _, _ = daemon_writer(rrdcached, ticks)
     put(w, "a.rrd", 0, "1")
     put(w, "b.rrd", 0, "2")
     rrdcached.stop()
     with monkeypatch.context() as m:
-        m.setattr(time, "sleep", pause)  # the writer's pauses pass on its clock alone
+        m.setattr(time, "sleep", ticks.pause)  # the writer's pauses pass on its clock alone
         w.close()
-    assert 10_000 < ms[0] - 1_000_000 <= 10_200
+    assert 10_000 < ticks.waited() <= 10_200
     assert w.counts[Event.VALUES_LOST_RRDCACHED] == 2
 
 
@@ -433,8 +449,7 @@ def test_a_file_gone_from_the_remote_daemon_is_made_again_and_an_old_value_dropp
 def test_a_flush_writes_the_values_of_a_file_made_again_on_the_way(
     rrdcached: Daemon,  # noqa: F811
 ) -> None:
-    store = Rrdcached(rrdcached.address, str(rrdcached.rrddir))
-    w, _, _ = writer(rrdcached.rrddir, store=store)
+    w, _, _ = daemon_writer(rrdcached, Ticks())
     put(w, "a.rrd", 0, "1")  # made, its value not sent yet
     (rrdcached.rrddir / "h1/a.rrd").unlink()  # by hand
     w.flush("h1", to_disk=True)
@@ -475,19 +490,15 @@ def test_at_shutdown_a_batch_whose_answer_never_came_is_sent_again(
     rrdcached: Daemon,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    ms = [1_000_000]
     assert rrdcached.proc is not None
     proc = rrdcached.proc
-
-    def clock() -> float:
-        return ms[0] / 1000
+    ticks = Ticks()
 
     def pause(seconds: float) -> None:
-        ms[0] += round(seconds * 1000)
+        ticks.pause(seconds)
         proc.send_signal(signal.SIGCONT)  # the daemon answers again while rrdd waits
 
-    store = Rrdcached(rrdcached.address, str(rrdcached.rrddir), timeout=1, clock=clock)
-    w, _, _ = writer(rrdcached.rrddir, store=store, monotonic=clock)
+    w, store, _ = daemon_writer(rrdcached, ticks, timeout=1)
     put(w, "a.rrd", 0, "1")
     stopped(rrdcached)
     try:
