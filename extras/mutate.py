@@ -154,7 +154,7 @@ TARGETS = {
             "tests/test_cli.py::test_flush_with_no_rrdd_running",
         ),
     ),
-    "rrdwriter": writer("rrdwriter"),
+    "rrdwriter": writer("rrdwriter", "tests/test_rrdwriter.py"),
     "table": writer("table", "tests/test_table.py"),
     "schedule": writer(
         "schedule", "tests/test_schedule.py", "tests/test_writer_direct.py", "tests/test_policy.py"

@@ -290,7 +290,8 @@ def test_a_batch_whose_answer_never_came_is_sent_again(rrdcached: Daemon) -> Non
     writer.sync()  # no answer: the values are taken back; the daemon is retried in 1 s
     assert writer.pending() == 3 and counts[Event.VALUES_WRITTEN] == 0
     now[0] += 2
-    writer.sync()
+    writer.sync()  # at the next turn, not only at shutdown
+    assert writer.pending() == 0 and counts[Event.VALUES_WRITTEN] == 3
     writer.close()
     assert counts[Event.RRDCACHED_RECONNECTS] == 1 and counts[Event.VALUES_WRITTEN] == 3
     rrdcached.stop()

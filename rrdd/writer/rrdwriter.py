@@ -339,11 +339,8 @@ class RrdWriter:
     def take_answers(self) -> None:
         """Report the values the store refused; take back those to send again, those
         the disk refused (for a retry), and those of a missing file. None of them was
-        written after all."""
-        for path, reason in self.store.unmade():
-            f = self.table.at(path)
-            if f is not None:
-                self._give_up(f, f"rrdcached did not make it: {reason}")
+        written after all. A file the store did not make is given up with its values."""
+        unmade = self.store.unmade()
         refused, returned = self.store.answers()
         for path, lines in returned:
             self.counts.add(Event.VALUES_WRITTEN, -(lines.count("\n") + 1))
@@ -352,27 +349,37 @@ class RrdWriter:
         for path, row, reason in refused:
             self.counts.add(Event.VALUES_WRITTEN, -1)
             by_file.setdefault(path, []).append((row, reason))
-        for path, rows in by_file.items():
+        for path, reason in unmade:
+            rows = by_file.pop(path, [])  # refused for want of the file: lost with it
             f = self.table.at(path)
-            if self._missing(path, rows[0][1]):
-                if f is not None:  # else let go since (drophost, droptest): values too
-                    self._gone(f, "\n".join(row for row, _ in rows))
-                continue
-            stale = "illegal attempt to update using time" in rows[0][1]  # never the disk's
-            cause = None if f is None or stale else self._disk_cause(path, rows[0][1])
-            if f is not None and cause is not None:
-                self._put_back(path, "\n".join(row for row, _ in rows))
-                self.disk.hold(f, "write", cause, rows[0][1])
-                continue
+            if f is not None:
+                if rows:
+                    self.table.put_back(f, "\n".join(row for row, _ in rows))
+                self._give_up(f, f"rrdcached did not make it: {reason}")
+        for path, rows in by_file.items():
+            # Each row by what was said of it: one answer can hold two batches' rows.
+            f = self.table.at(path)
             host, _, name = path.removeprefix(self.rrddir + "/").partition("/")
             test = "" if f is None else f.test
+            gone: list[str] = []  # with f None, let go since (drophost, droptest): values too
+            held: list[str] = []  # the disk's refusals: kept for a retry
             for row, reason in rows:
-                if "illegal attempt to update using time" in reason:
+                if self._missing(path, reason):
+                    gone.append(row)
+                elif "illegal attempt to update using time" in reason:  # never the disk's
                     # rrdcached already has a newer value (sent before a restart of rrdd).
                     self.problems.report(Problem(OLD, host, test, name, reason))
-                    continue
-                reason = f"value {row:.80} rejected: {reason}"
-                self.problems.report(Problem(Event.UPDATES_REJECTED, host, test, name, reason))
+                elif f is not None and (cause := self._disk_cause(path, reason)) is not None:
+                    held.append(row)
+                    said = (cause, reason)  # the disk is told once, with the last
+                else:
+                    reason = f"value {row:.80} rejected: {reason}"
+                    self.problems.report(Problem(Event.UPDATES_REJECTED, host, test, name, reason))
+            if f is not None and held:
+                self._put_back(path, "\n".join(held))
+                self.disk.hold(f, "write", *said)
+            if gone and f is not None:
+                self._gone(f, "\n".join(gone))
 
     def _missing(self, path: str, reason: str) -> bool:
         if self.store.files_here:
@@ -385,7 +392,8 @@ class RrdWriter:
 
     def _gone(self, f: RrdFile, rows: str) -> None:
         """The file of these refused rows is missing: its values follow the other rrdd's
-        rename, go with its drop, or the file is made again."""
+        rename, go with its drop, or the file is made again. They are written at once,
+        with rrdcached too: a flush or commit under way must not leave them behind."""
         self._put_back(f.path, rows)
         into = self._follow_marks(f)
         if into is None:
@@ -400,8 +408,7 @@ class RrdWriter:
             self.making.dirs.discard(f.host)  # perhaps with its directory
             f.state, into = State.WAITING, f
             self._make_now(f)
-        if into.made and self.table.holds(into) and not self.store.batched:
-            self._write([into])
+        self._write([into])  # when made, and not let go with its values (_write checks)
 
     def _put_back(self, path: str, rows: str) -> None:
         """Rows sent (one per line) that must go again, ahead of the file's newer values."""
@@ -520,11 +527,14 @@ class RrdWriter:
         deadline = self.monotonic() + patience
         while True:
             sent = self._send_due(wait=True)
-            if sent and not any(f.pending and f.made for f in self.table):
+            # Those the disk refused once more are not sent again: disk.say_lost says them.
+            left = [f for f in self.table if f.pending and f.made and not self.disk.holds(f)]
+            if sent and not left:
                 return
             if self.monotonic() > deadline:
-                log.error("rrdcached is unreachable: %d values are lost", self.table.pending)
-                self.counts.add(Event.VALUES_LOST_RRDCACHED, self.table.pending)
+                lost = sum(f.count for f in left)
+                log.error("rrdcached is unreachable: %d values are lost", lost)
+                self.counts.add(Event.VALUES_LOST_RRDCACHED, lost)
                 return
             if not sent:
                 time.sleep(0.2)
