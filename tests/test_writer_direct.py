@@ -954,6 +954,26 @@ def test_a_file_made_late_has_the_ds_list_of_its_first_value(tmp_path: Path, cei
     assert counts[Event.UPDATES_REJECTED] == 0 and counts[Event.VALUES_WRITTEN] == 3
 
 
+def test_a_file_waiting_to_be_made_takes_its_first_ds_list_again_after_another(
+    tmp_path: Path,
+) -> None:
+    # Its order was the other list's: the first list's values must not be read through it.
+    ab = Schema.of("DS:a:GAUGE:600:U:U", "DS:b:GAUGE:600:U:U")
+    only_b = Schema.of("DS:b:GAUGE:600:U:U")
+    w, counts, clock = policy_writer(tmp_path, creates_per_second=1)
+    w.write("h1", "t", T0, Update("t.rrd", ab, ("1", "2")))  # waits for the ceiling
+    w.write("h1", "t", T0 + 300, Update("t.rrd", only_b, ("5",)))
+    w.write("h1", "t", T0 + 600, Update("t.rrd", ab, ("3", "4")))
+    clock.now += 1
+    w.sync()  # made
+    w.flush()
+    assert last(tmp_path / "rrd/h1/t.rrd") == (T0 + 600, {"a": 3.0, "b": 4.0})
+    w.write("h1", "t", T0 + 900, Update("t.rrd", ab, ("7", "8")))
+    w.close()
+    assert last(tmp_path / "rrd/h1/t.rrd") == (T0 + 900, {"a": 7.0, "b": 8.0})
+    assert counts[Event.UPDATES_REJECTED] == 0 and counts[Event.VALUES_WRITTEN] == 4
+
+
 def test_a_file_a_flush_made_while_it_waited_for_the_ceiling_is_not_made_again(
     tmp_path: Path,
 ) -> None:

@@ -35,7 +35,7 @@ from rrdd.writer.making import NO_FILE, Making
 from rrdd.writer.marks import Marks
 from rrdd.writer.schedule import CachePolicy, Schedule, schedule_for
 from rrdd.writer.store import Librrd, Refused, Store, StoreError, StoreUnavailable
-from rrdd.writer.table import FileTable, RrdFile, State
+from rrdd.writer.table import FileTable, RrdFile, State, fit
 from rrdd.xymoncfg import RraDefinitions
 
 log = logging.getLogger("rrdd.writer")
@@ -97,15 +97,16 @@ class RrdWriter:
             f = self._open(host, test, timestamp, update)
             if f is None:
                 return
+        order = f.order
         if update.schema is not f.schema and update.schema.template != f.schema.template:
-            self._fit(f, update)
+            order = self._fit(f, update)
         if timestamp <= f.last:
             why = f"update at {timestamp} dropped: the file has {f.last} already"
             self.problems.report(Problem(OLD, host, test, update.rrd, why))
             return
         values = update.values
-        if f.order is not None:
-            values = tuple("U" if i is None else values[i] for i in f.order)
+        if order is not None:
+            values = tuple("U" if i is None else values[i] for i in order)
         row = ":".join((str(timestamp), *values))
         if not row.isprintable() and (unfit := unfit_for_librrd(row)):
             self._refuse(host, test, update.rrd, f"the value {unfit}")
@@ -176,17 +177,21 @@ class RrdWriter:
             f.last = min(int(self.clock()), timestamp) - 10
             self.disk.hold(f, "create", cause, str(e))
 
-    def _fit(self, f: RrdFile, update: Update) -> None:
-        first = f.schema
-        missing = f.fit(update.schema)
-        if not f.made:  # made later with the DS list its held rows follow: the first one's
-            f.schema = first
+    def _fit(self, f: RrdFile, update: Update) -> tuple[int | None, ...] | None:
+        """Where the file's DS find their values in this update (table.fit). A file not
+        made yet keeps its DS list, which its held rows follow and it is made with: it
+        fits this update alone."""
+        if f.made:
+            missing, order = f.fit(update.schema), f.order
+        else:
+            order, missing = fit(update.schema, f.ds)
         if missing:
             reason = (
                 f"the file has no DS {', '.join(missing)}, so those values are dropped "
                 f"(it has: {', '.join(f.ds)})"
             )
             self.problems.report(Problem(Event.DS_MISMATCHES, f.host, f.test, f.name, reason))
+        return order
 
     def _refuse(self, host: str, test: str, rrd: str, reason: str) -> None:
         self.problems.report(Problem(Event.UPDATES_REFUSED, host, test, rrd, f"refused: {reason}"))

@@ -60,18 +60,24 @@ class RrdFile:
         return self.state is State.MADE
 
     def fit(self, schema: Schema) -> list[str]:
-        """Values of `schema` go to their own DS of the file, or nowhere: the names the
-        file lacks. DS of the file the update lacks get U.
-
-        Handlers that take their DS list from the message (ncv, trends, devmon) can send
-        one that differs from the file's."""
+        """Take `schema` as the list of the updates to come (see `fit`): the names the
+        file lacks."""
         self.schema = schema
-        if schema.names == self.ds:
-            self.order = None
-            return []
-        index = {n: i for i, n in enumerate(schema.names)}
-        self.order = tuple(index.get(n) for n in self.ds)
-        return [n for n in schema.names if n not in self.ds]
+        self.order, missing = fit(schema, self.ds)
+        return missing
+
+
+def fit(schema: Schema, ds: tuple[str, ...]) -> tuple[tuple[int | None, ...] | None, list[str]]:
+    """Values of `schema` go to their own DS of a file that has `ds`, or nowhere. Returns
+    where each DS finds its value in an update (None: nowhere, the DS gets U; the whole
+    None: the same list), and the names the file lacks.
+
+    Handlers that take their DS list from the message (ncv, trends, devmon) can send
+    one that differs from the file's."""
+    if schema.names == ds:
+        return None, []
+    index = {n: i for i, n in enumerate(schema.names)}
+    return tuple(index.get(n) for n in ds), [n for n in schema.names if n not in ds]
 
 
 class FileTable:
