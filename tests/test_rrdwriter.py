@@ -486,6 +486,43 @@ def test_at_shutdown_values_the_disk_refuses_the_daemon_are_lost_once_and_at_onc
     assert w.counts[Event.VALUES_LOST_RRDCACHED] == 0
 
 
+def test_values_the_disk_refuses_under_rrdcached_wait_for_the_disks_retries(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As in direct mode, they go again after 1 s, 2 s ... (disk.py), not at every read:
+    with a full disk that would send every file's values to the daemon at every read."""
+    with tmpfs(tmp_path / "disk", "4m") as disk:
+        rrddir = disk / "rrd"
+        rrddir.mkdir()
+        daemon = Daemon(tmp_path, rrddir)
+        daemon.start()
+        try:
+            store = Rrdcached(daemon.address, str(rrddir))
+            w, seen, clock = writer(rrddir, store=store)
+            put(w, "a.rrd", 0, "1")
+            remount(disk, "ro")
+            try:
+                for _ in range(5):
+                    w.sync()
+                refused = len(seen.of(Event.DISK_ERRORS))
+                clock.now += 1
+                w.sync()  # the first retry: refused again
+                w.sync()
+                again = len(seen.of(Event.DISK_ERRORS))
+            finally:
+                remount(disk, "rw")
+            put(w, "a.rrd", 1, "2")
+            clock.now += 2
+            with caplog.at_level(logging.INFO, logger="rrdd"):
+                w.sync()  # the second retry: written
+            assert "1 files the disk refused are written again" in caplog.text
+            w.close()
+        finally:
+            daemon.stop()
+    assert (refused, again) == (1, 2)
+    assert w.pending() == 0 and not seen.of(Event.VALUES_LOST_DISK)
+
+
 def test_at_shutdown_a_batch_whose_answer_never_came_is_sent_again(
     rrdcached: Daemon,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,

@@ -381,8 +381,8 @@ class RrdWriter:
                     reason = f"value {row:.80} rejected: {reason}"
                     self.problems.report(Problem(Event.UPDATES_REJECTED, host, test, name, reason))
             if f is not None and held:
-                self._put_back(path, "\n".join(held))
                 self.disk.hold(f, "write", *said)
+                self._put_back(path, "\n".join(held))
             if gone and f is not None:
                 self._gone(f, "\n".join(gone))
 
@@ -422,7 +422,7 @@ class RrdWriter:
             return
         had = bool(f.pending)
         self.table.put_back(f, rows)
-        if not had and self.store.batched:
+        if not had and self.store.batched and not self.disk.holds(f):  # else at its retry
             self.schedule.again([f])
 
     def sync(self) -> None:
@@ -455,8 +455,9 @@ class RrdWriter:
         for f in files:
             if not f.made:
                 self._make_now(f)
-            elif not self.store.batched:
-                self._write([f])
+        # With rrdcached too, the answer is waited for: `tried` must see what it said.
+        if not self._write(files):
+            self.schedule.again(files)
         self.disk.tried([f for f in files if self.table.holds(f)])  # not those given up
 
     # --- asked for -----------------------------------------------------------------------
