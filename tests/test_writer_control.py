@@ -24,6 +24,7 @@ from rrdd.writer.rrdwriter import RrdWriter
 from rrdd.writer.schedule import CachePolicy
 from rrdd.xymoncfg import RraDefinitions
 from tests.helpers import meanwhile, wait_until
+from tests.test_disk import Clock
 from tests.test_rrdcached import Daemon, rrdcached  # noqa: F401 (a fixture)
 
 NOW = 1795312800  # a multiple of the step: each value below is one row of the file
@@ -723,14 +724,14 @@ def test_a_host_the_other_rrdd_moves_meanwhile_is_no_error(
 # --- files in the making when a control message comes -----------------------------------------
 
 
-def stopped_creator(rrddir: Path) -> tuple[RrdWriter, int]:
+def stopped_creator(rrddir: Path, **kw: Any) -> tuple[RrdWriter, int]:
     """A writer whose one creator process is stopped: a file it is asked for stays in
     the making until SIGCONT."""
     creators = Creators(1)
     creators.start()
     pid = creators.workers[0].pid
     os.kill(pid, signal.SIGSTOP)
-    return writer(rrddir, creators=creators), pid
+    return writer(rrddir, creators=creators, **kw), pid
 
 
 def test_a_file_in_the_making_in_a_host_the_other_rrdd_moved_follows_it(
@@ -748,6 +749,27 @@ def test_a_file_in_the_making_in_a_host_the_other_rrdd_moved_follows_it(
     assert sorted(os.listdir(tmp_path)) == [".renamed", "web7"]
     assert rows(tmp_path / "web7/la.rrd", 1) == [1.0]
     assert said(caplog) == []
+
+
+def test_values_that_follow_the_other_rrdds_rename_into_a_file_in_the_making_wait_for_it(
+    tmp_path: Path,
+) -> None:
+    """The creator process that makes the file is left to make it: made once, by it."""
+    clock = Clock()
+    w, pid = stopped_creator(tmp_path, monotonic=clock)
+    other = writer(tmp_path)
+    put(other, "web6", "la.rrd", 0, 1)
+    other.flush()
+    put(w, "web6", "la.rrd", 1, 2)  # held for the file that is there
+    put(w, "web7", "la.rrd", 0, 7)  # a new file: in the making
+    other.rename_host("web6", "web7")
+    clock.now += 3600 * 1.2 + 1
+    w.sync()  # web6/la.rrd's turn: gone, its values join web7/la.rrd's in the making
+    assert w.counts[Event.RRD_CREATES] == 0
+    os.kill(pid, signal.SIGCONT)
+    w.close()
+    assert w.counts[Event.RRD_CREATES] == 1 and w.pending() == 0
+    assert rows(tmp_path / "web7/la.rrd", 2)[1] == 2.0
 
 
 def test_a_file_in_the_making_when_its_renametest_comes_is_renamed(
