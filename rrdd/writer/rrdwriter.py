@@ -368,13 +368,14 @@ class RrdWriter:
             test = "" if f is None else f.test
             gone: list[str] = []  # with f None, let go since (drophost, droptest): values too
             held: list[str] = []  # the disk's refusals: kept for a retry
+            causes: dict[str, str | None] = {}  # one look at the disk per reason, not per row
             for row, reason in rows:
                 if self._missing(path, reason):
                     gone.append(row)
                 elif "illegal attempt to update using time" in reason:  # never the disk's
                     # rrdcached already has a newer value (sent before a restart of rrdd).
                     self.problems.report(Problem(OLD, host, test, name, reason))
-                elif f is not None and (cause := self._disk_cause(path, reason)) is not None:
+                elif f is not None and (cause := self._cause_of(path, reason, causes)) is not None:
                     held.append(row)
                     said = (cause, reason)  # the disk is told once, with the last
                 else:
@@ -390,6 +391,11 @@ class RrdWriter:
         if self.store.files_here:
             return not os.path.exists(path)
         return "No such file" in reason  # the daemon's, on another machine
+
+    def _cause_of(self, path: str, reason: str, causes: dict[str, str | None]) -> str | None:
+        if reason not in causes:
+            causes[reason] = self._disk_cause(path, reason)
+        return causes[reason]
 
     def _disk_cause(self, path: str, reason: str) -> str | None:
         """The cause of a failed create or write, when it is this machine's disk."""
